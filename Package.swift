@@ -1,0 +1,70 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "MultiPAR",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "par", targets: ["par"]),
+        .executable(name: "par-bench", targets: ["par-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", exact: "0.9.20"),
+    ],
+    targets: [
+        /// Thin C shims for the Linux syscalls Glibc does not expose (pidfd, epoll, posix_spawn extras).
+        .target(name: "CPARSys"),
+        /// Pure policy and data: no processes, no sockets, no files.
+        .target(name: "PARCore"),
+        /// APKG reading, safe extraction, manifest, launch plan.
+        .target(name: "PARPackages", dependencies: [
+            "PARCore",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        ]),
+        /// The kernel side: spawning, reaping, signals, pipes, /proc sampling.
+        .target(name: "PARProcess", dependencies: ["CPARSys", "PARCore"]),
+        /// Log line parsing and the per-process log buffer.
+        .target(name: "PARLogs", dependencies: ["PARCore"]),
+        /// One state machine per agent joining policy (PARCore) to mechanism (PARProcess).
+        .target(name: "PARSupervisor", dependencies: [
+            "PARCore", "PARPackages", "PARProcess", "PARLogs",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        /// HTTP: management API, auth, errors.
+        .target(name: "PARServer", dependencies: [
+            "PARCore", "PARSupervisor", "PARLogs",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        /// A small blocking HTTP/1.1 client for the loopback daemon: the CLI, tests and bench use it.
+        .target(name: "PARClient"),
+        .executableTarget(name: "par", dependencies: [
+            "PARServer", "PARSupervisor", "PARClient",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "par-bench", dependencies: [
+            "PARClient", "PARTestKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        /// Shared by tests and the bench tool: building APKGs, starting a daemon, /proc checks.
+        .target(name: "PARTestKit", dependencies: [
+            "PARClient",
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        ]),
+        .testTarget(name: "PARCoreTests", dependencies: ["PARCore"]),
+        .testTarget(name: "PARPackagesTests", dependencies: ["PARPackages", "PARTestKit"]),
+        .testTarget(name: "PARProcessTests", dependencies: ["PARProcess", "CPARSys"]),
+        .testTarget(name: "PAREndToEndTests", dependencies: ["PARClient", "PARTestKit"]),
+    ]
+)

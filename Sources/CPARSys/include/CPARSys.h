@@ -1,0 +1,39 @@
+#ifndef CPARSYS_H
+#define CPARSYS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/// Linux syscalls and glibc extensions that the Swift Glibc module does not expose.
+/// Every function returns -1 and leaves errno set on failure, like the syscall it wraps.
+
+int par_pidfd_open(pid_t pid);
+int par_pidfd_send_signal(int pidfd, int sig);
+
+/// Reaps the child behind `pidfd`. `code` is CLD_EXITED, CLD_KILLED or CLD_DUMPED;
+/// `status` the exit code or the signal number.
+int par_waitid_pidfd(int pidfd, int nohang, int *code, int *status);
+
+int par_epoll_create(void);
+int par_epoll_add(int epfd, int fd, uint64_t token);
+int par_epoll_del(int epfd, int fd);
+/// Waits for events; fills `tokens` and `flags` (bit 0: readable/hup/error) and returns the count.
+int par_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
+
+int par_eventfd(void);
+int par_eventfd_signal(int efd);
+int par_eventfd_drain(int efd);
+
+/// A pipe whose both ends are close-on-exec; the read end is also non-blocking.
+int par_pipe(int fds[2]);
+
+int par_set_child_subreaper(void);
+
+/// Starts `path` (searched in PATH when it has no slash) in a new session with stdin on
+/// /dev/null, stdout and stderr on the given fds, every other fd closed, all signals
+/// back to their default disposition and an empty signal mask, in directory `cwd`.
+/// Returns the pid, or -1 with errno set (the error of posix_spawn).
+pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
+                const char *cwd, int stdout_fd, int stderr_fd);
+
+#endif

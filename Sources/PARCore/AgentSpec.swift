@@ -1,0 +1,126 @@
+import Foundation
+
+/// What the user asked for: the desired state of one agent (validated spawn request).
+public struct AgentSpec: Sendable, Equatable {
+    public var agentID: AgentID
+    /// Nil when the request gave none: the package's `name@version` is used.
+    public var packageID: String?
+    public var packagePath: String
+    public var env: [String: String]
+    public var restart: RestartConfig
+    public var stopTimeoutSeconds: Double
+    public var memoryLimitMB: Int?
+    public var cpuLimit: Double?
+    public var enforceLimits: Bool
+
+    public var processID: String { agentID.processID }
+
+    /// Variables the supervisor sets for every agent; a request may not override them.
+    public static let reservedEnvironment: Set<String> = [
+        "PAR_PORT", "PORT", "PAR_AGENT_ID", "PAR_PACKAGE_ID", "PAR_PACKAGE_PATH", "PAR_MODE", "PAR_SUPERVISOR_URL",
+    ]
+
+    public init(
+        agentID: AgentID, packageID: String?, packagePath: String, env: [String: String] = [:],
+        restart: RestartConfig = RestartConfig(), stopTimeoutSeconds: Double = 10,
+        memoryLimitMB: Int? = nil, cpuLimit: Double? = nil, enforceLimits: Bool = true
+    ) {
+        self.agentID = agentID
+        self.packageID = packageID
+        self.packagePath = packagePath
+        self.env = env
+        self.restart = restart
+        self.stopTimeoutSeconds = stopTimeoutSeconds
+        self.memoryLimitMB = memoryLimitMB
+        self.cpuLimit = cpuLimit
+        self.enforceLimits = enforceLimits
+    }
+
+    /// Parses and validates the seed's spawn body.
+    /// - Parameters:
+    ///   - defaults: the supervisor's defaults for fields the request leaves out.
+    ///   - base: for restart, the agent's current spec: the body changes only the fields it names,
+    ///     and naming another agent_id is refused.
+    public static func parse(
+        _ fields: inout JSONFields, defaults: AgentSpecDefaults, base: AgentSpec? = nil
+    ) throws(ValidationError) -> AgentSpec {
+        let agentID: AgentID
+        if let base {
+            if let given = try fields.string("agent_id"), given != base.agentID.rawValue {
+                throw ValidationError(field: "agent_id", reason: "the body names \(given.debugDescription) but the path names process \(base.processID); leave agent_id out or make them match")
+            }
+            agentID = base.agentID
+        } else {
+            agentID = try AgentID(validating: try fields.requiredString("agent_id"))
+        }
+        let packageID = try fields.string("package_id") ?? base?.packageID
+        if let packageID { try validatePackageID(packageID) }
+        let packagePath: String
+        if let base {
+            packagePath = try fields.string("package_path") ?? base.packagePath
+        } else {
+            packagePath = try fields.requiredString("package_path")
+        }
+        guard packagePath.hasPrefix("/") else {
+            throw ValidationError(field: "package_path", reason: "must be an absolute path, got \(packagePath.debugDescription)")
+        }
+        let env = try fields.stringMap("env_vars") ?? base?.env ?? [:]
+        try validateEnvironment(env)
+
+        var restart = base?.restart ?? defaults.restart
+        if let raw = try fields.string("restart_policy") {
+            guard let policy = RestartPolicy(rawValue: raw) else {
+                throw ValidationError(field: "restart_policy", reason: "must be one of always, on-failure, never; got \(raw.debugDescription)")
+            }
+            restart.policy = policy
+        }
+        restart.maxRestarts = try fields.int("max_restarts", in: 0...1_000_000) ?? restart.maxRestarts
+        restart.delaySeconds = try fields.double("restart_delay_seconds", in: 0...86_400) ?? restart.delaySeconds
+        restart.backoffMultiplier = try fields.double("backoff_multiplier", in: 1...100) ?? restart.backoffMultiplier
+        restart.maxDelaySeconds = try fields.double("max_restart_delay_seconds", in: 0...86_400) ?? restart.maxDelaySeconds
+        restart.stableSeconds = try fields.double("stable_seconds", in: 0...86_400) ?? restart.stableSeconds
+        if restart.maxDelaySeconds < restart.delaySeconds {
+            throw ValidationError(field: "max_restart_delay_seconds", reason: "must be at least restart_delay_seconds (\(restart.delaySeconds)), got \(restart.maxDelaySeconds)")
+        }
+        let stopTimeout = try fields.double("stop_timeout_seconds", in: 0...3_600) ?? base?.stopTimeoutSeconds ?? defaults.stopTimeoutSeconds
+        let memory = try fields.int("memory_limit_mb", in: 4...1_048_576) ?? base?.memoryLimitMB
+        let cpu = try fields.double("cpu_limit", in: 0.01...4_096) ?? base?.cpuLimit
+        let enforce = try fields.bool("enforce_limits") ?? base?.enforceLimits ?? true
+        try fields.rejectUnknown()
+        return AgentSpec(
+            agentID: agentID, packageID: packageID, packagePath: packagePath, env: env, restart: restart,
+            stopTimeoutSeconds: stopTimeout, memoryLimitMB: memory, cpuLimit: cpu, enforceLimits: enforce
+        )
+    }
+
+    public static func validatePackageID(_ id: String) throws(ValidationError) {
+        guard id.utf8.count <= 200, !id.contains(where: { $0.isNewline || $0 == "\0" }) else {
+            throw ValidationError(field: "package_id", reason: "must be at most 200 characters with no newline or NUL")
+        }
+    }
+
+    public static func validateEnvironment(_ env: [String: String]) throws(ValidationError) {
+        for (key, value) in env.sorted(by: { $0.key < $1.key }) {
+            guard !key.isEmpty, !key.contains("="), !key.contains("\0") else {
+                throw ValidationError(field: "env_vars.\(key)", reason: "a variable name must be non-empty with no '=' or NUL")
+            }
+            guard !value.contains("\0") else {
+                throw ValidationError(field: "env_vars.\(key)", reason: "a value may not contain NUL")
+            }
+            if reservedEnvironment.contains(key) {
+                throw ValidationError(field: "env_vars.\(key)", reason: "is set by the supervisor and cannot be overridden (reserved: \(reservedEnvironment.sorted().joined(separator: ", ")))")
+            }
+        }
+    }
+}
+
+/// Supervisor-wide defaults for what a spawn request leaves out.
+public struct AgentSpecDefaults: Sendable {
+    public var restart: RestartConfig
+    public var stopTimeoutSeconds: Double
+
+    public init(restart: RestartConfig = RestartConfig(), stopTimeoutSeconds: Double = 10) {
+        self.restart = restart
+        self.stopTimeoutSeconds = stopTimeoutSeconds
+    }
+}

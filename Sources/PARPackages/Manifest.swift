@@ -1,0 +1,104 @@
+import Foundation
+import Yams
+
+/// The parts of `agent.yaml` the supervisor acts on.
+public struct Manifest: Sendable, Equatable {
+    public var name: String
+    public var version: String
+    public var runtime: String?
+    public var entrypoint: String?
+    /// An argv list; when present it is what runs, whatever the runtime.
+    public var command: [String]?
+    public var environment: [String: String]
+
+    /// The runtime's package id: `{name}@{version}`.
+    public var packageID: String { "\(name)@\(version)" }
+
+    public init(yaml: String) throws(PackageError) {
+        let loaded: Any?
+        do {
+            loaded = try Yams.load(yaml: yaml)
+        } catch {
+            throw .invalidManifest(reason: "not valid YAML: \(error)")
+        }
+        guard let root = loaded as? [String: Any] else {
+            throw .invalidManifest(reason: "expected a mapping at the top level")
+        }
+        func text(_ key: String) throws(PackageError) -> String? {
+            guard let value = root[key] else { return nil }
+            switch value {
+            case let s as String: return s
+            case let i as Int: return String(i)
+            case let d as Double: return String(d)
+            default: throw .invalidManifest(reason: "\(key) must be a string")
+            }
+        }
+        guard let name = try text("name"), !name.isEmpty else {
+            throw .invalidManifest(reason: "name is required")
+        }
+        self.name = name
+        self.version = try text("version") ?? "0.0.0"
+        self.runtime = try text("runtime")
+        self.entrypoint = try text("entrypoint")
+        if let raw = root["command"] {
+            guard let list = raw as? [Any], !list.isEmpty else {
+                throw .invalidManifest(reason: "command must be a non-empty list of strings (an argv), e.g. [\"./bin/agent\", \"--flag\"]")
+            }
+            self.command = try list.map { item throws(PackageError) -> String in
+                switch item {
+                case let s as String: return s
+                case let i as Int: return String(i)
+                default: throw .invalidManifest(reason: "command must be a list of strings")
+                }
+            }
+        } else {
+            self.command = nil
+        }
+        var environment: [String: String] = [:]
+        if let raw = root["environment"] {
+            guard let map = raw as? [String: Any] else {
+                throw .invalidManifest(reason: "environment must be a mapping of names to values")
+            }
+            for (key, value) in map {
+                environment[key] = "\(value)"
+            }
+        }
+        self.environment = environment
+    }
+
+    public static func load(fromDirectory directory: URL) throws(PackageError) -> Manifest {
+        let url = directory.appendingPathComponent("agent.yaml")
+        let text: String
+        do {
+            text = try String(contentsOf: url, encoding: .utf8)
+        } catch {
+            throw .invalidManifest(reason: "cannot read agent.yaml: \(error.localizedDescription)")
+        }
+        return try Manifest(yaml: text)
+    }
+}
+
+/// Expands `${VAR}` and `${VAR:-default}` from `lookup`; text that is not such a
+/// reference is kept as it is.
+public func expandVariables(_ text: String, lookup: (String) -> String?) -> String {
+    var result = ""
+    var rest = Substring(text)
+    while let start = rest.range(of: "${") {
+        result += rest[..<start.lowerBound]
+        guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
+            result += rest[start.lowerBound...]
+            return result
+        }
+        let body = rest[start.upperBound..<end]
+        if let sep = body.range(of: ":-") {
+            let name = String(body[..<sep.lowerBound])
+            let value = lookup(name)
+            result += (value?.isEmpty == false ? value! : String(body[sep.upperBound...]))
+        } else {
+            result += lookup(String(body)) ?? ""
+        }
+        rest = rest[rest.index(after: end)...]
+    }
+    result += rest
+    return result
+}

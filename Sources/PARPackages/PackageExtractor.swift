@@ -1,0 +1,210 @@
+import Foundation
+import ZIPFoundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Unpacks APKG archives into a content-addressed cache (`<root>/<sha256>`), refusing
+/// anything that could write outside it: absolute or `..` paths, links that lead out,
+/// too many entries or bytes (zip bombs). Setuid, setgid and sticky bits are dropped;
+/// other permission bits are kept so executables stay executable.
+public struct PackageExtractor: Sendable {
+    public struct Limits: Sendable {
+        public var maxEntries: Int
+        public var maxTotalBytes: UInt64
+        public init(maxEntries: Int = 10_000, maxTotalBytes: UInt64 = 1 << 30) {
+            self.maxEntries = maxEntries
+            self.maxTotalBytes = maxTotalBytes
+        }
+    }
+
+    public let cacheRoot: URL
+    public let limits: Limits
+
+    public init(cacheRoot: URL, limits: Limits = Limits()) {
+        self.cacheRoot = cacheRoot
+        self.limits = limits
+    }
+
+    /// Extracts `archivePath` (or reuses an earlier extraction of the same bytes) and
+    /// returns the directory. On any error nothing is left on disk.
+    public func extract(archivePath: String) throws(PackageError) -> (directory: URL, sha256: String) {
+        let digest: String
+        do {
+            digest = try SHA256.hex(ofFileAt: archivePath)
+        } catch {
+            throw .unreadable(path: archivePath, reason: Self.describe(error))
+        }
+        let destination = cacheRoot.appendingPathComponent(digest, isDirectory: true)
+        if FileManager.default.fileExists(atPath: destination.appendingPathComponent("agent.yaml").path) {
+            return (destination, digest)
+        }
+        let staging = cacheRoot.appendingPathComponent(".staging-\(digest.prefix(16))-\(UUID().uuidString)", isDirectory: true)
+        do {
+            try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        } catch {
+            throw .unreadable(path: cacheRoot.path, reason: "cannot create the package cache: \(Self.describe(error))")
+        }
+        do {
+            try unpack(archivePath: archivePath, into: staging)
+            guard FileManager.default.fileExists(atPath: staging.appendingPathComponent("agent.yaml").path) else {
+                throw PackageError.invalidManifest(reason: "the archive has no agent.yaml at its root")
+            }
+            if rename(staging.path, destination.path) != 0 {
+                // Another spawn of the same package won the race: use its copy.
+                guard FileManager.default.fileExists(atPath: destination.appendingPathComponent("agent.yaml").path) else {
+                    throw PackageError.unreadable(path: destination.path, reason: String(cString: strerror(errno)))
+                }
+                try? FileManager.default.removeItem(at: staging)
+            }
+        } catch let error as PackageError {
+            try? FileManager.default.removeItem(at: staging)
+            throw error
+        } catch {
+            try? FileManager.default.removeItem(at: staging)
+            throw .invalidArchive(reason: Self.describe(error))
+        }
+        return (destination, digest)
+    }
+
+    private func unpack(archivePath: String, into root: URL) throws {
+        let archive: Archive
+        do {
+            archive = try Archive(url: URL(fileURLWithPath: archivePath), accessMode: .read)
+        } catch {
+            throw PackageError.invalidArchive(reason: "\(archivePath) is not a zip file (\(Self.describe(error)))")
+        }
+        var entryCount = 0
+        var totalBytes: UInt64 = 0
+        var links: [(path: String, target: String)] = []
+        for entry in archive {
+            entryCount += 1
+            guard entryCount <= limits.maxEntries else {
+                throw PackageError.invalidArchive(reason: "more than \(limits.maxEntries) entries")
+            }
+            let relative = try Self.safeRelativePath(entry.path)
+            guard !relative.isEmpty else { continue }
+            let target = root.appendingPathComponent(relative)
+            let mode = Self.safeMode(entry.fileAttributes[.posixPermissions] as? NSNumber, type: entry.type)
+            switch entry.type {
+            case .directory:
+                try Self.makeDirectories(root: root, relative: relative, mode: mode)
+            case .symlink:
+                var data = Data()
+                _ = try archive.extract(entry, skipCRC32: true) { data.append($0) }
+                guard let destination = String(data: data, encoding: .utf8), !destination.isEmpty, !destination.contains("\0") else {
+                    throw PackageError.invalidArchive(reason: "link \(entry.path) has an unreadable target")
+                }
+                try Self.checkLink(path: relative, target: destination)
+                links.append((relative, destination))
+            case .file:
+                if let parent = Self.parent(of: relative) {
+                    try Self.makeDirectories(root: root, relative: parent, mode: 0o755)
+                }
+                let fd = open(target.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(0o600))
+                guard fd >= 0 else {
+                    throw PackageError.invalidArchive(reason: "cannot write \(entry.path): \(String(cString: strerror(errno))) (duplicate entry?)")
+                }
+                defer { close(fd) }
+                let limit = limits.maxTotalBytes
+                _ = try archive.extract(entry) { chunk in
+                    totalBytes += UInt64(chunk.count)
+                    guard totalBytes <= limit else {
+                        throw PackageError.invalidArchive(reason: "unpacks to more than \(limit) bytes (zip bomb?)")
+                    }
+                    try chunk.withUnsafeBytes { raw in
+                        var offset = 0
+                        while offset < raw.count {
+                            let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                            guard written > 0 else {
+                                throw PackageError.invalidArchive(reason: "cannot write \(entry.path): \(String(cString: strerror(errno)))")
+                            }
+                            offset += written
+                        }
+                    }
+                }
+                fchmod(fd, mode)
+            }
+        }
+        // Links last, so no file above was written through one.
+        for link in links {
+            if let parent = Self.parent(of: link.path) {
+                try Self.makeDirectories(root: root, relative: parent, mode: 0o755)
+            }
+            guard symlink(link.target, root.appendingPathComponent(link.path).path) == 0 else {
+                throw PackageError.invalidArchive(reason: "cannot create link \(link.path): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// Normalises an entry path; refuses absolute paths, `..` and NUL.
+    static func safeRelativePath(_ path: String) throws -> String {
+        guard !path.hasPrefix("/"), !path.contains("\0"), !path.contains("\\") else {
+            throw PackageError.invalidArchive(reason: "entry \(path.debugDescription) has an absolute or unsafe path")
+        }
+        var parts: [Substring] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            guard part != ".." else {
+                throw PackageError.invalidArchive(reason: "entry \(path.debugDescription) leaves the package with '..'")
+            }
+            parts.append(part)
+        }
+        return parts.joined(separator: "/")
+    }
+
+    /// A link may only point, after resolving `..` lexically from its own folder, inside the package.
+    static func checkLink(path: String, target: String) throws {
+        guard !target.hasPrefix("/") else {
+            throw PackageError.invalidArchive(reason: "link \(path) points to the absolute path \(target)")
+        }
+        var stack = path.split(separator: "/").dropLast().map(String.init)
+        for part in target.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            if part == ".." {
+                guard !stack.isEmpty else {
+                    throw PackageError.invalidArchive(reason: "link \(path) points outside the package (\(target))")
+                }
+                stack.removeLast()
+            } else {
+                stack.append(String(part))
+            }
+        }
+    }
+
+    private static func parent(of relative: String) -> String? {
+        guard let slash = relative.lastIndex(of: "/") else { return nil }
+        return String(relative[..<slash])
+    }
+
+    /// Creates each folder with mkdir (never following a link), so nothing lands outside `root`.
+    private static func makeDirectories(root: URL, relative: String, mode: mode_t) throws {
+        var current = root.path
+        for part in relative.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, 0o755) != 0 {
+                guard errno == EEXIST else {
+                    throw PackageError.invalidArchive(reason: "cannot create folder \(relative): \(String(cString: strerror(errno)))")
+                }
+                var info = stat()
+                guard lstat(current, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+                    throw PackageError.invalidArchive(reason: "\(relative) is both a file and a folder in the archive")
+                }
+            }
+        }
+        chmod(current, mode | 0o700)
+    }
+
+    static func safeMode(_ permissions: NSNumber?, type: Entry.EntryType) -> mode_t {
+        let fallback: mode_t = type == .directory ? 0o755 : 0o644
+        guard let permissions else { return fallback }
+        let bits = mode_t(permissions.uint16Value) & 0o777 // setuid, setgid and sticky dropped
+        return bits == 0 ? fallback : bits | 0o600
+    }
+
+    static func describe(_ error: Error) -> String {
+        if let packageError = error as? PackageError { return packageError.description }
+        return (error as NSError).localizedDescription
+    }
+}

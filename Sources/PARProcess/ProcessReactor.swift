@@ -1,0 +1,218 @@
+import CPARSys
+import Foundation
+import PARCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum OutputStreamKind: String, Sendable, Codable {
+    case stdout
+    case stderr
+}
+
+/// How a watched child ended.
+public struct ChildExit: Sendable {
+    public let pid: Int32
+    public let termination: Termination
+    public let at: Date
+}
+
+/// Callbacks for one watched child. They run on the reactor thread: keep them short
+/// and hand work on (append to a buffer, yield to a stream).
+public struct ChildHandlers: Sendable {
+    public var onLines: @Sendable (OutputStreamKind, [LineSplitter.Line]) -> Void
+    public var onExit: @Sendable (ChildExit) -> Void
+
+    public init(onLines: @escaping @Sendable (OutputStreamKind, [LineSplitter.Line]) -> Void, onExit: @escaping @Sendable (ChildExit) -> Void) {
+        self.onLines = onLines
+        self.onExit = onExit
+    }
+}
+
+/// One thread, one epoll set: sees every child's exit the moment its pidfd becomes
+/// readable and drains every output pipe. Hand-written because no package here
+/// watches pidfds; swift-subprocess needs a task per child and has no pre-exec hook.
+///
+/// Before an exit is reported, the child's pipes are drained, so the lines it printed
+/// just before dying are delivered first.
+public final class ProcessReactor: Sendable {
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let watches = Mutex<[UInt64: ChildWatch]>([:])
+    private let nextSerial = Atomic<UInt64>(1)
+    private let stopping = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private let maxLineBytes: Int
+
+    private static let wakeToken: UInt64 = 0
+
+    public init(maxLineBytes: Int = 64 * 1024) throws(SpawnError) {
+        let epollFD = par_epoll_create()
+        guard epollFD >= 0 else { throw .pidfd(errno: errno) }
+        let wakeFD = par_eventfd()
+        guard wakeFD >= 0 else { close(epollFD); throw .pidfd(errno: errno) }
+        _ = par_epoll_add(epollFD, wakeFD, Self.wakeToken)
+        self.epollFD = epollFD
+        self.wakeFD = wakeFD
+        self.maxLineBytes = maxLineBytes
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "par-reactor"
+        thread.start()
+    }
+
+    /// Stops the thread and closes every fd it still watches. Children are not signalled.
+    public func shutdown() {
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        _ = par_eventfd_signal(wakeFD)
+        finished.wait()
+        let remaining = watches.withLock { all in
+            defer { all.removeAll() }
+            return Array(all.values)
+        }
+        var unique: [ObjectIdentifier: ChildWatch] = [:]
+        for watch in remaining { unique[ObjectIdentifier(watch)] = watch }
+        for watch in unique.values { watch.closeAll() }
+        close(epollFD)
+        close(wakeFD)
+    }
+
+    /// Starts watching a spawned child. Takes ownership of its pidfd and pipe fds.
+    public func watch(_ process: SpawnedProcess, handlers: ChildHandlers) {
+        let serial = nextSerial.wrappingAdd(1, ordering: .relaxed).oldValue
+        let watch = ChildWatch(process: process, handlers: handlers, maxLineBytes: maxLineBytes)
+        let base = serial << 2
+        watches.withLock { all in
+            all[base | 1] = watch
+            all[base | 2] = watch
+            all[base | 3] = watch
+        }
+        _ = par_epoll_add(epollFD, process.pidfd, base | 1)
+        _ = par_epoll_add(epollFD, process.stdoutFD, base | 2)
+        _ = par_epoll_add(epollFD, process.stderrFD, base | 3)
+    }
+
+    private func loop() {
+        var tokens = [UInt64](repeating: 0, count: 256)
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while !stopping.load(ordering: .acquiring) {
+            let count = par_epoll_wait(epollFD, &tokens, Int32(tokens.count), -1)
+            guard count > 0 else { continue }
+            for index in 0..<Int(count) {
+                let token = tokens[index]
+                if token == Self.wakeToken {
+                    _ = par_eventfd_drain(wakeFD)
+                    continue
+                }
+                guard let watch = watches.withLock({ $0[token] }) else { continue }
+                let base = token & ~3
+                switch token & 3 {
+                case 1:
+                    handleExit(watch, base: base, buffer: &buffer)
+                case 2:
+                    if watch.drain(.stdout, buffer: &buffer) == .closed { retire(watch, fd: watch.process.stdoutFD, token: token, base: base) }
+                default:
+                    if watch.drain(.stderr, buffer: &buffer) == .closed { retire(watch, fd: watch.process.stderrFD, token: token, base: base) }
+                }
+            }
+        }
+        finished.signal()
+    }
+
+    private func handleExit(_ watch: ChildWatch, base: UInt64, buffer: inout [UInt8]) {
+        // Lines written just before the exit are still in the pipes: deliver them first.
+        let all = Int.max
+        if watch.drain(.stdout, buffer: &buffer, maxReads: all) == .closed { retire(watch, fd: watch.process.stdoutFD, token: base | 2, base: base) }
+        if watch.drain(.stderr, buffer: &buffer, maxReads: all) == .closed { retire(watch, fd: watch.process.stderrFD, token: base | 3, base: base) }
+        var code: Int32 = 0
+        var status: Int32 = 0
+        let reaped = par_waitid_pidfd(watch.process.pidfd, 1, &code, &status)
+        guard reaped > 0 else {
+            if reaped == 0 { return } // spurious wake: still running
+            // ECHILD: someone else reaped it; report an unknown end rather than hang.
+            return finishExit(watch, base: base, termination: .signaled(signal: SIGKILL))
+        }
+        let termination: Termination = code == Int32(CLD_EXITED) ? .exited(code: status) : .signaled(signal: status)
+        finishExit(watch, base: base, termination: termination)
+    }
+
+    private func finishExit(_ watch: ChildWatch, base: UInt64, termination: Termination) {
+        retire(watch, fd: watch.process.pidfd, token: base | 1, base: base)
+        watch.handlers.onExit(ChildExit(pid: watch.process.pid, termination: termination, at: Date()))
+    }
+
+    private func retire(_ watch: ChildWatch, fd: Int32, token: UInt64, base: UInt64) {
+        guard watch.markClosed(fd) else { return }
+        _ = par_epoll_del(epollFD, fd)
+        close(fd)
+        watches.withLock { _ = $0.removeValue(forKey: token) }
+    }
+}
+
+/// One child's fds and partial lines. Touched only by the reactor thread after `watch`.
+private final class ChildWatch: @unchecked Sendable {
+    enum DrainResult { case open, closed }
+
+    let process: SpawnedProcess
+    let handlers: ChildHandlers
+    private var stdoutSplitter: LineSplitter
+    private var stderrSplitter: LineSplitter
+    private var closedFDs: Set<Int32> = []
+
+    init(process: SpawnedProcess, handlers: ChildHandlers, maxLineBytes: Int) {
+        self.process = process
+        self.handlers = handlers
+        self.stdoutSplitter = LineSplitter(maxLineBytes: maxLineBytes)
+        self.stderrSplitter = LineSplitter(maxLineBytes: maxLineBytes)
+    }
+
+    /// Returns false if it was already closed.
+    func markClosed(_ fd: Int32) -> Bool {
+        closedFDs.insert(fd).inserted
+    }
+
+    func closeAll() {
+        for fd in [process.pidfd, process.stdoutFD, process.stderrFD] where markClosed(fd) {
+            close(fd)
+        }
+    }
+
+    /// Reads until the pipe is empty (EAGAIN) or closed, handing out complete lines.
+    /// `maxReads` bounds one turn so a chatty child cannot starve the others; epoll is
+    /// level-triggered, so what is left is read on the next turn.
+    func drain(_ stream: OutputStreamKind, buffer: inout [UInt8], maxReads: Int = 16) -> DrainResult {
+        let fd = stream == .stdout ? process.stdoutFD : process.stderrFD
+        guard !closedFDs.contains(fd) else { return .closed }
+        var lines: [LineSplitter.Line] = []
+        var result = DrainResult.open
+        var reads = 0
+        reading: while reads < maxReads {
+            reads += 1
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count > 0 {
+                buffer.withUnsafeBytes { raw in
+                    let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<count])
+                    if stream == .stdout {
+                        stdoutSplitter.feed(chunk, into: &lines)
+                    } else {
+                        stderrSplitter.feed(chunk, into: &lines)
+                    }
+                }
+                if lines.count >= 4096 {
+                    handlers.onLines(stream, lines)
+                    lines.removeAll(keepingCapacity: true)
+                }
+                continue
+            }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break reading }
+            // EOF or a read error: the stream is over.
+            if stream == .stdout { stdoutSplitter.finish(into: &lines) } else { stderrSplitter.finish(into: &lines) }
+            result = .closed
+            break reading
+        }
+        if !lines.isEmpty { handlers.onLines(stream, lines) }
+        return result
+    }
+}

@@ -1,0 +1,145 @@
+import CPARSys
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Signals to whole agents: every agent leads its own session, so its group and its
+/// session name everything it started (unless a descendant made a session of its own).
+public enum ProcessSignals {
+    /// Signals the process group `groupID` (the agent's pid). Returns false if none is left.
+    @discardableResult
+    public static func signalGroup(_ groupID: Int32, _ signal: Int32) -> Bool {
+        kill(-groupID, signal) == 0
+    }
+
+    /// Signals every process of session `sessionID`, and every descendant of its leader
+    /// found through /proc, beyond the group (a child that changed its group).
+    public static func signalSession(_ sessionID: Int32, _ signal: Int32) {
+        signalGroup(sessionID, signal)
+        for pid in ProcTable.sessionMembers(sessionID) {
+            kill(pid, signal)
+        }
+    }
+
+    /// Whether any process of the session is still alive (zombies excluded).
+    public static func sessionHasLiveMembers(_ sessionID: Int32) -> Bool {
+        !ProcTable.sessionMembers(sessionID).isEmpty
+    }
+}
+
+/// Reads of /proc: who is in a session, who descends from whom.
+public enum ProcTable {
+    /// Live (non-zombie) pids whose session id is `sessionID`.
+    public static func sessionMembers(_ sessionID: Int32) -> [Int32] {
+        var members: [Int32] = []
+        forEachProcess { pid, stat in
+            if stat.session == sessionID && stat.state != "Z" && stat.state != "X" { members.append(pid) }
+        }
+        return members
+    }
+
+    /// The fields of /proc/PID/stat the supervisor uses.
+    public struct Stat: Sendable, Equatable {
+        public var state: Character
+        public var parent: Int32
+        public var session: Int32
+        public var userTicks: UInt64
+        public var systemTicks: UInt64
+        public var threads: Int
+        public var startTicks: UInt64
+        public var virtualBytes: UInt64
+        public var residentPages: UInt64
+    }
+
+    public static func stat(of pid: Int32) -> Stat? {
+        guard let text = readSmallFile("/proc/\(pid)/stat") else { return nil }
+        return parseStat(text)
+    }
+
+    /// Parses /proc/PID/stat; the command name may hold spaces and parentheses, so
+    /// fields are counted from the last ')'.
+    public static func parseStat(_ text: String) -> Stat? {
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3 (state) of proc(5).
+        guard fields.count >= 22,
+              let state = fields[0].first,
+              let parent = Int32(fields[1]), let session = Int32(fields[3]),
+              let utime = UInt64(fields[11]), let stime = UInt64(fields[12]),
+              let threads = Int(fields[17]), let start = UInt64(fields[19]),
+              let vsize = UInt64(fields[20]), let rss = UInt64(fields[21])
+        else { return nil }
+        return Stat(state: state, parent: parent, session: session, userTicks: utime, systemTicks: stime,
+                    threads: threads, startTicks: start, virtualBytes: vsize, residentPages: rss)
+    }
+
+    /// The children of `pid`, from /proc/PID/task/*/children.
+    public static func children(of pid: Int32) -> [Int32] {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return [] }
+        var result: [Int32] = []
+        for task in tasks {
+            guard let text = readSmallFile("/proc/\(pid)/task/\(task)/children") else { continue }
+            result += text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        return result
+    }
+
+    /// `pid` and all its descendants, parents first.
+    public static func tree(of pid: Int32) -> [Int32] {
+        var result: [Int32] = [pid]
+        var index = 0
+        while index < result.count, result.count < 10_000 {
+            result += children(of: result[index])
+            index += 1
+        }
+        return result
+    }
+
+    static func forEachProcess(_ body: (Int32, Stat) -> Void) {
+        guard let dir = opendir("/proc") else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard let pid = Int32(name), let stat = stat(of: pid) else { continue }
+            body(pid, stat)
+        }
+    }
+
+    /// Reads a /proc file whole with one open and read (they are generated on read).
+    public static func readSmallFile(_ path: String, limit: Int = 65_536) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var data: [UInt8] = []
+        while data.count < limit {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            data.append(contentsOf: buffer[0..<count])
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Reaping of what is not watched by a pidfd: orphans that re-parented to the daemon.
+public enum OrphanReaper {
+    /// Makes the daemon the reaper of its agents' orphans (PR_SET_CHILD_SUBREAPER).
+    public static func becomeSubreaper() {
+        _ = par_set_child_subreaper()
+    }
+
+    /// Reaps exited children that are not in `managed` (those belong to the reactor).
+    /// Only by explicit pid: a wait on any child would steal the reactor's exits.
+    public static func reapOrphans(excluding managed: Set<Int32>) {
+        for child in ProcTable.children(of: getpid()) where !managed.contains(child) {
+            guard let stat = ProcTable.stat(of: child), stat.state == "Z" else { continue }
+            var status: Int32 = 0
+            waitpid(child, &status, WNOHANG)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import CPARSys
+import Foundation
+import PARCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A child just started: its pid, a pidfd to watch it by, and the read ends of its output pipes.
+public struct SpawnedProcess: Sendable {
+    public let pid: Int32
+    public let pidfd: Int32
+    public let stdoutFD: Int32
+    public let stderrFD: Int32
+}
+
+public enum SpawnError: Error, Sendable, CustomStringConvertible {
+    case pipe(errno: Int32)
+    case exec(program: String, errno: Int32)
+    case pidfd(errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .pipe(let e): "cannot create output pipes: \(String(cString: strerror(e)))"
+        case .exec(let program, let e): "cannot start \(program): \(String(cString: strerror(e)))"
+        case .pidfd(let e): "cannot watch the new process: \(String(cString: strerror(e)))"
+        }
+    }
+}
+
+/// Starts processes with posix_spawn (vfork speed) in a session of their own, so the
+/// whole tree an agent starts can be signalled as one group.
+public enum Spawner {
+    public static func spawn(
+        executable: String, argv: [String], environment: [String: String], workingDirectory: String
+    ) throws(SpawnError) -> SpawnedProcess {
+        var out: [Int32] = [-1, -1]
+        var err: [Int32] = [-1, -1]
+        guard par_pipe(&out) == 0 else { throw .pipe(errno: errno) }
+        guard par_pipe(&err) == 0 else {
+            let e = errno
+            close(out[0]); close(out[1])
+            throw .pipe(errno: e)
+        }
+        let envStrings = environment.map { "\($0.key)=\($0.value)" }
+        let pid: pid_t = withCStrings(argv) { cArgv in
+            withCStrings(envStrings) { cEnv in
+                par_spawn(executable, cArgv, cEnv, workingDirectory, out[1], err[1])
+            }
+        }
+        let spawnErrno = errno
+        close(out[1])
+        close(err[1])
+        guard pid > 0 else {
+            close(out[0]); close(err[0])
+            throw .exec(program: executable, errno: spawnErrno)
+        }
+        let pidfd = par_pidfd_open(pid)
+        guard pidfd >= 0 else {
+            let e = errno
+            kill(-pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            close(out[0]); close(err[0])
+            throw .pidfd(errno: e)
+        }
+        return SpawnedProcess(pid: pid, pidfd: pidfd, stdoutFD: out[0], stderrFD: err[0])
+    }
+
+    private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+        let pointers = strings.map { strdup($0) } + [nil]
+        defer { pointers.forEach { free($0) } }
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Hummingbird
+import PARCore
+import PARPackages
+import PARSupervisor
+
+/// Every error the API answers: a status and a JSON body `{"error": ..., "detail": ...}`
+/// that says what is wrong and how to fix it.
+public struct APIError: HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    public var error: String
+    public var detail: String
+    public var field: String?
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, _ error: String, detail: String, field: String? = nil) {
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.field = field
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var object: [String: String] = ["error": error, "detail": detail]
+        if let field { object["field"] = field }
+        var response = JSONResponse.make(object, status: status)
+        response.headers.append(contentsOf: headers)
+        return response
+    }
+
+    static func invalid(_ error: ValidationError) -> APIError {
+        APIError(.badRequest, "invalid request", detail: error.description, field: error.field)
+    }
+
+    static func from(_ error: SupervisorError) -> APIError {
+        switch error {
+        case .invalid(let validation): return .invalid(validation)
+        case .notFound: return APIError(.notFound, "unknown process", detail: error.description)
+        case .alreadyRunning: return APIError(.conflict, "already running", detail: error.description)
+        case .noFreePort: return APIError(.serviceUnavailable, "no free port", detail: error.description)
+        case .limitsUnsupported: return APIError(.unprocessableContent, "limits cannot be enforced", detail: error.description)
+        case .spawnFailed: return APIError(.unprocessableContent, "spawn failed", detail: error.description)
+        case .shuttingDown: return APIError(.serviceUnavailable, "shutting down", detail: error.description)
+        case .package(let packageError):
+            switch packageError {
+            case .outsideAllowedDirectories: return APIError(.forbidden, "package path not allowed", detail: packageError.description, field: "package_path")
+            case .unreadable: return APIError(.badRequest, "package unreadable", detail: packageError.description, field: "package_path")
+            case .invalidArchive: return APIError(.badRequest, "invalid package", detail: packageError.description, field: "package_path")
+            case .invalidManifest: return APIError(.badRequest, "invalid manifest", detail: packageError.description, field: "package_path")
+            case .unsupported: return APIError(.unprocessableContent, "unsupported package", detail: packageError.description, field: "package_path")
+            }
+        }
+    }
+}
+
+/// JSON responses without Codable boilerplate for ad-hoc bodies.
+enum JSONResponse {
+    static func make(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return make(data: data, status: status)
+    }
+
+    static func make(data: Data, status: HTTPResponse.Status = .ok) -> Response {
+        var buffer = ByteBuffer()
+        buffer.writeBytes(data)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+    }
+}

@@ -1,0 +1,237 @@
+import Foundation
+import Hummingbird
+import PARCore
+import PARLogs
+import PARSupervisor
+
+/// The seed's lifecycle API over a `Supervisor`.
+struct ManagementRoutes<Context: RequestContext>: Sendable {
+    let supervisor: Supervisor
+    let maxBodyBytes: Int
+    let version: String
+
+    func register(on router: Router<Context>) {
+        router.get("/runtime/health") { _, _ in try await self.runtimeHealth() }
+        router.post("/supervisor/spawn") { request, _ in try await self.spawn(request) }
+        router.get("/supervisor/status") { _, _ in try await self.status() }
+        router.get("/supervisor/processes/:process_id") { _, context in
+            try await self.process(try context.parameters.require("process_id"))
+        }
+        router.post("/supervisor/stop/:process_id") { request, context in
+            try await self.stop(request, processID: try context.parameters.require("process_id"))
+        }
+        router.post("/supervisor/restart/:process_id") { request, context in
+            try await self.restart(request, processID: try context.parameters.require("process_id"))
+        }
+        router.get("/supervisor/logs") { request, _ in try self.logs(request) }
+        router.delete("/supervisor/logs") { request, _ in try self.clearLogs(request) }
+    }
+
+    private func runtimeHealth() async throws -> Response {
+        JSONResponse.make([
+            "status": "healthy",
+            "version": version,
+            "mode": "supervisor",
+            "timestamp": Timestamp.format(Date()),
+            "uptime_seconds": (Date().timeIntervalSince(supervisor.startedAt) * 1000).rounded() / 1000,
+            "agents": await supervisor.agentCount,
+        ] as [String: Any])
+    }
+
+    private func spawn(_ request: Request) async throws -> Response {
+        let body = try await request.collectBody(limit: maxBodyBytes)
+        let spec: AgentSpec
+        do {
+            var fields = try JSONFields(body: Data(buffer: body))
+            spec = try AgentSpec.parse(&fields, defaults: supervisor.config.defaults)
+        } catch {
+            throw APIError.invalid(error)
+        }
+        let status: ProcessStatus
+        do {
+            status = try await supervisor.spawn(spec)
+        } catch {
+            throw APIError.from(error)
+        }
+        return try launched(status)
+    }
+
+    private func restart(_ request: Request, processID: String) async throws -> Response {
+        let body = try await request.collectBody(limit: maxBodyBytes)
+        var newSpec: AgentSpec?
+        if body.readableBytes > 0 {
+            let current: AgentSpec
+            do {
+                current = try await supervisor.spec(processID: processID)
+            } catch {
+                throw APIError.from(error)
+            }
+            do {
+                var fields = try JSONFields(body: Data(buffer: body))
+                if !fields.isEmpty {
+                    newSpec = try AgentSpec.parse(&fields, defaults: supervisor.config.defaults, base: current)
+                }
+            } catch {
+                throw APIError.invalid(error)
+            }
+        }
+        let status: ProcessStatus
+        do {
+            status = try await supervisor.restart(processID: processID, newSpec: newSpec)
+        } catch {
+            throw APIError.from(error)
+        }
+        return try launched(status)
+    }
+
+    private func stop(_ request: Request, processID: String) async throws -> Response {
+        let body = try await request.collectBody(limit: maxBodyBytes)
+        var timeout: Double?
+        do {
+            if body.readableBytes > 0 {
+                var fields = try JSONFields(body: Data(buffer: body))
+                timeout = try fields.double("stop_timeout_seconds", in: 0...3600)
+                try fields.rejectUnknown()
+            }
+            if let raw = request.uri.queryParameters.get("timeout") {
+                guard let value = Double(raw), (0...3600).contains(value) else {
+                    throw ValidationError(field: "timeout", reason: "must be a number of seconds from 0 to 3600, got \(raw.debugDescription)")
+                }
+                timeout = value
+            }
+        } catch let error as ValidationError {
+            throw APIError.invalid(error)
+        }
+        let status: ProcessStatus
+        do {
+            status = try await supervisor.stop(processID: processID, timeoutSeconds: timeout)
+        } catch {
+            throw APIError.from(error)
+        }
+        return try encode(StopAnswer(processID: status.processID, state: status.state.rawValue, process: ProcessStatusDocument(status: status)))
+    }
+
+    private func status() async throws -> Response {
+        let statuses = await supervisor.statuses()
+        let routes = await supervisor.routes()
+        return try encode(StatusAnswer(processes: statuses.map(ProcessStatusDocument.init), routes: routes))
+    }
+
+    private func process(_ processID: String) async throws -> Response {
+        try encode(ProcessStatusDocument(status: try await statusOrThrow(processID)))
+    }
+
+    private func statusOrThrow(_ processID: String) async throws -> ProcessStatus {
+        do {
+            return try await supervisor.status(processID: processID)
+        } catch {
+            throw APIError.from(error)
+        }
+    }
+
+    private func launched(_ status: ProcessStatus) throws -> Response {
+        try encode(SpawnAnswer(processID: status.processID, port: status.port, pid: status.pid, state: status.state.rawValue, process: ProcessStatusDocument(status: status)))
+    }
+
+    // MARK: Logs
+
+    private func logs(_ request: Request) throws -> Response {
+        let query = request.uri.queryParameters
+        var logQuery = LogBuffer.Query()
+        logQuery.processID = query.get("process_id")
+        if let raw = query.get("level") {
+            guard let level = LogLevel(alias: raw) else { throw levelError("level", raw) }
+            logQuery.level = level
+        }
+        if let raw = query.get("min_level") {
+            guard let level = LogLevel(alias: raw) else { throw levelError("min_level", raw) }
+            logQuery.minLevel = level
+        }
+        if let raw = query.get("limit") {
+            guard let limit = Int(raw), (1...10_000).contains(limit) else {
+                throw APIError.invalid(ValidationError(field: "limit", reason: "must be an integer from 1 to 10000, got \(raw.debugDescription)"))
+            }
+            logQuery.limit = limit
+        }
+        let entries = supervisor.logs.query(logQuery)
+        return try encode(LogsAnswer(logs: entries.map(LogEntryDocument.init), count: entries.count))
+    }
+
+    private func clearLogs(_ request: Request) throws -> Response {
+        let processID = request.uri.queryParameters.get("process_id")
+        let removed = supervisor.logs.clear(processID: processID)
+        return JSONResponse.make([
+            "status": "success",
+            "message": processID.map { "cleared \(removed) log entries of \($0)" } ?? "cleared \(removed) log entries",
+            "removed": removed,
+        ] as [String: Any])
+    }
+
+    private func levelError(_ field: String, _ raw: String) -> APIError {
+        .invalid(ValidationError(field: field, reason: "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL (or an alias such as warn, err, fatal), got \(raw.debugDescription)"))
+    }
+
+    private func encode(_ value: some Encodable) throws -> Response {
+        JSONResponse.make(data: try APIEncoding.encoder().encode(value))
+    }
+}
+
+private struct SpawnAnswer: Encodable {
+    let status = "success"
+    let processID: String
+    let port: Int?
+    let pid: Int32?
+    let state: String
+    let process: ProcessStatusDocument
+    enum CodingKeys: String, CodingKey { case status, processID = "process_id", port, pid, state, process }
+}
+
+private struct StopAnswer: Encodable {
+    let status = "success"
+    let processID: String
+    let state: String
+    let process: ProcessStatusDocument
+    enum CodingKeys: String, CodingKey { case status, processID = "process_id", state, process }
+}
+
+private struct StatusAnswer: Encodable {
+    let supervisor = "running"
+    let processes: [ProcessStatusDocument]
+    let routes: [String]
+
+    private struct DynamicKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: DynamicKey.self)
+        try c.encode(supervisor, forKey: DynamicKey(stringValue: "supervisor"))
+        var map = c.nestedContainer(keyedBy: DynamicKey.self, forKey: DynamicKey(stringValue: "processes"))
+        for process in processes {
+            try map.encode(process, forKey: DynamicKey(stringValue: process.status.processID))
+        }
+        try c.encode(routes, forKey: DynamicKey(stringValue: "routes"))
+    }
+}
+
+private struct LogsAnswer: Encodable {
+    let logs: [LogEntryDocument]
+    let count: Int
+}
+
+struct LogEntryDocument: Encodable {
+    let entry: LogEntry
+    private enum Key: String, CodingKey { case sequence, processID = "process_id", timestamp, level, message, extra }
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(entry.sequence, forKey: .sequence)
+        try c.encode(entry.processID, forKey: .processID)
+        try c.encode(Timestamp.format(entry.timestamp), forKey: .timestamp)
+        try c.encode(entry.level, forKey: .level)
+        try c.encode(entry.message, forKey: .message)
+        try c.encode(entry.extra, forKey: .extra)
+    }
+}

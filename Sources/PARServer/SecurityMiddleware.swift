@@ -1,0 +1,77 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// Guards the management API: a bearer token on `/supervisor/*`, JSON-only request
+/// bodies (a browser cannot send those cross-site without a preflight) and a size cap.
+/// Also turns every error into the API's JSON error shape.
+struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String
+    let maxBodyBytes: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            try check(request)
+            return try await next(request, context)
+        } catch let error as APIError {
+            return try error.response(from: request, context: context)
+        } catch let error as HTTPError where error.status == .notFound {
+            return try APIError(.notFound, "not found", detail: "no route \(request.method) \(request.uri.path); see GET /supervisor/status, POST /supervisor/spawn, GET /supervisor/logs, GET /runtime/health")
+                .response(from: request, context: context)
+        } catch let error as HTTPError where error.status == .methodNotAllowed {
+            return try APIError(.methodNotAllowed, "method not allowed", detail: "\(request.method) is not accepted on \(request.uri.path)")
+                .response(from: request, context: context)
+        } catch let error as HTTPResponseError {
+            return try APIError(error.status, error.status.reasonPhrase.lowercased(), detail: "\(error)")
+                .response(from: request, context: context)
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return try APIError(.internalServerError, "internal error", detail: "\(error)")
+                .response(from: request, context: context)
+        }
+    }
+
+    private func check(_ request: Request) throws {
+        let path = request.uri.path
+        guard path == "/supervisor" || path.hasPrefix("/supervisor/") else { return }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+              Self.constantTimeEquals(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), token)
+        else {
+            var error = APIError(.unauthorized, "unauthorized", detail: "send the management token as 'Authorization: Bearer <token>'; it is in <data-dir>/token (or PAR_TOKEN)")
+            error.headers[.wwwAuthenticate] = "Bearer realm=\"par\""
+            throw error
+        }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+            throw APIError(.contentTooLarge, "body too large", detail: "request bodies are limited to \(maxBodyBytes) bytes; this one declares \(length)")
+        }
+        if request.method == .post || request.method == .put || request.method == .patch {
+            let declaresBody = request.headers[.contentLength].map { $0 != "0" } ?? (request.headers[.transferEncoding] != nil)
+            let contentType = request.headers[.contentType]
+            if declaresBody || contentType != nil {
+                let mediaType = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+                guard mediaType == "application/json" else {
+                    throw APIError(.unsupportedMediaType, "unsupported media type", detail: "send request bodies as JSON with 'Content-Type: application/json' (got \(contentType ?? "none"))")
+                }
+            }
+        }
+    }
+
+    static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var difference: UInt8 = 0
+        for i in 0..<x.count { difference |= x[i] ^ y[i] }
+        return difference == 0
+    }
+}
+
+extension Request {
+    /// The body, refused with 413 past `limit` bytes.
+    func collectBody(limit: Int) async throws -> ByteBuffer {
+        do {
+            return try await body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "body too large", detail: "request bodies are limited to \(limit) bytes")
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import PARCore
+import PARPackages
+
+/// Desired state (spec, plan) and observed state (pid, exits) of one agent, kept by the supervisor.
+struct AgentRecord {
+    var spec: AgentSpec
+    var packageID: String
+    var plan: LaunchPlan
+    var port: Int?
+    var state: ProcessState
+    var pid: Int32?
+    var startedAt: Date?
+    var startedMonotonic: Double?
+    var run: Int = 0
+    var restartCount: Int = 0
+    var consecutiveRestarts: Int = 0
+    var lastExit: ExitRecord?
+    var nextRestartAt: Date?
+    var error: String?
+    var pendingRestart: Task<Void, Never>?
+    var stopRequested = false
+    var exitWaiters: [ExitWaiter] = []
+}
+
+/// A one-shot wait for an exit or a timeout, whichever comes first.
+final class ExitWaiter: Sendable {
+    private let state: Mutex<CheckedContinuation<Bool, Never>?>
+
+    init(_ continuation: CheckedContinuation<Bool, Never>) {
+        state = Mutex(continuation)
+    }
+
+    /// `exited` is true when the process ended, false on timeout. Only the first call counts.
+    func resume(exited: Bool) {
+        let continuation = state.withLock { current -> CheckedContinuation<Bool, Never>? in
+            defer { current = nil }
+            return current
+        }
+        continuation?.resume(returning: exited)
+    }
+}
+
+import Synchronization

@@ -1,0 +1,35 @@
+import Foundation
+import PARCore
+
+/// How a run ended, as shown in status.
+public struct ExitRecord: Sendable, Equatable {
+    public var code: Int32?
+    public var signal: Int32?
+    public var at: Date
+    /// `exited`, `signaled`, `stopped` (by request) or `spawn_failed`.
+    public var reason: String
+    public var run: Int
+}
+
+/// A point-in-time view of one agent for the API.
+public struct ProcessStatus: Sendable {
+    public var processID: String
+    public var agentID: String
+    public var packageID: String
+    public var packagePath: String
+    public var port: Int?
+    public var state: ProcessState
+    public var pid: Int32?
+    public var startedAt: Date?
+    public var uptimeSeconds: Double?
+    public var run: Int
+    public var restartCount: Int
+    public var consecutiveRestarts: Int
+    public var restartPolicy: RestartPolicy
+    public var maxRestarts: Int
+    public var lastExit: ExitRecord?
+    public var nextRestartAt: Date?
+    public var error: String?
+    public var resources: ResourceUsage?
+    public var limitsEnforced: Bool
+}

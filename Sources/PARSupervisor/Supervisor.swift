@@ -1,0 +1,419 @@
+import Foundation
+import Logging
+import PARCore
+import PARLogs
+import PARPackages
+import PARProcess
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The process table: joins restart policy (PARCore) to the kernel (PARProcess).
+/// Requests change desired state here; exits arrive as events from the reactor and
+/// are acted on in `run()`, the moment they happen.
+public actor Supervisor {
+    public nonisolated let config: SupervisorConfig
+    public nonisolated let logs: LogBuffer
+    public nonisolated let sampler: ResourceSampler
+    private let reactor: ProcessReactor
+    private let extractor: PackageExtractor
+    private let logger: Logger
+    private let exitEvents: AsyncStream<(AgentID, Int, ChildExit)>
+    private let exitContinuation: AsyncStream<(AgentID, Int, ChildExit)>.Continuation
+    private var agents: [AgentID: AgentRecord] = [:]
+    private var ports: PortPool
+    private var shuttingDown = false
+    private let workerPath: String
+    public nonisolated let startedAt = Date()
+
+    public init(config: SupervisorConfig, logger: Logger = Logger(label: "par.supervisor")) throws {
+        self.config = config
+        self.logger = logger
+        self.logs = LogBuffer(capacityPerProcess: config.logLinesPerProcess)
+        self.sampler = ResourceSampler()
+        self.reactor = try ProcessReactor(maxLineBytes: config.maxLineBytes)
+        self.extractor = PackageExtractor(cacheRoot: config.packageCache, limits: config.extractionLimits)
+        self.ports = PortPool(range: config.portRange)
+        (exitEvents, exitContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+        let fm = FileManager.default
+        for directory in [config.dataDirectory, config.packageCache, config.runtimeDirectory, config.pidDirectory] {
+            try fm.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        let worker = config.runtimeDirectory.appendingPathComponent(PythonWorker.fileName)
+        try PythonWorker.source.write(to: worker, atomically: true, encoding: .utf8)
+        self.workerPath = worker.path
+        // Orphans of agents re-parent to us, so nothing an agent started escapes reaping.
+        OrphanReaper.becomeSubreaper()
+        Self.killLeftovers(in: config.pidDirectory, logger: logger)
+    }
+
+    // MARK: - Running
+
+    /// Acts on exits and samples resources until cancelled; then stops every agent.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [exitEvents] in
+                for await (agentID, run, exit) in exitEvents {
+                    await self.handleExit(agentID: agentID, run: run, exit: exit)
+                }
+            }
+            group.addTask { [config, sampler] in
+                let interval = Duration.milliseconds(Int64(config.sampleIntervalSeconds * 1000))
+                while !Task.isCancelled {
+                    let targets = await self.samplingTargets()
+                    sampler.sample(targets)
+                    OrphanReaper.reapOrphans(excluding: Set(targets.map(\.pid)))
+                    try? await Task.sleep(for: interval)
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Stops every agent in parallel (graceful, then forced) and releases the reactor.
+    public func shutdown() async {
+        shuttingDown = true
+        let live = agents.filter { !$0.value.state.isTerminal }.map(\.key)
+        await withTaskGroup(of: Void.self) { group in
+            for agentID in live {
+                group.addTask { _ = try? await self.stop(processID: agentID.processID, timeoutSeconds: nil) }
+            }
+        }
+        exitContinuation.finish()
+        reactor.shutdown()
+    }
+
+    private func samplingTargets() -> [(key: String, pid: Int32)] {
+        agents.compactMap { id, record in record.pid.map { (id.processID, $0) } }
+    }
+
+    // MARK: - Requests
+
+    /// Starts an agent. The package is checked and unpacked before the table is touched.
+    public func spawn(_ spec: AgentSpec) async throws(SupervisorError) -> ProcessStatus {
+        let prepared = try await Self.prepare(spec, config: config, extractor: extractor)
+        return try launch(spec: spec, prepared: prepared)
+    }
+
+    /// Stops then starts again, with `newSpec` or the current one. Counts restart from zero.
+    public func restart(processID: String, newSpec: AgentSpec?) async throws(SupervisorError) -> ProcessStatus {
+        let agentID = try lookup(processID)
+        let spec = newSpec ?? agents[agentID]!.spec
+        let prepared = try await Self.prepare(spec, config: config, extractor: extractor)
+        if let record = agents[agentID], !record.state.isTerminal {
+            _ = try await stop(processID: processID, timeoutSeconds: nil)
+        }
+        return try launch(spec: spec, prepared: prepared)
+    }
+
+    /// Graceful stop: SIGTERM to the agent's whole session, then SIGKILL after the timeout.
+    public func stop(processID: String, timeoutSeconds: Double?) async throws(SupervisorError) -> ProcessStatus {
+        let agentID = try lookup(processID)
+        guard var record = agents[agentID] else { throw .notFound(processID: processID, known: knownIDs) }
+        record.pendingRestart?.cancel()
+        record.pendingRestart = nil
+        record.nextRestartAt = nil
+        guard let pid = record.pid else {
+            if !record.state.isTerminal {
+                record.state = .stopped
+                logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(processID) stopped (pending restart cancelled)")
+            }
+            releasePort(&record)
+            agents[agentID] = record
+            return status(of: agentID)!
+        }
+        let run = record.run
+        record.stopRequested = true
+        record.state = .stopping
+        agents[agentID] = record
+        let timeout = timeoutSeconds ?? record.spec.stopTimeoutSeconds
+        logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "stopping \(processID) (SIGTERM, SIGKILL after \(timeout) s)", fields: ["pid": .number(Double(pid))])
+        ProcessSignals.signalSession(pid, SIGTERM)
+        if await !waitForExit(agentID, run: run, timeoutSeconds: timeout) {
+            logs.appendEvent(agentID: agentID.rawValue, level: .warning, message: "\(processID) did not stop within \(timeout) s; sending SIGKILL", fields: ["pid": .number(Double(pid))])
+            ProcessSignals.signalSession(pid, SIGKILL)
+            _ = await waitForExit(agentID, run: run, timeoutSeconds: 30)
+        }
+        // Whatever the agent started and left behind in its session goes too.
+        ProcessSignals.signalSession(pid, SIGKILL)
+        return status(of: agentID)!
+    }
+
+    /// The spec an agent runs with, for a restart that changes part of it.
+    public func spec(processID: String) throws(SupervisorError) -> AgentSpec {
+        agents[try lookup(processID)]!.spec
+    }
+
+    public func statuses() -> [ProcessStatus] {
+        agents.keys.sorted().compactMap { status(of: $0) }
+    }
+
+    public func status(processID: String) throws(SupervisorError) -> ProcessStatus {
+        status(of: try lookup(processID))!
+    }
+
+    /// Agents that can take traffic.
+    public func routes() -> [String] {
+        agents.filter { $0.value.state == .running }.map(\.key.rawValue).sorted()
+    }
+
+    public var agentCount: Int { agents.count }
+
+    // MARK: - Internals
+
+    private var knownIDs: [String] { agents.keys.sorted().map(\.processID) }
+
+    private func lookup(_ processID: String) throws(SupervisorError) -> AgentID {
+        // The seed's ids are par-{agent_id}; a bare agent id is accepted as well.
+        let candidate = AgentID.fromProcessID(processID) ?? (try? AgentID(validating: processID))
+        guard let agentID = candidate, agents[agentID] != nil else {
+            throw .notFound(processID: processID, known: knownIDs)
+        }
+        return agentID
+    }
+
+    struct Prepared: Sendable {
+        var packageID: String
+        var manifest: Manifest
+        var directory: URL
+    }
+
+    /// Checks the path, unpacks and reads the manifest: slow work done before the table is touched.
+    nonisolated static func prepare(_ spec: AgentSpec, config: SupervisorConfig, extractor: PackageExtractor) async throws(SupervisorError) -> Prepared {
+        if (spec.memoryLimitMB != nil || spec.cpuLimit != nil) && spec.enforceLimits {
+            throw .limitsUnsupported("memory_limit_mb and cpu_limit cannot be enforced by this supervisor yet (no cgroup backend); send \"enforce_limits\": false to run without them, or leave them out")
+        }
+        let path = URL(fileURLWithPath: spec.packagePath).standardizedFileURL.path
+        let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map {
+            URL(fileURLWithPath: $0, relativeTo: URL(fileURLWithPath: path).deletingLastPathComponent()).standardizedFileURL.path
+        } ?? path
+        let allowed = config.packageDirectories
+        let inside = allowed.contains { dir in resolved.hasPrefix(dir.hasSuffix("/") ? dir : dir + "/") }
+        guard inside else { throw .package(.outsideAllowedDirectories(path: spec.packagePath, allowed: allowed)) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) else {
+            throw .package(.unreadable(path: spec.packagePath, reason: "no such file"))
+        }
+        guard !isDirectory.boolValue else {
+            throw .package(.unreadable(path: spec.packagePath, reason: "it is a directory; give the .apkg file"))
+        }
+        do {
+            let (directory, _) = try extractor.extract(archivePath: resolved)
+            let manifest = try Manifest.load(fromDirectory: directory)
+            return Prepared(packageID: spec.packageID ?? manifest.packageID, manifest: manifest, directory: directory)
+        } catch {
+            throw .package(error)
+        }
+    }
+
+    private func launch(spec: AgentSpec, prepared: Prepared) throws(SupervisorError) -> ProcessStatus {
+        guard !shuttingDown else { throw .shuttingDown }
+        let agentID = spec.agentID
+        if let existing = agents[agentID], !existing.state.isTerminal {
+            throw .alreadyRunning(processID: agentID.processID, state: existing.state)
+        }
+        guard let port = ports.allocate(isFreeOnMachine: { PortProbe.isFree($0) }) else {
+            throw .noFreePort(range: config.portRange)
+        }
+        let plan: LaunchPlan
+        do {
+            plan = try LaunchPlan.make(
+                manifest: prepared.manifest, packageDirectory: prepared.directory, requestEnvironment: spec.env,
+                context: LaunchContext(
+                    agentID: agentID.rawValue, packageID: prepared.packageID, packagePath: spec.packagePath, port: port,
+                    supervisorURL: config.supervisorURL, pythonWorkerPath: workerPath, pythonExecutable: config.pythonExecutable
+                )
+            )
+        } catch {
+            ports.release(port)
+            throw .package(error)
+        }
+        var record = AgentRecord(spec: spec, packageID: prepared.packageID, plan: plan, port: port, state: .starting)
+        if let previous = agents[agentID] {
+            record.run = previous.run
+        }
+        do {
+            try start(agentID, &record)
+        } catch {
+            ports.release(port)
+            throw .spawnFailed("cannot start \(agentID.processID): \(error)")
+        }
+        agents[agentID] = record
+        logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "spawned \(agentID.processID) (pid \(record.pid ?? 0), port \(port))", fields: ["pid": .number(Double(record.pid ?? 0)), "port": .number(Double(port)), "run": .number(Double(record.run))])
+        return status(of: agentID)!
+    }
+
+    /// Spawns the record's plan and watches the child. Throws only if the kernel refused.
+    private func start(_ agentID: AgentID, _ record: inout AgentRecord) throws(SpawnError) {
+        let plan = record.plan
+        let spawned = try Spawner.spawn(executable: plan.executable, argv: plan.argv, environment: plan.environment, workingDirectory: plan.workingDirectory)
+        record.run += 1
+        record.pid = spawned.pid
+        record.state = .running
+        record.startedAt = Date()
+        record.startedMonotonic = ResourceSampler.monotonicSeconds()
+        record.stopRequested = false
+        record.nextRestartAt = nil
+        record.error = nil
+        let run = record.run
+        let processID = agentID.processID
+        let logs = self.logs
+        let continuation = exitContinuation
+        writePidFile(agentID, pid: spawned.pid)
+        reactor.watch(spawned, handlers: ChildHandlers(
+            onLines: { stream, lines in
+                logs.appendLines(processID: processID, stream: stream.rawValue, run: run, lines: lines.map { ($0.text, $0.truncated) })
+            },
+            onExit: { exit in continuation.yield((agentID, run, exit)) }
+        ))
+    }
+
+    private func handleExit(agentID: AgentID, run: Int, exit: ChildExit) {
+        guard var record = agents[agentID], record.run == run, record.pid == exit.pid else { return }
+        let processID = agentID.processID
+        // Anything the agent left running in its session dies with it.
+        ProcessSignals.signalSession(exit.pid, SIGKILL)
+        OrphanReaper.reapOrphans(excluding: Set(agents.values.compactMap(\.pid)))
+        removePidFile(agentID)
+        let runSeconds = record.startedMonotonic.map { ResourceSampler.monotonicSeconds() - $0 } ?? 0
+        var code: Int32?
+        var signal: Int32?
+        switch exit.termination {
+        case .exited(let c): code = c
+        case .signaled(let s): signal = s
+        }
+        record.pid = nil
+        sampler.forget(processID)
+        let waiters = record.exitWaiters
+        record.exitWaiters = []
+        defer { waiters.forEach { $0.resume(exited: true) } }
+
+        if record.stopRequested || shuttingDown {
+            record.lastExit = ExitRecord(code: code, signal: signal, at: exit.at, reason: "stopped", run: run)
+            record.state = .stopped
+            releasePort(&record)
+            agents[agentID] = record
+            logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(processID) stopped (\(exit.termination))", fields: exitFields(exit, run: run))
+            return
+        }
+        record.lastExit = ExitRecord(code: code, signal: signal, at: exit.at, reason: signal == nil ? "exited" : "signaled", run: run)
+        let decision = RestartPlanner.decide(config: record.spec.restart, termination: exit.termination, consecutiveRestarts: record.consecutiveRestarts, runSeconds: runSeconds)
+        logs.appendEvent(agentID: agentID.rawValue, level: exit.termination.isFailure ? .error : .info, message: "\(processID) \(exit.termination) after \(String(format: "%.3f", runSeconds)) s", fields: exitFields(exit, run: run))
+        switch decision {
+        case .stayDown(let reason):
+            record.state = exit.termination.isFailure ? .crashed : .stopped
+            record.error = exit.termination.isFailure ? reason : nil
+            releasePort(&record)
+            agents[agentID] = record
+        case .giveUp(let reason):
+            record.state = .failed
+            record.error = reason
+            releasePort(&record)
+            agents[agentID] = record
+            logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) \(reason)", fields: exitFields(exit, run: run))
+        case .restart(let delay, let consecutive):
+            record.state = .crashed
+            record.consecutiveRestarts = consecutive
+            logs.appendEvent(agentID: agentID.rawValue, level: .warning, message: "restarting \(processID) in \(delay) s (restart \(consecutive) of at most \(record.spec.restart.maxRestarts))", fields: ["delay_seconds": .number(delay)])
+            if delay <= 0 {
+                agents[agentID] = record
+                relaunch(agentID)
+            } else {
+                record.nextRestartAt = Date().addingTimeInterval(delay)
+                record.pendingRestart = Task { [weak self] in
+                    try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+                    guard !Task.isCancelled else { return }
+                    await self?.relaunch(agentID, expectedRun: run)
+                }
+                agents[agentID] = record
+            }
+        }
+    }
+
+    private func relaunch(_ agentID: AgentID, expectedRun: Int? = nil) {
+        guard var record = agents[agentID], record.state == .crashed, record.pid == nil else { return }
+        if let expectedRun, record.run != expectedRun { return }
+        record.pendingRestart = nil
+        record.restartCount += 1
+        do {
+            try start(agentID, &record)
+        } catch {
+            record.state = .failed
+            record.error = "restart failed: \(error)"
+            releasePort(&record)
+            logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(agentID.processID) \(record.error!)")
+        }
+        agents[agentID] = record
+    }
+
+    private func waitForExit(_ agentID: AgentID, run: Int, timeoutSeconds: Double) async -> Bool {
+        guard let record = agents[agentID], record.run == run, record.pid != nil else { return true }
+        return await withCheckedContinuation { continuation in
+            let waiter = ExitWaiter(continuation)
+            agents[agentID]?.exitWaiters.append(waiter)
+            Task {
+                try? await Task.sleep(for: .milliseconds(Int64(timeoutSeconds * 1000)))
+                waiter.resume(exited: false)
+            }
+        }
+    }
+
+    private func releasePort(_ record: inout AgentRecord) {
+        if let port = record.port { ports.release(port) }
+        record.port = nil
+    }
+
+    private func exitFields(_ exit: ChildExit, run: Int) -> [String: JSONValue] {
+        var fields: [String: JSONValue] = ["pid": .number(Double(exit.pid)), "run": .number(Double(run))]
+        switch exit.termination {
+        case .exited(let code): fields["exit_code"] = .number(Double(code))
+        case .signaled(let signal): fields["signal"] = .number(Double(signal))
+        }
+        return fields
+    }
+
+    private func status(of agentID: AgentID) -> ProcessStatus? {
+        guard let record = agents[agentID] else { return nil }
+        let uptime = record.pid != nil ? record.startedMonotonic.map { ResourceSampler.monotonicSeconds() - $0 } : nil
+        return ProcessStatus(
+            processID: agentID.processID, agentID: agentID.rawValue, packageID: record.packageID, packagePath: record.spec.packagePath,
+            port: record.port, state: record.state, pid: record.pid, startedAt: record.startedAt, uptimeSeconds: uptime,
+            run: record.run, restartCount: record.restartCount, consecutiveRestarts: record.consecutiveRestarts,
+            restartPolicy: record.spec.restart.policy, maxRestarts: record.spec.restart.maxRestarts,
+            lastExit: record.lastExit, nextRestartAt: record.nextRestartAt, error: record.error,
+            resources: record.pid != nil ? sampler.latest(for: agentID.processID) : nil,
+            limitsEnforced: record.spec.memoryLimitMB == nil && record.spec.cpuLimit == nil
+        )
+    }
+
+    // MARK: - Leftovers of a previous daemon
+
+    /// One file per live agent (`run/<agent>.pid`: pid and kernel start time), so a
+    /// daemon killed with -9 has its agents killed by the next one it is started as.
+    private func writePidFile(_ agentID: AgentID, pid: Int32) {
+        let start = ProcTable.stat(of: pid)?.startTicks ?? 0
+        let url = config.pidDirectory.appendingPathComponent("\(agentID.rawValue).pid")
+        try? "\(pid) \(start)\n".write(to: url, atomically: true, encoding: .utf8)
+    }
+
+    private func removePidFile(_ agentID: AgentID) {
+        try? FileManager.default.removeItem(at: config.pidDirectory.appendingPathComponent("\(agentID.rawValue).pid"))
+    }
+
+    private static func killLeftovers(in directory: URL, logger: Logger) {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for file in files where file.hasSuffix(".pid") {
+            let url = directory.appendingPathComponent(file)
+            defer { try? FileManager.default.removeItem(at: url) }
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
+            let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+            guard parts.count == 2, let pid = Int32(parts[0]), let start = UInt64(parts[1]),
+                  let stat = ProcTable.stat(of: pid), stat.startTicks == start, stat.session == pid
+            else { continue }
+            logger.warning("killing agent left by a previous daemon", metadata: ["pid": "\(pid)", "file": "\(file)"])
+            ProcessSignals.signalSession(pid, SIGKILL)
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import PARCore
+import PARPackages
+
+/// Everything a supervisor is started with; `par serve` fills it from flags.
+public struct SupervisorConfig: Sendable {
+    public var dataDirectory: URL
+    public var portRange: ClosedRange<Int>
+    /// `package_path` must lie below one of these.
+    public var packageDirectories: [String]
+    /// Given to agents as PAR_SUPERVISOR_URL.
+    public var supervisorURL: String
+    public var defaults: AgentSpecDefaults
+    public var sampleIntervalSeconds: Double
+    public var pythonExecutable: String
+    public var extractionLimits: PackageExtractor.Limits
+    public var logLinesPerProcess: Int
+    public var maxLineBytes: Int
+
+    public init(
+        dataDirectory: URL,
+        portRange: ClosedRange<Int> = 8001...8100,
+        packageDirectories: [String]? = nil,
+        supervisorURL: String = "http://127.0.0.1:8000",
+        defaults: AgentSpecDefaults = AgentSpecDefaults(),
+        sampleIntervalSeconds: Double = 5,
+        pythonExecutable: String = "python3",
+        extractionLimits: PackageExtractor.Limits = .init(),
+        logLinesPerProcess: Int = 1000,
+        maxLineBytes: Int = 64 * 1024
+    ) {
+        self.dataDirectory = dataDirectory.standardizedFileURL
+        self.portRange = portRange
+        self.packageDirectories = (packageDirectories ?? [
+            FileManager.default.currentDirectoryPath,
+            dataDirectory.appendingPathComponent("packages").path,
+        ]).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        self.supervisorURL = supervisorURL
+        self.defaults = defaults
+        self.sampleIntervalSeconds = sampleIntervalSeconds
+        self.pythonExecutable = pythonExecutable
+        self.extractionLimits = extractionLimits
+        self.logLinesPerProcess = logLinesPerProcess
+        self.maxLineBytes = maxLineBytes
+    }
+
+    var packageCache: URL { dataDirectory.appendingPathComponent("cache/packages", isDirectory: true) }
+    var runtimeDirectory: URL { dataDirectory.appendingPathComponent("runtime", isDirectory: true) }
+    var pidDirectory: URL { dataDirectory.appendingPathComponent("run", isDirectory: true) }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Par: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "par",
+        abstract: "MultiPAR: a supervisor for AI-agent runtimes.",
+        version: version,
+        subcommands: [Serve.self, Status.self, Spawn.self, Stop.self, Restart.self, Logs.self]
+    )
+}

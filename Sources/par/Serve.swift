@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PARCore
+import PARServer
+import PARSupervisor
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `par serve`: the daemon. Every default is embedded, so it runs with no flags.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the supervisor daemon.")
+
+    @Option(help: "Address to listen on. Keep loopback unless a proxy with TLS stands in front.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port of the HTTP API (0 picks a free one and prints it).")
+    var port = 8000
+
+    @Option(name: .customLong("data-dir"), help: "Where the token, unpacked packages and runtime files live.")
+    var dataDir = ".par"
+
+    @Option(name: .customLong("port-range"), help: "Ports handed to agents, LOW-HIGH.")
+    var portRange = "8001-8100"
+
+    @Option(name: .customLong("package-dir"), help: "A directory package_path may point into (repeatable). Default: the current directory and <data-dir>/packages.")
+    var packageDirs: [String] = []
+
+    @Option(name: .customLong("sample-interval"), help: "Seconds between resource samples.")
+    var sampleInterval = 5.0
+
+    @Option(name: .customLong("stable-seconds"), help: "A run this long resets an agent's consecutive-restart count.")
+    var stableSeconds = 60.0
+
+    @Option(help: "Python interpreter for entrypoint packages.")
+    var python = "python3"
+
+    @Option(name: .customLong("log-level"), help: "Daemon log level (trace, debug, info, notice, warning, error, critical).")
+    var logLevel = "info"
+
+    func run() async throws {
+        var logger = Logger(label: "par")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let range: ClosedRange<Int>
+        do {
+            range = try PortPool.parseRange(portRange)
+        } catch {
+            throw ValidationError("--port-range: \(error.reason)")
+        }
+        guard sampleInterval > 0 else { throw ValidationError("--sample-interval must be positive") }
+        let dataURL = URL(fileURLWithPath: dataDir).standardizedFileURL
+        try FileManager.default.createDirectory(at: dataURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let token = try TokenStore.loadOrCreate(in: dataURL)
+        if !["127.0.0.1", "localhost", "::1"].contains(host) {
+            logger.warning("listening beyond loopback; the management API is guarded by the token only, so put TLS in front", metadata: ["host": "\(host)"])
+        }
+        let displayHost = host.contains(":") ? "[\(host)]" : host
+        var defaults = AgentSpecDefaults()
+        defaults.restart.stableSeconds = stableSeconds
+        let config = SupervisorConfig(
+            dataDirectory: dataURL,
+            portRange: range,
+            packageDirectories: packageDirs.isEmpty ? nil : packageDirs,
+            supervisorURL: "http://\(displayHost == "0.0.0.0" ? "127.0.0.1" : displayHost):\(port)",
+            defaults: defaults,
+            sampleIntervalSeconds: sampleInterval,
+            pythonExecutable: python
+        )
+        let supervisor = try Supervisor(config: config, logger: logger)
+        let dataPath = dataURL.path
+        let app = APIServer.makeApplication(
+            supervisor: supervisor,
+            options: .init(host: host, port: port, token: token, version: Par.version),
+            logger: logger,
+            onListening: { boundPort in
+                // One line for people and scripts: tests read the port from it.
+                print("par listening on http://\(displayHost):\(boundPort) (data \(dataPath), token \(dataPath)/token)")
+                fflush(nil)
+            }
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: SupervisorService(supervisor: supervisor)),
+                    .init(service: app),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+/// Runs the supervisor's event loop; on graceful shutdown stops every agent first.
+struct SupervisorService: Service {
+    let supervisor: Supervisor
+
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await supervisor.run() }
+            try? await gracefulShutdown()
+            await supervisor.shutdown()
+            group.cancelAll()
+        }
+    }
+}
+
+/// The management token: PAR_TOKEN if set, else `<data-dir>/token`, created at first start.
+enum TokenStore {
+    static func loadOrCreate(in directory: URL) throws -> String {
+        if let fromEnvironment = ProcessInfo.processInfo.environment["PAR_TOKEN"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        let url = directory.appendingPathComponent("token")
+        if let existing = try? String(contentsOf: url, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !existing.isEmpty {
+            return existing
+        }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0, read(fd, &bytes, bytes.count) == bytes.count else {
+            throw ValidationError("cannot read /dev/urandom to make a token")
+        }
+        close(fd)
+        let token = bytes.map { String(format: "%02x", $0) }.joined()
+        let created = FileManager.default.createFile(atPath: url.path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        guard created else { throw ValidationError("cannot write \(url.path)") }
+        return token
+    }
+}
