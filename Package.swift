@@ -65,6 +65,7 @@ let package = Package(
         .testTarget(name: "PARCoreTests", dependencies: ["PARCore"]),
         .testTarget(name: "PARPackagesTests", dependencies: ["PARPackages", "PARTestKit"]),
         .testTarget(name: "PARProcessTests", dependencies: ["PARProcess", "CPARSys"]),
+        .testTarget(name: "PARLogsTests", dependencies: ["PARLogs"]),
         .testTarget(name: "PAREndToEndTests", dependencies: ["PARClient", "PARTestKit"]),
     ]
 )

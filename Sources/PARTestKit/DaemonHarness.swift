@@ -1,0 +1,174 @@
+import Foundation
+import PARClient
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the real `par serve` binary on an ephemeral port with its own temp dirs, for
+/// end-to-end tests and the bench. `stop()` (or deinit) ends it and removes the dirs.
+public final class DaemonHarness: @unchecked Sendable {
+    public let root: URL
+    public let dataDirectory: URL
+    public let packageDirectory: URL
+    public let token = UUID().uuidString.lowercased()
+    public private(set) var port = 0
+    public let portRange: ClosedRange<Int>
+    public let process: Process
+    private let output = OutputCollector()
+
+    public enum HarnessError: Error, CustomStringConvertible {
+        case binaryNotFound([String])
+        case didNotStart(String)
+        public var description: String {
+            switch self {
+            case .binaryNotFound(let places): "par binary not found (looked in \(places.joined(separator: ", "))); run `swift build` first"
+            case .didNotStart(let output): "par serve did not start: \(output)"
+            }
+        }
+    }
+
+    /// - Parameters:
+    ///   - agentPorts: how many agent ports to reserve (a range no other harness uses).
+    public init(agentPorts: Int = 50, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("par-test-\(UUID().uuidString)")
+        dataDirectory = root.appendingPathComponent("data")
+        packageDirectory = root.appendingPathComponent("packages")
+        try FileManager.default.createDirectory(at: packageDirectory, withIntermediateDirectories: true)
+        portRange = Self.reservePortRange(count: agentPorts)
+
+        process = Process()
+        process.executableURL = try Self.locateBinary()
+        process.arguments = [
+            "serve", "--port", "0", "--data-dir", dataDirectory.path,
+            "--port-range", "\(portRange.lowerBound)-\(portRange.upperBound)",
+            "--package-dir", packageDirectory.path,
+        ] + extraArguments
+        var env = ProcessInfo.processInfo.environment
+        env["PAR_TOKEN"] = token
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        process.currentDirectoryURL = root
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let collector = output
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil } else { collector.append(data) }
+        }
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let port = output.listeningPort() {
+                self.port = port
+                return
+            }
+            if !process.isRunning { break }
+            usleep(10_000)
+        }
+        let text = output.text
+        stop()
+        throw HarnessError.didNotStart(text)
+    }
+
+    deinit { stop() }
+
+    public var log: String { output.text }
+
+    public func client(token: String? = nil, timeoutSeconds: Int = 60) -> PARAPIClient {
+        PARAPIClient(port: port, token: token ?? self.token, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// Writes a package into the allowed package directory and returns its path.
+    public func install(_ builder: APKGBuilder, name: String = UUID().uuidString) throws -> String {
+        let url = packageDirectory.appendingPathComponent("\(name).apkg")
+        try builder.write(to: url)
+        return url.path
+    }
+
+    /// SIGTERM, then SIGKILL after `timeoutSeconds`; returns the exit status.
+    @discardableResult
+    public func terminate(timeoutSeconds: Double = 30) -> Int32? {
+        guard process.isRunning else { return process.terminationStatus }
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while process.isRunning && Date() < deadline { usleep(5_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    /// Ends the daemon (if running) and removes every temp dir.
+    public func stop() {
+        if process.isRunning { terminate() }
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    static func locateBinary() throws -> URL {
+        var places: [String] = []
+        if let explicit = ProcessInfo.processInfo.environment["PAR_BINARY"] { places.append(explicit) }
+        let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = own.deletingLastPathComponent()
+        for _ in 0..<5 {
+            places.append(directory.appendingPathComponent("par").path)
+            directory = directory.deletingLastPathComponent()
+        }
+        places.append(FileManager.default.currentDirectoryPath + "/.build/debug/par")
+        for place in places where FileManager.default.isExecutableFile(atPath: place) {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: place, isDirectory: &isDirectory), !isDirectory.boolValue {
+                return URL(fileURLWithPath: place)
+            }
+        }
+        throw HarnessError.binaryNotFound(places)
+    }
+
+    /// Hands each harness in this machine a distinct range: a lock file per block of
+    /// ports under /tmp, held (flock) for the life of the process.
+    static func reservePortRange(count: Int) -> ClosedRange<Int> {
+        let blockSize = max(count, 50)
+        let blocks = (40_000 - 20_000) / blockSize
+        var start = Int.random(in: 0..<blocks)
+        for _ in 0..<blocks {
+            let low = 20_000 + start * blockSize
+            let path = "/tmp/par-test-ports-\(low)-\(blockSize).lock"
+            let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+            if fd >= 0 {
+                if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+                    PortLocks.shared.keep(fd)
+                    return low...(low + blockSize - 1)
+                }
+                close(fd)
+            }
+            start = (start + 1) % blocks
+        }
+        return 20_000...(20_000 + blockSize - 1)
+    }
+}
+
+/// Port-range lock fds live as long as the test process.
+final class PortLocks: @unchecked Sendable {
+    static let shared = PortLocks()
+    private let lock = NSLock()
+    private var fds: [Int32] = []
+    func keep(_ fd: Int32) { lock.lock(); fds.append(fd); lock.unlock() }
+}
+
+final class OutputCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+
+    func append(_ chunk: Data) { lock.lock(); data.append(chunk); lock.unlock() }
+
+    var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
+
+    func listeningPort() -> Int? {
+        let text = self.text
+        guard let range = text.range(of: "par listening on http://127.0.0.1:") else { return nil }
+        return Int(text[range.upperBound...].prefix(while: \.isNumber))
+    }
+}
