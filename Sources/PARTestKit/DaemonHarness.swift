@@ -30,8 +30,9 @@ public final class DaemonHarness: @unchecked Sendable {
 
     /// - Parameters:
     ///   - agentPorts: how many agent ports to reserve (a range no other harness uses).
-    public init(agentPorts: Int = 50, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("par-test-\(UUID().uuidString)")
+    ///   - root: a folder of an earlier harness to start on again (its data dir and packages).
+    public init(agentPorts: Int = 50, extraArguments: [String] = [], environment: [String: String] = [:], root existingRoot: URL? = nil) throws {
+        root = existingRoot ?? FileManager.default.temporaryDirectory.appendingPathComponent("par-test-\(UUID().uuidString)")
         dataDirectory = root.appendingPathComponent("data")
         packageDirectory = root.appendingPathComponent("packages")
         try FileManager.default.createDirectory(at: packageDirectory, withIntermediateDirectories: true)
@@ -102,11 +103,21 @@ public final class DaemonHarness: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    /// Ends the daemon (if running) and removes every temp dir.
+    /// Ends the daemon (if running) and removes every temp dir, unless `keepFiles` was set.
     public func stop() {
         if process.isRunning { terminate() }
-        try? FileManager.default.removeItem(at: root)
+        if !keepFiles { try? FileManager.default.removeItem(at: root) }
     }
+
+    /// Kills the daemon with SIGKILL, as a crash would, leaving its agents and files behind.
+    public func crash() {
+        keepFiles = true
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Set by `crash()`, so a second harness can start on the same root; cleared by that harness.
+    public var keepFiles = false
 
     static func locateBinary() throws -> URL {
         var places: [String] = []
@@ -130,7 +141,7 @@ public final class DaemonHarness: @unchecked Sendable {
     /// Hands each harness in this machine a distinct range: a lock file per block of
     /// ports under /tmp, held (flock) for the life of the process.
     static func reservePortRange(count: Int) -> ClosedRange<Int> {
-        let blockSize = max(count, 50)
+        let blockSize = max(count, 50) / 50 * 50 + (max(count, 50) % 50 == 0 ? 0 : 50)
         let blocks = (40_000 - 20_000) / blockSize
         var start = Int.random(in: 0..<blocks)
         for _ in 0..<blocks {
@@ -140,13 +151,13 @@ public final class DaemonHarness: @unchecked Sendable {
             if fd >= 0 {
                 if flock(fd, LOCK_EX | LOCK_NB) == 0 {
                     PortLocks.shared.keep(fd)
-                    return low...(low + blockSize - 1)
+                    return low...(low + count - 1)
                 }
                 close(fd)
             }
             start = (start + 1) % blocks
         }
-        return 20_000...(20_000 + blockSize - 1)
+        return 20_000...(20_000 + count - 1)
     }
 }
 

@@ -35,6 +35,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("stable-seconds"), help: "A run this long resets an agent's consecutive-restart count.")
     var stableSeconds = 60.0
 
+    @Option(name: .customLong("max-package-mb"), help: "Largest unpacked size of a package, in MiB (zip-bomb guard).")
+    var maxPackageMB = 1024
+
+    @Option(name: .customLong("max-package-entries"), help: "Most entries a package may hold.")
+    var maxPackageEntries = 10_000
+
     @Option(help: "Python interpreter for entrypoint packages.")
     var python = "python3"
 
@@ -51,6 +57,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--port-range: \(error.reason)")
         }
         guard sampleInterval > 0 else { throw ValidationError("--sample-interval must be positive") }
+        guard maxPackageMB > 0, maxPackageEntries > 0 else { throw ValidationError("--max-package-mb and --max-package-entries must be positive") }
         let dataURL = URL(fileURLWithPath: dataDir).standardizedFileURL
         try FileManager.default.createDirectory(at: dataURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let token = try TokenStore.loadOrCreate(in: dataURL)
@@ -67,7 +74,8 @@ struct Serve: AsyncParsableCommand {
             supervisorURL: "http://\(displayHost == "0.0.0.0" ? "127.0.0.1" : displayHost):\(port)",
             defaults: defaults,
             sampleIntervalSeconds: sampleInterval,
-            pythonExecutable: python
+            pythonExecutable: python,
+            extractionLimits: .init(maxEntries: maxPackageEntries, maxTotalBytes: UInt64(maxPackageMB) << 20)
         )
         let supervisor = try Supervisor(config: config, logger: logger)
         let dataPath = dataURL.path

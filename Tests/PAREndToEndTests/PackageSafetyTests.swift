@@ -1,0 +1,91 @@
+import Foundation
+import PARClient
+import PARTestKit
+import Testing
+
+/// Packages that are not what they claim are refused before anything runs or lands outside the data dir.
+@Suite("Package checks")
+struct PackageSafetyTests {
+    private func expectRefused(_ answer: HTTPAnswer, _ status: Int, mentions: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(answer.status == status, "\(answer.text)", sourceLocation: sourceLocation)
+        #expect((answer.json["detail"] as? String)?.contains(mentions) == true, "\(answer.text)", sourceLocation: sourceLocation)
+    }
+
+    /// Nothing is left in the package cache but completed extractions.
+    private func cacheEntries(_ daemon: DaemonHarness) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: daemon.dataDirectory.appendingPathComponent("cache/packages").path)) ?? []
+    }
+
+    @Test func packageOutsideTheAllowedDirectoriesIs403() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let outside = FileManager.default.temporaryDirectory.appendingPathComponent("outside-\(UUID().uuidString).apkg")
+        try sleeperPackage().write(to: outside)
+        defer { try? FileManager.default.removeItem(at: outside) }
+        let answer = try daemon.spawn("x", package: outside.path)
+        expectRefused(answer, 403, mentions: daemon.packageDirectory.path)
+        let sneaky = try daemon.spawn("x", package: daemon.packageDirectory.path + "/../../" + outside.lastPathComponent)
+        #expect(sneaky.status == 403 || sneaky.status == 400, "\(sneaky.text)")
+    }
+
+    @Test func missingFileAndNonZipAreRefused() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        expectRefused(try daemon.spawn("x", package: daemon.packageDirectory.path + "/missing.apkg"), 400, mentions: "no such file")
+        let junk = daemon.packageDirectory.appendingPathComponent("junk.apkg")
+        try Data("definitely not a zip".utf8).write(to: junk)
+        expectRefused(try daemon.spawn("x", package: junk.path), 400, mentions: "not a zip")
+        #expect(cacheEntries(daemon).isEmpty)
+    }
+
+    @Test func manifestProblemsAreRefused() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let noManifest = try daemon.install(APKGBuilder(items: [.file(path: "README.md", contents: "hi")]))
+        expectRefused(try daemon.spawn("x", package: noManifest), 400, mentions: "agent.yaml")
+        let badYAML = try daemon.install(APKGBuilder(items: [.file(path: "agent.yaml", contents: "name: [unclosed")]))
+        expectRefused(try daemon.spawn("x", package: badYAML), 400, mentions: "agent.yaml")
+        let node = try daemon.install(APKGBuilder(items: [.file(path: "agent.yaml", contents: "name: n\nversion: 1.0.0\nruntime: node20\nentrypoint: index.js")]))
+        expectRefused(try daemon.spawn("x", package: node), 422, mentions: "node20")
+        #expect(cacheEntries(daemon).allSatisfy { !$0.hasPrefix(".staging") })
+    }
+
+    @Test func zipSlipIsRefusedWithNothingWrittenOutside() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let target = "escaped-\(UUID().uuidString).txt"
+        let slip = try daemon.install(APKGBuilder(items: [
+            .file(path: "agent.yaml", contents: "name: s\ncommand: [\"/bin/true\"]"),
+            .file(path: "../../../../../../tmp/\(target)", contents: "pwned"),
+        ]))
+        expectRefused(try daemon.spawn("slip", package: slip), 400, mentions: "..")
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/\(target)"))
+
+        let link = try daemon.install(APKGBuilder(items: [
+            .file(path: "agent.yaml", contents: "name: l\ncommand: [\"/bin/true\"]"),
+            .symlink(path: "etc", target: "../../../../etc"),
+        ]))
+        expectRefused(try daemon.spawn("link", package: link), 400, mentions: "outside")
+        #expect(cacheEntries(daemon).isEmpty, "\(cacheEntries(daemon))")
+    }
+
+    @Test func packageWithTooManyEntriesIsRefused() throws {
+        let daemon = try DaemonHarness(extraArguments: ["--max-package-entries", "5"])
+        defer { daemon.stop() }
+        var builder = APKGBuilder(items: [.file(path: "agent.yaml", contents: "name: many\ncommand: [\"/bin/true\"]")])
+        for index in 0..<10 { builder.add(.file(path: "f\(index).txt", contents: "x")) }
+        expectRefused(try daemon.spawn("many", package: try daemon.install(builder)), 400, mentions: "more than 5 entries")
+        #expect(cacheEntries(daemon).isEmpty)
+    }
+
+    @Test func zipBombIsRefusedWithNothingLeft() throws {
+        let daemon = try DaemonHarness(extraArguments: ["--max-package-mb", "16"])
+        defer { daemon.stop() }
+        // 64 MiB of zeros compress to about 64 KiB.
+        let url = daemon.packageDirectory.appendingPathComponent("bomb.apkg")
+        try ZipBomb.write(to: url, uncompressedMiB: 64)
+        let answer = try daemon.spawn("bomb", package: url.path)
+        expectRefused(answer, 400, mentions: "bytes")
+        #expect(cacheEntries(daemon).isEmpty, "\(cacheEntries(daemon))")
+    }
+}
