@@ -273,9 +273,10 @@ public actor Supervisor {
     private func handleExit(agentID: AgentID, run: Int, exit: ChildExit) {
         guard var record = agents[agentID], record.run == run, record.pid == exit.pid else { return }
         let processID = agentID.processID
-        // Anything the agent left running in its session dies with it.
-        ProcessSignals.signalSession(exit.pid, SIGKILL)
-        OrphanReaper.reapOrphans(excluding: Set(agents.values.compactMap(\.pid)))
+        // Anything the agent left in its process group dies with it (one syscall); the
+        // full session sweep through /proc waits until the replacement is started.
+        ProcessSignals.signalGroup(exit.pid, SIGKILL)
+        defer { sweepSession(of: exit.pid) }
         removePidFile(agentID)
         let runSeconds = record.startedMonotonic.map { ResourceSampler.monotonicSeconds() - $0 } ?? 0
         var code: Int32?
@@ -330,6 +331,12 @@ public actor Supervisor {
                 agents[agentID] = record
             }
         }
+    }
+
+    /// Kills what is left of an ended run's session and reaps orphans that re-parented to us.
+    private func sweepSession(of sessionID: Int32) {
+        ProcessSignals.signalSession(sessionID, SIGKILL)
+        OrphanReaper.reapOrphans(excluding: Set(agents.values.compactMap(\.pid)))
     }
 
     private func relaunch(_ agentID: AgentID, expectedRun: Int? = nil) {

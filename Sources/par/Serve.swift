@@ -58,6 +58,7 @@ struct Serve: AsyncParsableCommand {
         }
         guard sampleInterval > 0 else { throw ValidationError("--sample-interval must be positive") }
         guard maxPackageMB > 0, maxPackageEntries > 0 else { throw ValidationError("--max-package-mb and --max-package-entries must be positive") }
+        Self.raiseOpenFileLimit()
         let dataURL = URL(fileURLWithPath: dataDir).standardizedFileURL
         try FileManager.default.createDirectory(at: dataURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let token = try TokenStore.loadOrCreate(in: dataURL)
@@ -100,6 +101,16 @@ struct Serve: AsyncParsableCommand {
             )
         )
         try await group.run()
+    }
+}
+
+extension Serve {
+    /// Each agent costs the daemon three fds (a pidfd and two pipes): lift the soft limit to the hard one.
+    static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 }
 

@@ -1,0 +1,230 @@
+import ArgumentParser
+import Foundation
+import PARClient
+import PARTestKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Measures the supervisor end to end, the way a user would feel it, and prints a table
+/// plus one JSON line per figure. Run it on a release build:
+/// `swift build -c release && .build/release/par-bench`.
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "par-bench", abstract: "Benchmarks of the MultiPAR supervisor.")
+
+    @Option(help: "Comma-separated workloads: W1 (spawn N), W2 (crash to restart), W4 (idle daemon cost), W5 (status latency).")
+    var workloads = "W1,W2,W4,W5"
+
+    @Option(help: "Agents for W1, W4 and W5.")
+    var agents = 100
+
+    @Option(help: "Also run W1 and W5 with this many agents (0 to skip).")
+    var large = 1000
+
+    @Option(name: .customLong("w2-samples"), help: "Crashes measured in W2.")
+    var w2Samples = 20
+
+    @Option(name: .customLong("w4-seconds"), help: "How long W4 watches the idle daemon.")
+    var w4Seconds = 30.0
+
+    @Option(name: .customLong("w5-requests"), help: "Status requests measured in W5.")
+    var w5Requests = 2000
+
+    func run() throws {
+        let selected = Set(workloads.uppercased().split(separator: ",").map(String.init))
+        var report = Report()
+        if selected.contains("W2") { try crashToRestart(&report) }
+        if selected.contains("W1") || selected.contains("W4") || selected.contains("W5") {
+            try fleet(size: agents, selected: selected, report: &report)
+            if large > 0 {
+                try fleet(size: large, selected: selected.subtracting(["W4"]), report: &report)
+            }
+        }
+        report.printTable()
+    }
+
+    /// A tiny agent: a shell script that execs sleep, so the agent's pid is the one to kill.
+    static func sleeper() -> APKGBuilder {
+        .commandPackage(name: "bench-sleeper", script: "exec sleep 100000")
+    }
+
+    /// W1, W4, W5 on one daemon with `size` agents.
+    func fleet(size: Int, selected: Set<String>, report: inout Report) throws {
+        let daemon = try DaemonHarness(agentPorts: size + 10)
+        defer { daemon.stop() }
+        let package = try daemon.install(Self.sleeper())
+        let client = daemon.client()
+
+        // W1: spawn `size` agents one request after another until all are running.
+        let start = Clock.now()
+        for index in 0..<size {
+            let answer = try client.post("/supervisor/spawn", json: [
+                "agent_id": "bench-\(index)", "package_path": package, "restart_policy": "always",
+            ])
+            guard answer.status == 200 else { throw BenchError.failed("spawn \(index): \(answer.text)") }
+        }
+        var running = 0
+        while running < size {
+            let processes = try client.get("/supervisor/status").json["processes"] as? [String: [String: Any]] ?? [:]
+            running = processes.values.filter { $0["state"] as? String == "running" }.count
+        }
+        let spawnSeconds = Clock.now() - start
+        if selected.contains("W1") {
+            report.add("W1", "spawn \(size) agents until all running", agents: size, value: spawnSeconds, unit: "s", bar: size <= 100 ? 1.0 : nil)
+        }
+
+        // W5: status latency with `size` agents, on one keep-alive connection.
+        if selected.contains("W5") {
+            var latencies: [Double] = []
+            for _ in 0..<50 { _ = try client.get("/supervisor/status") } // warm-up
+            for _ in 0..<w5Requests {
+                let t0 = Clock.now()
+                let answer = try client.get("/supervisor/status")
+                latencies.append((Clock.now() - t0) * 1000)
+                guard answer.status == 200 else { throw BenchError.failed("status: \(answer.status)") }
+            }
+            report.add("W5", "status latency p50", agents: size, value: percentile(latencies, 50), unit: "ms", bar: nil)
+            report.add("W5", "status latency p99", agents: size, value: percentile(latencies, 99), unit: "ms", bar: size <= 100 ? 2.0 : nil)
+        }
+
+        // W4: the daemon's own cost with `size` idle agents.
+        if selected.contains("W4") {
+            let pid = daemon.process.processIdentifier
+            let before = try ProcStat.cpuSeconds(pid)
+            let t0 = Clock.now()
+            Thread.sleep(forTimeInterval: w4Seconds)
+            let cpu = (try ProcStat.cpuSeconds(pid) - before) / (Clock.now() - t0) * 100
+            let rssMiB = Double(try ProcStat.rssKiB(pid)) / 1024
+            report.add("W4", "daemon RSS, \(size) idle agents", agents: size, value: rssMiB, unit: "MiB", bar: 30)
+            report.add("W4", "daemon CPU over \(Int(w4Seconds)) s, \(size) idle agents", agents: size, value: cpu, unit: "% of a core", bar: 0.2)
+        }
+    }
+
+    /// W2: kill -9 an agent, time until its replacement is running (seen through the API).
+    func crashToRestart(_ report: inout Report) throws {
+        let daemon = try DaemonHarness(agentPorts: 10)
+        defer { daemon.stop() }
+        let package = try daemon.install(Self.sleeper())
+        let client = daemon.client()
+        let answer = try client.post("/supervisor/spawn", json: [
+            "agent_id": "victim", "package_path": package, "restart_policy": "always",
+            "restart_delay_seconds": 0, "max_restarts": 1_000_000, "stable_seconds": 0,
+        ])
+        guard answer.status == 200, var pid = (answer.json["pid"] as? NSNumber)?.int32Value else {
+            throw BenchError.failed("spawn: \(answer.text)")
+        }
+        var observed: [Double] = []
+        var daemonSide: [Double] = []
+        for _ in 0..<w2Samples {
+            Thread.sleep(forTimeInterval: 0.05)
+            let t0 = Clock.now()
+            kill(pid, SIGKILL)
+            var status: [String: Any] = [:]
+            while true {
+                status = try client.get("/supervisor/processes/par-victim").json
+                if let next = (status["pid"] as? NSNumber)?.int32Value, next != pid, status["state"] as? String == "running" {
+                    pid = next
+                    break
+                }
+                if Clock.now() - t0 > 10 { throw BenchError.failed("no restart within 10 s: \(status)") }
+            }
+            observed.append((Clock.now() - t0) * 1000)
+            // The daemon's own view: from reaping the old process to starting the new one.
+            if let exitAt = ((status["last_exit"] as? [String: Any])?["at"] as? String).flatMap(parseDate),
+               let startedAt = (status["started_at"] as? String).flatMap(parseDate) {
+                daemonSide.append(startedAt.timeIntervalSince(exitAt) * 1000)
+            }
+        }
+        report.add("W2", "kill -9 to replacement running, median", agents: 1, value: percentile(observed, 50), unit: "ms", bar: 10)
+        report.add("W2", "kill -9 to replacement running, p95", agents: 1, value: percentile(observed, 95), unit: "ms", bar: nil)
+        if !daemonSide.isEmpty {
+            report.add("W2", "reaped to respawned inside the daemon, median (ms clock)", agents: 1, value: percentile(daemonSide, 50), unit: "ms", bar: nil)
+        }
+    }
+}
+
+enum BenchError: Error, CustomStringConvertible {
+    case failed(String)
+    var description: String {
+        switch self { case .failed(let what): "benchmark failed: \(what)" }
+    }
+}
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    guard !values.isEmpty else { return .nan }
+    let sorted = values.sorted()
+    let rank = Int((p / 100 * Double(sorted.count - 1)).rounded())
+    return sorted[min(sorted.count - 1, max(0, rank))]
+}
+
+func parseDate(_ text: String) -> Date? {
+    try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+}
+
+enum Clock {
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+enum ProcStat {
+    static func cpuSeconds(_ pid: Int32) throws -> Double {
+        let text = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        guard let close = text.lastIndex(of: ")") else { throw BenchError.failed("cannot read /proc/\(pid)/stat") }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return (Double(fields[11]) ?? 0) / ticks + (Double(fields[12]) ?? 0) / ticks
+    }
+
+    static func rssKiB(_ pid: Int32) throws -> Int {
+        let text = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = text.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+    }
+}
+
+/// Collects figures; prints them as a table and as JSON lines.
+struct Report {
+    struct Row {
+        var workload: String
+        var metric: String
+        var agents: Int
+        var value: Double
+        var unit: String
+        var bar: Double?
+    }
+
+    private(set) var rows: [Row] = []
+
+    mutating func add(_ workload: String, _ metric: String, agents: Int, value: Double, unit: String, bar: Double?) {
+        let row = Row(workload: workload, metric: metric, agents: agents, value: value, unit: unit, bar: bar)
+        rows.append(row)
+        var object: [String: Any] = ["workload": workload, "metric": metric, "agents": agents, "value": (value * 1000).rounded() / 1000, "unit": unit]
+        if let bar {
+            object["bar"] = bar
+            object["meets_bar"] = value <= bar
+        }
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+            print(String(decoding: data, as: UTF8.self))
+            fflush(nil)
+        }
+    }
+
+    func printTable() {
+        print("")
+        print(pad("workload", 9) + pad("metric", 58) + pad("value", 14) + "bar")
+        for row in rows {
+            let value = String(format: "%.3f %@", row.value, row.unit)
+            let bar = row.bar.map { String(format: "<= %g %@ %@", $0, row.unit, row.value <= $0 ? "ok" : "MISSED") } ?? "-"
+            print(pad(row.workload, 9) + pad(row.metric, 58) + pad(value, 14 + max(0, row.unit.count - 2)) + bar)
+        }
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+}
