@@ -73,7 +73,9 @@ extension LaunchPlan {
                     throw .invalidManifest(reason: "command program \(program) leaves the package")
                 }
                 program = resolved
-                guard FileManager.default.isExecutableFile(atPath: program) else {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: program, isDirectory: &isDirectory), !isDirectory.boolValue,
+                      FileManager.default.isExecutableFile(atPath: program) else {
                     throw .invalidManifest(reason: "command program \(command[0]) is not an executable file in the package")
                 }
             }

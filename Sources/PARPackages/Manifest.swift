@@ -14,24 +14,23 @@ public struct Manifest: Sendable, Equatable {
     /// The runtime's package id: `{name}@{version}`.
     public var packageID: String { "\(name)@\(version)" }
 
+    /// Reads the YAML as written: scalars keep their text, so `version: 1.10` stays
+    /// "1.10" and `007` stays "007" (a YAML loader would make them numbers).
     public init(yaml: String) throws(PackageError) {
-        let loaded: Any?
+        let composed: Node?
         do {
-            loaded = try Yams.load(yaml: yaml)
+            composed = try Yams.compose(yaml: yaml)
         } catch {
             throw .invalidManifest(reason: "not valid YAML: \(error)")
         }
-        guard let root = loaded as? [String: Any] else {
+        guard let root = composed?.mapping else {
             throw .invalidManifest(reason: "expected a mapping at the top level")
         }
         func text(_ key: String) throws(PackageError) -> String? {
-            guard let value = root[key] else { return nil }
-            switch value {
-            case let s as String: return s
-            case let i as Int: return String(i)
-            case let d as Double: return String(d)
-            default: throw .invalidManifest(reason: "\(key) must be a string")
-            }
+            guard let node = root[key] else { return nil }
+            guard node.null == nil else { return nil }
+            guard let scalar = node.scalar else { throw .invalidManifest(reason: "\(key) must be a single value, not a list or mapping") }
+            return scalar.string
         }
         guard let name = try text("name"), !name.isEmpty else {
             throw .invalidManifest(reason: "name is required")
@@ -40,27 +39,31 @@ public struct Manifest: Sendable, Equatable {
         self.version = try text("version") ?? "0.0.0"
         self.runtime = try text("runtime")
         self.entrypoint = try text("entrypoint")
-        if let raw = root["command"] {
-            guard let list = raw as? [Any], !list.isEmpty else {
+        if let node = root["command"] {
+            guard let list = node.sequence, !list.isEmpty else {
                 throw .invalidManifest(reason: "command must be a non-empty list of strings (an argv), e.g. [\"./bin/agent\", \"--flag\"]")
             }
             self.command = try list.map { item throws(PackageError) -> String in
-                switch item {
-                case let s as String: return s
-                case let i as Int: return String(i)
-                default: throw .invalidManifest(reason: "command must be a list of strings")
-                }
+                guard let scalar = item.scalar else { throw .invalidManifest(reason: "command must be a list of strings") }
+                return scalar.string
             }
         } else {
             self.command = nil
         }
         var environment: [String: String] = [:]
-        if let raw = root["environment"] {
-            guard let map = raw as? [String: Any] else {
+        if let node = root["environment"], node.null == nil {
+            guard let map = node.mapping else {
                 throw .invalidManifest(reason: "environment must be a mapping of names to values")
             }
             for (key, value) in map {
-                environment[key] = "\(value)"
+                guard let name = key.scalar?.string else { throw .invalidManifest(reason: "environment names must be strings") }
+                if value.null != nil {
+                    environment[name] = ""
+                } else if let scalar = value.scalar {
+                    environment[name] = scalar.string
+                } else {
+                    throw .invalidManifest(reason: "environment.\(name) must be a single value")
+                }
             }
         }
         self.environment = environment

@@ -136,6 +136,19 @@ public struct PackageExtractor: Sendable {
                 throw PackageError.invalidArchive(reason: "cannot create link \(link.path): \(String(cString: strerror(errno)))")
             }
         }
+        // The lexical check above cannot see links chained through other links
+        // (`self -> .`, `up -> self/..`): ask the kernel where each one really leads.
+        guard let realRoot = Self.realPath(root.path) else {
+            throw PackageError.invalidArchive(reason: "cannot resolve the extraction folder")
+        }
+        for link in links {
+            guard let target = Self.realPath(root.appendingPathComponent(link.path).path) else {
+                throw PackageError.invalidArchive(reason: "link \(link.path) points to nothing inside the package (\(link.target))")
+            }
+            guard target == realRoot || target.hasPrefix(realRoot + "/") else {
+                throw PackageError.invalidArchive(reason: "link \(link.path) points outside the package (\(link.target))")
+            }
+        }
     }
 
     /// Normalises an entry path; refuses absolute paths, `..` and NUL.
@@ -171,6 +184,12 @@ public struct PackageExtractor: Sendable {
                 stack.append(String(part))
             }
         }
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     private static func parent(of relative: String) -> String? {

@@ -42,11 +42,17 @@ public struct LineSplitter: Sendable {
     private mutating func appendPending(_ piece: UnsafeRawBufferPointer, into lines: inout [Line]) {
         var offset = 0
         while offset < piece.count {
-            if pending.count == maxLineBytes {
+            if pending.count >= maxLineBytes {
+                // The CR of a CRLF ending does not count toward the maximum.
+                if pending.count == maxLineBytes && piece[offset] == 0x0D {
+                    pending.append(0x0D)
+                    offset += 1
+                    continue
+                }
                 emit(into: &lines, truncated: true)
                 continuing = true
             }
-            let take = min(maxLineBytes - pending.count, piece.count - offset)
+            let take = min(max(0, maxLineBytes - pending.count), piece.count - offset)
             pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece[offset..<offset + take]))
             offset += take
         }

@@ -60,6 +60,13 @@ enum JSONResponse {
         return make(data: data, status: status)
     }
 
+    static func make(_ json: JSONWriter, status: HTTPResponse.Status = .ok) -> Response {
+        var buffer = ByteBuffer()
+        buffer.writeBytes(json.bytes)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+    }
+
     static func make(data: Data, status: HTTPResponse.Status = .ok) -> Response {
         var buffer = ByteBuffer()
         buffer.writeBytes(data)

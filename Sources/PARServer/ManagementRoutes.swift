@@ -53,7 +53,7 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         } catch {
             throw APIError.from(error)
         }
-        return try launched(status)
+        return launched(status)
     }
 
     private func restart(_ request: Request, processID: String) async throws -> Response {
@@ -81,7 +81,7 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         } catch {
             throw APIError.from(error)
         }
-        return try launched(status)
+        return launched(status)
     }
 
     private func stop(_ request: Request, processID: String) async throws -> Response {
@@ -108,17 +108,41 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         } catch {
             throw APIError.from(error)
         }
-        return try encode(StopAnswer(processID: status.processID, state: status.state.rawValue, process: ProcessStatusDocument(status: status)))
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("status", "success")
+        json.field("process_id", status.processID)
+        json.field("state", status.state.rawValue)
+        json.key("process")
+        json.process(status)
+        json.endObject()
+        return JSONResponse.make(json)
     }
 
     private func status() async throws -> Response {
-        let statuses = await supervisor.statuses()
-        let routes = await supervisor.routes()
-        return try encode(StatusAnswer(processes: statuses.map(ProcessStatusDocument.init), routes: routes))
+        let (statuses, routes) = await supervisor.snapshot()
+        var json = JSONWriter(capacity: 1024 + statuses.count * 900)
+        json.beginObject()
+        json.field("supervisor", "running")
+        json.key("processes")
+        json.beginObject()
+        for status in statuses {
+            json.key(status.processID)
+            json.process(status)
+        }
+        json.endObject()
+        json.key("routes")
+        json.beginArray()
+        for route in routes { json.string(route) }
+        json.endArray()
+        json.endObject()
+        return JSONResponse.make(json)
     }
 
     private func process(_ processID: String) async throws -> Response {
-        try encode(ProcessStatusDocument(status: try await statusOrThrow(processID)))
+        var json = JSONWriter()
+        json.process(try await statusOrThrow(processID))
+        return JSONResponse.make(json)
     }
 
     private func statusOrThrow(_ processID: String) async throws -> ProcessStatus {
@@ -129,8 +153,18 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         }
     }
 
-    private func launched(_ status: ProcessStatus) throws -> Response {
-        try encode(SpawnAnswer(processID: status.processID, port: status.port, pid: status.pid, state: status.state.rawValue, process: ProcessStatusDocument(status: status)))
+    private func launched(_ status: ProcessStatus) -> Response {
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("status", "success")
+        json.field("process_id", status.processID)
+        json.field("port", status.port)
+        json.field("pid", status.pid)
+        json.field("state", status.state.rawValue)
+        json.key("process")
+        json.process(status)
+        json.endObject()
+        return JSONResponse.make(json)
     }
 
     // MARK: Logs
@@ -154,7 +188,15 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
             logQuery.limit = limit
         }
         let entries = supervisor.logs.query(logQuery)
-        return try encode(LogsAnswer(logs: entries.map(LogEntryDocument.init), count: entries.count))
+        var json = JSONWriter(capacity: 256 * entries.count + 64)
+        json.beginObject()
+        json.key("logs")
+        json.beginArray()
+        for entry in entries { json.logEntry(entry) }
+        json.endArray()
+        json.field("count", entries.count)
+        json.endObject()
+        return JSONResponse.make(json)
     }
 
     private func clearLogs(_ request: Request) throws -> Response {
@@ -171,67 +213,4 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         .invalid(ValidationError(field: field, reason: "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL (or an alias such as warn, err, fatal), got \(raw.debugDescription)"))
     }
 
-    private func encode(_ value: some Encodable) throws -> Response {
-        JSONResponse.make(data: try APIEncoding.encoder().encode(value))
-    }
-}
-
-private struct SpawnAnswer: Encodable {
-    let status = "success"
-    let processID: String
-    let port: Int?
-    let pid: Int32?
-    let state: String
-    let process: ProcessStatusDocument
-    enum CodingKeys: String, CodingKey { case status, processID = "process_id", port, pid, state, process }
-}
-
-private struct StopAnswer: Encodable {
-    let status = "success"
-    let processID: String
-    let state: String
-    let process: ProcessStatusDocument
-    enum CodingKeys: String, CodingKey { case status, processID = "process_id", state, process }
-}
-
-private struct StatusAnswer: Encodable {
-    let supervisor = "running"
-    let processes: [ProcessStatusDocument]
-    let routes: [String]
-
-    private struct DynamicKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
-    func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: DynamicKey.self)
-        try c.encode(supervisor, forKey: DynamicKey(stringValue: "supervisor"))
-        var map = c.nestedContainer(keyedBy: DynamicKey.self, forKey: DynamicKey(stringValue: "processes"))
-        for process in processes {
-            try map.encode(process, forKey: DynamicKey(stringValue: process.status.processID))
-        }
-        try c.encode(routes, forKey: DynamicKey(stringValue: "routes"))
-    }
-}
-
-private struct LogsAnswer: Encodable {
-    let logs: [LogEntryDocument]
-    let count: Int
-}
-
-struct LogEntryDocument: Encodable {
-    let entry: LogEntry
-    private enum Key: String, CodingKey { case sequence, processID = "process_id", timestamp, level, message, extra }
-    func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Key.self)
-        try c.encode(entry.sequence, forKey: .sequence)
-        try c.encode(entry.processID, forKey: .processID)
-        try c.encode(Timestamp.format(entry.timestamp), forKey: .timestamp)
-        try c.encode(entry.level, forKey: .level)
-        try c.encode(entry.message, forKey: .message)
-        try c.encode(entry.extra, forKey: .extra)
-    }
 }

@@ -1,69 +1,109 @@
 import Foundation
 import PARCore
+import PARLogs
 import PARSupervisor
 
-/// The JSON shape of one process in status answers: the seed's fields plus the
-/// supervision details. Absent values are written as null so clients see every key.
-struct ProcessStatusDocument: Encodable {
-    let status: ProcessStatus
-
-    private enum Key: String, CodingKey {
-        case processID = "process_id", agentID = "agent_id", packageID = "package_id", packagePath = "package_path"
-        case port, state, pid, startedAt = "started_at", uptime, run, restartCount = "restart_count"
-        case consecutiveRestarts = "consecutive_restarts", restartPolicy = "restart_policy", maxRestarts = "max_restarts"
-        case lastExit = "last_exit", nextRestartAt = "next_restart_at", error, resources, limitsEnforced = "limits_enforced"
-    }
-
-    private enum ExitKey: String, CodingKey { case code, signal, signalName = "signal_name", at, reason, run }
-
-    func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Key.self)
-        try c.encode(status.processID, forKey: .processID)
-        try c.encode(status.agentID, forKey: .agentID)
-        try c.encode(status.packageID, forKey: .packageID)
-        try c.encode(status.packagePath, forKey: .packagePath)
-        try c.encode(status.port, forKey: .port)
-        try c.encode(status.state, forKey: .state)
-        try c.encode(status.pid, forKey: .pid)
-        try c.encode(status.startedAt.map(Timestamp.format), forKey: .startedAt)
-        try c.encode(status.uptimeSeconds.map { ($0 * 1000).rounded() / 1000 }, forKey: .uptime)
-        try c.encode(status.run, forKey: .run)
-        try c.encode(status.restartCount, forKey: .restartCount)
-        try c.encode(status.consecutiveRestarts, forKey: .consecutiveRestarts)
-        try c.encode(status.restartPolicy, forKey: .restartPolicy)
-        try c.encode(status.maxRestarts, forKey: .maxRestarts)
+/// The JSON shapes of the management API. Absent values are written as null so clients
+/// see every key.
+extension JSONWriter {
+    mutating func process(_ status: ProcessStatus) {
+        beginObject()
+        field("process_id", status.processID)
+        field("agent_id", status.agentID)
+        field("package_id", status.packageID)
+        field("package_path", status.packagePath)
+        field("port", status.port)
+        field("state", status.state.rawValue)
+        field("pid", status.pid)
+        field("started_at", date: status.startedAt)
+        field("uptime", status.uptimeSeconds.map { ($0 * 1000).rounded() / 1000 })
+        field("run", status.run)
+        field("restart_count", status.restartCount)
+        field("consecutive_restarts", status.consecutiveRestarts)
+        field("restart_policy", status.restartPolicy.rawValue)
+        field("max_restarts", status.maxRestarts)
+        key("last_exit")
         if let exit = status.lastExit {
-            var e = c.nestedContainer(keyedBy: ExitKey.self, forKey: .lastExit)
-            try e.encode(exit.code, forKey: .code)
-            try e.encode(exit.signal, forKey: .signal)
-            try e.encode(exit.signal.flatMap(Termination.signalName), forKey: .signalName)
-            try e.encode(Timestamp.format(exit.at), forKey: .at)
-            try e.encode(exit.reason, forKey: .reason)
-            try e.encode(exit.run, forKey: .run)
+            beginObject()
+            field("code", exit.code)
+            field("signal", exit.signal)
+            field("signal_name", exit.signal.flatMap(Termination.signalName))
+            field("at", date: exit.at)
+            field("reason", exit.reason)
+            field("run", exit.run)
+            endObject()
         } else {
-            try c.encodeNil(forKey: .lastExit)
+            null()
         }
-        try c.encode(status.nextRestartAt.map(Timestamp.format), forKey: .nextRestartAt)
-        try c.encode(status.error, forKey: .error)
-        try c.encode(status.resources, forKey: .resources)
-        try c.encode(status.limitsEnforced, forKey: .limitsEnforced)
+        field("next_restart_at", date: status.nextRestartAt)
+        field("error", status.error)
+        key("resources")
+        if let usage = status.resources { resources(usage) } else { null() }
+        field("limits_enforced", status.limitsEnforced)
+        endObject()
     }
-}
 
-enum Timestamp {
-    static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-    static func format(_ date: Date) -> String { date.formatted(style) }
-}
-
-/// Encoder shared by the routes: ISO 8601 dates for `sampled_at`.
-enum APIEncoding {
-    static func encoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(Timestamp.format(date))
+    mutating func resources(_ usage: ResourceUsage) {
+        beginObject()
+        key("memory")
+        beginObject()
+        field("rss_bytes", usage.memory.rssBytes)
+        field("vms_bytes", usage.memory.vmsBytes)
+        field("percent", usage.memory.percent)
+        endObject()
+        key("cpu")
+        beginObject()
+        field("percent", usage.cpu.percent)
+        field("user_time", usage.cpu.userTime)
+        field("system_time", usage.cpu.systemTime)
+        endObject()
+        key("io")
+        if let io = usage.io {
+            beginObject()
+            field("read_bytes", io.readBytes)
+            field("write_bytes", io.writeBytes)
+            field("read_count", io.readCount)
+            field("write_count", io.writeCount)
+            endObject()
+        } else {
+            null()
         }
-        return encoder
+        field("num_threads", usage.numThreads)
+        field("num_fds", usage.numFDs)
+        field("num_processes", usage.numProcesses)
+        field("sampled_at", date: usage.sampledAt)
+        endObject()
+    }
+
+    mutating func logEntry(_ entry: LogEntry) {
+        beginObject()
+        field("sequence", entry.sequence)
+        field("process_id", entry.processID)
+        field("timestamp", date: entry.timestamp)
+        field("level", entry.level.rawValue)
+        field("message", entry.message)
+        key("extra")
+        value(.object(entry.extra))
+        endObject()
+    }
+
+    mutating func value(_ value: JSONValue) {
+        switch value {
+        case .string(let s): string(s)
+        case .number(let n): double(n)
+        case .bool(let b): bool(b)
+        case .null: null()
+        case .array(let items):
+            beginArray()
+            for item in items { self.value(item) }
+            endArray()
+        case .object(let members):
+            beginObject()
+            for (name, member) in members.sorted(by: { $0.key < $1.key }) {
+                key(name)
+                self.value(member)
+            }
+            endObject()
+        }
     }
 }

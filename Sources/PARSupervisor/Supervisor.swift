@@ -63,7 +63,7 @@ public actor Supervisor {
                 while !Task.isCancelled {
                     let targets = await self.samplingTargets()
                     sampler.sample(targets)
-                    OrphanReaper.reapOrphans(excluding: Set(targets.map(\.pid)))
+                    await self.reapOrphans()
                     try? await Task.sleep(for: interval)
                 }
             }
@@ -146,6 +146,11 @@ public actor Supervisor {
         agents[try lookup(processID)]!.spec
     }
 
+    /// Every process and the routable agents, in one hop to the actor.
+    public func snapshot() -> (processes: [ProcessStatus], routes: [String]) {
+        (statuses(), routes())
+    }
+
     public func statuses() -> [ProcessStatus] {
         agents.keys.sorted().compactMap { status(of: $0) }
     }
@@ -185,18 +190,20 @@ public actor Supervisor {
         if (spec.memoryLimitMB != nil || spec.cpuLimit != nil) && spec.enforceLimits {
             throw .limitsUnsupported("memory_limit_mb and cpu_limit cannot be enforced by this supervisor yet (no cgroup backend); send \"enforce_limits\": false to run without them, or leave them out")
         }
-        let path = URL(fileURLWithPath: spec.packagePath).standardizedFileURL.path
-        let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map {
-            URL(fileURLWithPath: $0, relativeTo: URL(fileURLWithPath: path).deletingLastPathComponent()).standardizedFileURL.path
-        } ?? path
+        // Links are resolved in full before the check, so no link inside an allowed
+        // directory can lead to a package outside it.
         let allowed = config.packageDirectories
-        let inside = allowed.contains { dir in resolved.hasPrefix(dir.hasSuffix("/") ? dir : dir + "/") }
-        guard inside else { throw .package(.outsideAllowedDirectories(path: spec.packagePath, allowed: allowed)) }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) else {
+        let lexical = URL(fileURLWithPath: spec.packagePath).standardizedFileURL.path
+        guard allowed.contains(where: { lexical.hasPrefix($0 == "/" ? "/" : $0 + "/") }) else {
+            throw .package(.outsideAllowedDirectories(path: spec.packagePath, allowed: allowed))
+        }
+        guard let resolved = Self.realPath(spec.packagePath) else {
             throw .package(.unreadable(path: spec.packagePath, reason: "no such file"))
         }
-        guard !isDirectory.boolValue else {
+        let inside = allowed.compactMap(Self.realPath).contains { dir in resolved.hasPrefix(dir == "/" ? "/" : dir + "/") }
+        guard inside else { throw .package(.outsideAllowedDirectories(path: spec.packagePath, allowed: allowed)) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), !isDirectory.boolValue else {
             throw .package(.unreadable(path: spec.packagePath, reason: "it is a directory; give the .apkg file"))
         }
         do {
@@ -206,6 +213,12 @@ public actor Supervisor {
         } catch {
             throw .package(error)
         }
+    }
+
+    nonisolated static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     private func launch(spec: AgentSpec, prepared: Prepared) throws(SupervisorError) -> ProcessStatus {
@@ -336,6 +349,12 @@ public actor Supervisor {
     /// Kills what is left of an ended run's session and reaps orphans that re-parented to us.
     private func sweepSession(of sessionID: Int32) {
         ProcessSignals.signalSession(sessionID, SIGKILL)
+        reapOrphans()
+    }
+
+    /// On the actor, so the set of managed pids cannot change underneath: a child spawned
+    /// a moment ago is in `agents` before anything here could see it as an orphan.
+    private func reapOrphans() {
         OrphanReaper.reapOrphans(excluding: Set(agents.values.compactMap(\.pid)))
     }
 

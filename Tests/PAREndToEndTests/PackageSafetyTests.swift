@@ -89,3 +89,18 @@ struct PackageSafetyTests {
         #expect(cacheEntries(daemon).isEmpty, "\(cacheEntries(daemon))")
     }
 }
+
+extension PackageSafetyTests {
+    @Test func linkInsideAnAllowedDirectoryCannotReachOutside() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let outsideDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("outside-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: outsideDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: outsideDirectory) }
+        try sleeperPackage().write(to: outsideDirectory.appendingPathComponent("agent.apkg"))
+        let link = daemon.packageDirectory.appendingPathComponent("sneaky")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: outsideDirectory)
+        let answer = try daemon.spawn("x", package: link.path + "/agent.apkg")
+        #expect(answer.status == 403, "\(answer.text)")
+    }
+}

@@ -48,7 +48,7 @@ struct ManifestTests {
         #expect(try Manifest(yaml: "name: a\nversion: 3").version == "3")
     }
 
-    @Test(.disabled("bug: Manifest.init (Sources/PARPackages/Manifest.swift:32) turns an unquoted version: 1.10 into the Double 1.1, so 1.10 and 1.1 get the same package id"))
+    @Test
     func anUnquotedDecimalVersionKeepsItsDigits() throws {
         #expect(try Manifest(yaml: "name: a\nversion: 1.10").version == "1.10")
     }
@@ -70,6 +70,12 @@ struct ManifestTests {
 
     @Test func anEmptyEnvironmentValueIsTheEmptyString() throws {
         let manifest = try Manifest(yaml: "name: a\nenvironment:\n  EMPTY: \"\"")
+        #expect(manifest.environment == ["EMPTY": ""])
+    }
+
+    @Test
+    func anEnvironmentVariableWithNoValueIsEmpty() throws {
+        let manifest = try Manifest(yaml: "name: a\nenvironment:\n  EMPTY:\n")
         #expect(manifest.environment == ["EMPTY": ""])
     }
 
@@ -166,7 +172,6 @@ struct ExpandVariablesTests {
 
     @Test(arguments: ["$HOME", "plain text", "", "cost: $5 {not a ref}", "{${"])
     func textWithoutReferencesIsUnchanged(text: String) {
-        let expected = text == "{${" ? "{${" : text
-        #expect(expand(text) == expected)
+        #expect(expand(text) == text)
     }
 }

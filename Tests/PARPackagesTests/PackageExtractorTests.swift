@@ -53,13 +53,16 @@ func demoPackage(_ extra: [APKGBuilder.Item] = []) -> APKGBuilder {
     ] + extra)
 }
 
-/// Runs `body`, which must throw a PackageError, and returns it.
-func packageError(_ body: () throws(PackageError) -> Void) -> PackageError? {
+/// Runs `body` and returns the PackageError it threw (nil if it threw nothing; any other error is recorded).
+func packageError(_ body: () throws -> Void) -> PackageError? {
     do {
         try body()
         return nil
-    } catch {
+    } catch let error as PackageError {
         return error
+    } catch {
+        Issue.record("expected a PackageError, got \(error)")
+        return nil
     }
 }
 
@@ -191,7 +194,7 @@ struct PackageExtractorTests {
 
     /// `self -> .` passes the lexical check, and so does `up -> self/..`; but the kernel
     /// resolves `self/..` to the parent of the package directory: the cache root.
-    @Test(.disabled("bug: PackageExtractor.checkLink (Sources/PARPackages/PackageExtractor.swift:158) resolves '..' lexically, so a link through another link (self -> ., up -> self/..) points outside the package"))
+    @Test
     func aLinkThatLeavesThroughAnotherLinkIsRefused() throws {
         let sandbox = try ExtractionSandbox()
         defer { sandbox.remove() }
