@@ -47,12 +47,15 @@ let package = Package(
         ]),
         /// A small blocking HTTP/1.1 client for the loopback daemon: the CLI, tests and bench use it.
         .target(name: "PARClient"),
-        .executableTarget(name: "par", dependencies: [
-            "PARServer", "PARSupervisor", "PARClient",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .executableTarget(
+            name: "par",
+            dependencies: [
+                "PARServer", "PARSupervisor", "PARClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(name: "par-bench", dependencies: [
             "PARClient", "PARTestKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

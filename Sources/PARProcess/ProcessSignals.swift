@@ -97,6 +97,25 @@ public enum ProcTable {
         return result
     }
 
+    /// Like `tree(of:)`, with the stat of each member read once. A single-threaded
+    /// process has one children file, so the task folder is listed only for threaded ones.
+    public static func treeWithStats(of pid: Int32) -> [(pid: Int32, stat: Stat)] {
+        var result: [(pid: Int32, stat: Stat)] = []
+        var queue: [Int32] = [pid]
+        while let next = queue.popLast(), result.count < 10_000 {
+            guard let stat = stat(of: next) else { continue }
+            result.append((next, stat))
+            if stat.threads <= 1 {
+                if let text = readSmallFile("/proc/\(next)/task/\(next)/children") {
+                    queue += text.split(separator: " ").compactMap { Int32($0) }
+                }
+            } else {
+                queue += children(of: next)
+            }
+        }
+        return result
+    }
+
     static func forEachProcess(_ body: (Int32, Stat) -> Void) {
         guard let dir = opendir("/proc") else { return }
         defer { closedir(dir) }

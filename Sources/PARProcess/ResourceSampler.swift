@@ -49,8 +49,7 @@ public final class ResourceSampler: Sendable {
         var threads = 0, fds = 0, processes = 0
         var io = ResourceUsage.IO(readBytes: 0, writeBytes: 0, readCount: 0, writeCount: 0)
         var ioReadable = true
-        for member in ProcTable.tree(of: pid) {
-            guard let stat = ProcTable.stat(of: member), stat.state != "Z" else { continue }
+        for (member, stat) in ProcTable.treeWithStats(of: pid) where stat.state != "Z" {
             processes += 1
             rssPages += stat.residentPages
             vms += stat.virtualBytes
