@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -12,6 +11,9 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <linux/close_range.h>
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -98,42 +100,89 @@ int par_set_child_subreaper(void) {
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 }
 
-pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
-                const char *cwd, int stdout_fd, int stderr_fd) {
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attr;
-    pid_t pid = -1;
-    int rc;
+struct spawn_failure {
+    int stage;
+    int error;
+};
 
-    if ((rc = posix_spawn_file_actions_init(&actions)) != 0) { errno = rc; return -1; }
-    if ((rc = posix_spawnattr_init(&attr)) != 0) {
-        posix_spawn_file_actions_destroy(&actions);
-        errno = rc;
+static void report_and_exit(int fd, int stage) {
+    struct spawn_failure failure = { stage, errno };
+    ssize_t ignored = write(fd, &failure, sizeof(failure));
+    (void)ignored;
+    _exit(127);
+}
+
+/* Hand-written instead of posix_spawn because the child must join its cgroups and
+ * take its nice value before exec, and posix_spawn has no such step. Like glibc's
+ * posix_spawn it uses vfork, so the child runs only async-signal-safe calls. */
+pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
+                const char *cwd, int stdout_fd, int stderr_fd,
+                const char *const cgroup_procs[], int cgroup_count, int nice,
+                int *failed_stage) {
+    int report[2];
+    *failed_stage = 0;
+    if (pipe2(report, O_CLOEXEC) == -1) return -1;
+
+    sigset_t all, previous;
+    sigfillset(&all);
+    /* No handler of the daemon may run in the child while it shares our memory. */
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+
+    pid_t pid = vfork();
+    if (pid == 0) {
+        if (setsid() == -1) report_and_exit(report[1], 0);
+        for (int i = 0; i < cgroup_count; i++) {
+            int fd = open(cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+            if (fd == -1) report_and_exit(report[1], 1);
+            if (write(fd, "0", 1) != 1) report_and_exit(report[1], 1);
+            close(fd);
+        }
+        if (nice != 0 && setpriority(PRIO_PROCESS, 0, nice) == -1) report_and_exit(report[1], 2);
+        int null_fd = open("/dev/null", O_RDONLY);
+        if (null_fd == -1) report_and_exit(report[1], 3);
+        if (dup2(null_fd, 0) == -1 || dup2(stdout_fd, 1) == -1 || dup2(stderr_fd, 2) == -1) report_and_exit(report[1], 3);
+        if (null_fd > 2) close(null_fd);
+        if (cwd != NULL && chdir(cwd) == -1) report_and_exit(report[1], 4);
+        /* Everything above 2 closes at exec (the report pipe too, which tells the parent
+         * the exec worked). */
+        syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof(dfl));
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++) {
+            if (sig == SIGKILL || sig == SIGSTOP) continue;
+            sigaction(sig, &dfl, NULL);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (strchr(path, '/') != NULL) {
+            execve(path, argv, envp);
+        } else {
+            execvpe(path, argv, envp);
+        }
+        report_and_exit(report[1], 5);
+    }
+    int spawn_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    close(report[1]);
+    if (pid == -1) {
+        close(report[0]);
+        errno = spawn_errno;
         return -1;
     }
-
-    sigset_t all, none;
-    sigfillset(&all);
-    sigemptyset(&none);
-    /* The daemon ignores SIGPIPE and may block signals; an agent starts clean. */
-    rc = posix_spawnattr_setsigdefault(&attr, &all);
-    if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
-    if (rc == 0) rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
-    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-    if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
-    if (rc == 0) {
-        if (strchr(path, '/') != NULL) {
-            rc = posix_spawn(&pid, path, &actions, &attr, argv, envp);
-        } else {
-            rc = posix_spawnp(&pid, path, &actions, &attr, argv, envp);
-        }
+    struct spawn_failure failure;
+    ssize_t got;
+    do {
+        got = read(report[0], &failure, sizeof(failure));
+    } while (got == -1 && errno == EINTR);
+    close(report[0]);
+    if (got == (ssize_t)sizeof(failure)) {
+        int status;
+        while (waitpid(pid, &status, 0) == -1 && errno == EINTR) {}
+        *failed_stage = failure.stage;
+        errno = failure.error;
+        return -1;
     }
-
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) { errno = rc; return -1; }
     return pid;
 }

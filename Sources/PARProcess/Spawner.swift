@@ -18,13 +18,28 @@ public enum SpawnError: Error, Sendable, CustomStringConvertible {
     case pipe(errno: Int32)
     case exec(program: String, errno: Int32)
     case pidfd(errno: Int32)
+    /// The child could not set itself up before exec (join its cgroup, take its nice value, ...).
+    case setup(step: String, errno: Int32)
 
     public var description: String {
         switch self {
         case .pipe(let e): "cannot create output pipes: \(String(cString: strerror(e)))"
         case .exec(let program, let e): "cannot start \(program): \(String(cString: strerror(e)))"
         case .pidfd(let e): "cannot watch the new process: \(String(cString: strerror(e)))"
+        case .setup(let step, let e): "cannot \(step): \(String(cString: strerror(e)))"
         }
+    }
+}
+
+/// What the child does to itself between fork and exec.
+public struct SpawnConfinement: Sendable, Equatable {
+    /// `cgroup.procs` files the child writes itself into.
+    public var cgroupProcsFiles: [String]
+    public var nice: Int32
+
+    public init(cgroupProcsFiles: [String] = [], nice: Int32 = 0) {
+        self.cgroupProcsFiles = cgroupProcsFiles
+        self.nice = nice
     }
 }
 
@@ -32,7 +47,8 @@ public enum SpawnError: Error, Sendable, CustomStringConvertible {
 /// whole tree an agent starts can be signalled as one group.
 public enum Spawner {
     public static func spawn(
-        executable: String, argv: [String], environment: [String: String], workingDirectory: String
+        executable: String, argv: [String], environment: [String: String], workingDirectory: String,
+        confinement: SpawnConfinement = SpawnConfinement()
     ) throws(SpawnError) -> SpawnedProcess {
         var out: [Int32] = [-1, -1]
         var err: [Int32] = [-1, -1]
@@ -43,9 +59,13 @@ public enum Spawner {
             throw .pipe(errno: e)
         }
         let envStrings = environment.map { "\($0.key)=\($0.value)" }
+        var stage: Int32 = 0
         let pid: pid_t = withCStrings(argv) { cArgv in
             withCStrings(envStrings) { cEnv in
-                par_spawn(executable, cArgv, cEnv, workingDirectory, out[1], err[1])
+                withCStrings(confinement.cgroupProcsFiles) { cGroups in
+                    par_spawn(executable, cArgv, cEnv, workingDirectory, out[1], err[1],
+                              UnsafePointer(OpaquePointer(cGroups)), Int32(confinement.cgroupProcsFiles.count), confinement.nice, &stage)
+                }
             }
         }
         let spawnErrno = errno
@@ -53,7 +73,13 @@ public enum Spawner {
         close(err[1])
         guard pid > 0 else {
             close(out[0]); close(err[0])
-            throw .exec(program: executable, errno: spawnErrno)
+            switch stage {
+            case 1: throw .setup(step: "join the agent's cgroup", errno: spawnErrno)
+            case 2: throw .setup(step: "set nice \(confinement.nice)", errno: spawnErrno)
+            case 3: throw .setup(step: "connect stdin/stdout/stderr", errno: spawnErrno)
+            case 4: throw .setup(step: "enter the working directory \(workingDirectory)", errno: spawnErrno)
+            default: throw .exec(program: executable, errno: spawnErrno)
+            }
         }
         let pidfd = par_pidfd_open(pid)
         guard pidfd >= 0 else {

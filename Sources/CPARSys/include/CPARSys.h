@@ -32,8 +32,14 @@ int par_set_child_subreaper(void);
 /// Starts `path` (searched in PATH when it has no slash) in a new session with stdin on
 /// /dev/null, stdout and stderr on the given fds, every other fd closed, all signals
 /// back to their default disposition and an empty signal mask, in directory `cwd`.
-/// Returns the pid, or -1 with errno set (the error of posix_spawn).
+/// Before it executes the program, the child writes itself into each of the
+/// `cgroup_count` cgroup.procs files and applies `nice`, so nothing it runs ever
+/// lives outside its limits.
+/// Returns the pid, or -1 with errno set and `*failed_stage` naming the step that failed
+/// (0 spawn, 1 cgroup, 2 nice, 3 stdio, 4 chdir, 5 exec).
 pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
-                const char *cwd, int stdout_fd, int stderr_fd);
+                const char *cwd, int stdout_fd, int stderr_fd,
+                const char *const cgroup_procs[], int cgroup_count, int nice,
+                int *failed_stage);
 
 #endif
