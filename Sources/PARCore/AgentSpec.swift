@@ -9,8 +9,8 @@ public struct AgentSpec: Sendable, Equatable {
     public var env: [String: String]
     public var restart: RestartConfig
     public var stopTimeoutSeconds: Double
-    public var memoryLimitMB: Int?
-    public var cpuLimit: Double?
+    public var limits: ResourceLimits
+    /// False: run even where the limits cannot be enforced (status then says so).
     public var enforceLimits: Bool
 
     public var processID: String { agentID.processID }
@@ -23,7 +23,7 @@ public struct AgentSpec: Sendable, Equatable {
     public init(
         agentID: AgentID, packageID: String?, packagePath: String, env: [String: String] = [:],
         restart: RestartConfig = RestartConfig(), stopTimeoutSeconds: Double = 10,
-        memoryLimitMB: Int? = nil, cpuLimit: Double? = nil, enforceLimits: Bool = true
+        limits: ResourceLimits = ResourceLimits(), enforceLimits: Bool = true
     ) {
         self.agentID = agentID
         self.packageID = packageID
@@ -31,8 +31,7 @@ public struct AgentSpec: Sendable, Equatable {
         self.env = env
         self.restart = restart
         self.stopTimeoutSeconds = stopTimeoutSeconds
-        self.memoryLimitMB = memoryLimitMB
-        self.cpuLimit = cpuLimit
+        self.limits = limits
         self.enforceLimits = enforceLimits
     }
 
@@ -83,13 +82,20 @@ public struct AgentSpec: Sendable, Equatable {
             throw ValidationError(field: "max_restart_delay_seconds", reason: "must be at least restart_delay_seconds (\(restart.delaySeconds)), got \(restart.maxDelaySeconds)")
         }
         let stopTimeout = try fields.double("stop_timeout_seconds", in: 0...3_600) ?? base?.stopTimeoutSeconds ?? defaults.stopTimeoutSeconds
-        let memory = try fields.int("memory_limit_mb", in: 4...1_048_576) ?? base?.memoryLimitMB
-        let cpu = try fields.double("cpu_limit", in: 0.01...4_096) ?? base?.cpuLimit
+        var limits = base?.limits ?? ResourceLimits()
+        limits.memoryMB = try fields.int("memory_limit_mb", in: 4...1_048_576) ?? limits.memoryMB
+        limits.memorySwapMB = try fields.int("memory_swap_mb", in: 0...1_048_576) ?? limits.memorySwapMB
+        limits.cpu = try fields.double("cpu_limit", in: 0.01...4_096) ?? limits.cpu
+        limits.pidsLimit = try fields.int("pids_limit", in: 1...4_194_304) ?? limits.pidsLimit
+        limits.nice = try fields.int("nice", in: -20...19) ?? limits.nice
+        if limits.memorySwapMB != nil && limits.memoryMB == nil {
+            throw ValidationError(field: "memory_swap_mb", reason: "needs memory_limit_mb: swap is allowed on top of a memory limit")
+        }
         let enforce = try fields.bool("enforce_limits") ?? base?.enforceLimits ?? true
         try fields.rejectUnknown()
         return AgentSpec(
             agentID: agentID, packageID: packageID, packagePath: packagePath, env: env, restart: restart,
-            stopTimeoutSeconds: stopTimeout, memoryLimitMB: memory, cpuLimit: cpu, enforceLimits: enforce
+            stopTimeoutSeconds: stopTimeout, limits: limits, enforceLimits: enforce
         )
     }
 

@@ -42,6 +42,8 @@ public struct ResourceUsage: Sendable, Equatable, Codable {
     public var numFDs: Int
     public var numProcesses: Int
     public var sampledAt: Date
+    /// Figures of the agent's cgroup, where it has one.
+    public var cgroup: CgroupUsage?
 
     enum CodingKeys: String, CodingKey {
         case memory, cpu, io, numThreads = "num_threads", numFDs = "num_fds", numProcesses = "num_processes", sampledAt = "sampled_at"
@@ -63,3 +65,22 @@ public struct ResourceUsage: Sendable, Equatable, Codable {
         return ((currentSeconds - previousSeconds) / elapsedSeconds * 1000).rounded() / 10
     }
 }
+
+/// Usage and limit figures of one agent's cgroup (the agent and all its descendants).
+public struct CgroupUsage: Sendable, Equatable {
+    public init(oomKills: UInt64) {
+        self.oomKills = oomKills
+    }
+
+    public var memoryBytes: UInt64?
+    public var memoryPeakBytes: UInt64?
+    public var memoryLimitBytes: UInt64?
+    public var cpuUsageSeconds: Double?
+    public var cpuQuotaCores: Double?
+    public var throttledSeconds: Double?
+    public var throttledPeriods: UInt64?
+    public var pidsCurrent: UInt64?
+    public var pidsLimit: UInt64?
+    public var oomKills: UInt64
+}
+

@@ -28,11 +28,15 @@ public final class ResourceSampler: Sendable {
         previous.withLock { _ = $0.removeValue(forKey: key) }
     }
 
-    /// Samples every `(key, pid)` given and drops cached figures for keys not given.
-    public func sample(_ targets: [(key: String, pid: Int32)]) {
+    /// Samples every target given and drops cached figures for keys not given.
+    /// `cgroupUsage` reads the agent's cgroup, where it has one.
+    public func sample(_ targets: [(key: String, pid: Int32)], cgroupUsage: (String) -> CgroupUsage? = { _ in nil }) {
         var fresh: [String: ResourceUsage] = [:]
         for target in targets {
-            if let usage = measure(key: target.key, pid: target.pid) { fresh[target.key] = usage }
+            if var usage = measure(key: target.key, pid: target.pid) {
+                usage.cgroup = cgroupUsage(target.key)
+                fresh[target.key] = usage
+            }
         }
         let keep = Set(targets.map(\.key))
         cache.withLock { current in

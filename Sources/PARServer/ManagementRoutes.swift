@@ -35,7 +35,16 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
             "timestamp": Timestamp.format(Date()),
             "uptime_seconds": (Date().timeIntervalSince(supervisor.startedAt) * 1000).rounded() / 1000,
             "agents": await supervisor.agentCount,
+            "limits": limitsBackend(),
         ] as [String: Any])
+    }
+
+    private func limitsBackend() -> [String: Any] {
+        switch supervisor.cgroups.backend {
+        case .v2(let directory): ["backend": "cgroup-v2", "enforced": true, "cgroup": directory]
+        case .v1(let directories): ["backend": "cgroup-v1", "enforced": true, "cgroup": directories["memory"] ?? ""]
+        case .none(let reason): ["backend": "none", "enforced": false, "reason": reason]
+        }
     }
 
     private func spawn(_ request: Request) async throws -> Response {
@@ -121,6 +130,7 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
 
     private func status() async throws -> Response {
         let (statuses, routes) = await supervisor.snapshot()
+        let (quota, used) = await supervisor.quotas()
         var json = JSONWriter(capacity: 1024 + statuses.count * 900)
         json.beginObject()
         json.field("supervisor", "running")
@@ -135,6 +145,12 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         json.beginArray()
         for route in routes { json.string(route) }
         json.endArray()
+        json.key("quotas")
+        json.beginObject()
+        json.key("max_agents"); json.beginObject(); json.field("limit", quota.maxAgents); json.field("used", used.agents); json.endObject()
+        json.key("max_total_memory_mb"); json.beginObject(); json.field("limit", quota.maxTotalMemoryMB); json.field("used", used.memoryMB); json.endObject()
+        json.key("max_total_cpu"); json.beginObject(); json.field("limit", quota.maxTotalCPU); json.field("used", used.cpu); json.endObject()
+        json.endObject()
         json.endObject()
         return JSONResponse.make(json)
     }

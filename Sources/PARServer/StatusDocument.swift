@@ -39,7 +39,32 @@ extension JSONWriter {
         field("error", status.error)
         key("resources")
         if let usage = status.resources { resources(usage) } else { null() }
+        key("limits")
+        beginObject()
+        field("memory_limit_mb", status.limits.memoryMB)
+        field("memory_swap_mb", status.limits.memorySwapMB)
+        field("cpu_limit", status.limits.cpu)
+        field("pids_limit", status.limits.pidsLimit)
+        field("nice", status.limits.nice)
+        endObject()
         field("limits_enforced", status.limitsEnforced)
+        field("limits_reason", status.limitsReason)
+        field("cgroup", status.cgroupPath)
+        endObject()
+    }
+
+    mutating func cgroupUsage(_ usage: CgroupUsage) {
+        beginObject()
+        field("memory_bytes", usage.memoryBytes)
+        field("memory_peak_bytes", usage.memoryPeakBytes)
+        field("memory_limit_bytes", usage.memoryLimitBytes)
+        field("cpu_usage_seconds", usage.cpuUsageSeconds)
+        field("cpu_limit_cores", usage.cpuQuotaCores)
+        field("throttled_seconds", usage.throttledSeconds)
+        field("throttled_periods", usage.throttledPeriods)
+        field("pids_current", usage.pidsCurrent)
+        field("pids_limit", usage.pidsLimit)
+        field("oom_kills", usage.oomKills)
         endObject()
     }
 
@@ -72,6 +97,8 @@ extension JSONWriter {
         field("num_fds", usage.numFDs)
         field("num_processes", usage.numProcesses)
         field("sampled_at", date: usage.sampledAt)
+        key("cgroup")
+        if let cgroup = usage.cgroup { cgroupUsage(cgroup) } else { null() }
         endObject()
     }
 

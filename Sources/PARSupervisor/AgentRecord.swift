@@ -1,6 +1,7 @@
 import Foundation
 import PARCore
 import PARPackages
+import PARProcess
 
 /// Desired state (spec, plan) and observed state (pid, exits) of one agent, kept by the supervisor.
 struct AgentRecord {
@@ -20,6 +21,10 @@ struct AgentRecord {
     var error: String?
     var pendingRestart: Task<Void, Never>?
     var stopRequested = false
+    /// The agent's cgroup, kept across restarts and removed when it ends for good.
+    var cgroup: AgentCgroup?
+    /// OOM kills already accounted for, so each exit knows whether it was one.
+    var oomKillsSeen: UInt64 = 0
     var exitWaiters: [ExitWaiter] = []
 }
 

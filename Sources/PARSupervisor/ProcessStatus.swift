@@ -31,5 +31,9 @@ public struct ProcessStatus: Sendable {
     public var nextRestartAt: Date?
     public var error: String?
     public var resources: ResourceUsage?
+    public var limits: ResourceLimits
     public var limitsEnforced: Bool
+    /// Why limits are not enforced, when they are not.
+    public var limitsReason: String?
+    public var cgroupPath: String?
 }

@@ -26,6 +26,9 @@ public actor Supervisor {
     private var shuttingDown = false
     private let workerPath: String
     public nonisolated let startedAt = Date()
+    public nonisolated let cgroups: CgroupDriver
+    /// Cgroup removals still running, awaited before the same agent starts again and at shutdown.
+    private var cleanups: [AgentID: Task<Void, Never>] = [:]
 
     public init(config: SupervisorConfig, logger: Logger = Logger(label: "par.supervisor")) throws {
         self.config = config
@@ -46,6 +49,14 @@ public actor Supervisor {
         // Orphans of agents re-parent to us, so nothing an agent started escapes reaping.
         OrphanReaper.becomeSubreaper()
         Self.killLeftovers(in: config.pidDirectory, logger: logger)
+        if let root = config.cgroupRoot {
+            cgroups = CgroupDriver.start(root: root, instance: config.cgroupInstance)
+        } else {
+            cgroups = CgroupDriver.disabled(reason: "cgroups are disabled by configuration")
+        }
+        if case .none(let reason) = cgroups.backend {
+            logger.warning("resource limits cannot be enforced", metadata: ["reason": "\(reason)"])
+        }
     }
 
     // MARK: - Running
@@ -61,8 +72,9 @@ public actor Supervisor {
             group.addTask { [config, sampler] in
                 let interval = Duration.milliseconds(Int64(config.sampleIntervalSeconds * 1000))
                 while !Task.isCancelled {
-                    let targets = await self.samplingTargets()
-                    sampler.sample(targets)
+                    let (targets, groups) = await self.samplingTargets()
+                    let cgroups = self.cgroups
+                    sampler.sample(targets) { key in groups[key].map { cgroups.usage($0) } }
                     await self.reapOrphans()
                     try? await Task.sleep(for: interval)
                 }
@@ -81,12 +93,17 @@ public actor Supervisor {
                 group.addTask { _ = try? await self.stop(processID: agentID.processID, timeoutSeconds: nil) }
             }
         }
+        for cleanup in cleanups.values { await cleanup.value }
+        cgroups.removeInstance()
         exitContinuation.finish()
         reactor.shutdown()
     }
 
-    private func samplingTargets() -> [(key: String, pid: Int32)] {
-        agents.compactMap { id, record in record.pid.map { (id.processID, $0) } }
+    private func samplingTargets() -> ([(key: String, pid: Int32)], [String: AgentCgroup]) {
+        let targets = agents.compactMap { id, record in record.pid.map { (key: id.processID, pid: $0) } }
+        var groups: [String: AgentCgroup] = [:]
+        for (id, record) in agents where record.pid != nil { groups[id.processID] = record.cgroup }
+        return (targets, groups)
     }
 
     // MARK: - Requests
@@ -94,7 +111,7 @@ public actor Supervisor {
     /// Starts an agent. The package is checked and unpacked before the table is touched.
     public func spawn(_ spec: AgentSpec) async throws(SupervisorError) -> ProcessStatus {
         let prepared = try await Self.prepare(spec, config: config, extractor: extractor)
-        return try launch(spec: spec, prepared: prepared)
+        return try await launch(spec: spec, prepared: prepared)
     }
 
     /// Stops then starts again, with `newSpec` or the current one. Counts restart from zero.
@@ -105,7 +122,7 @@ public actor Supervisor {
         if let record = agents[agentID], !record.state.isTerminal {
             _ = try await stop(processID: processID, timeoutSeconds: nil)
         }
-        return try launch(spec: spec, prepared: prepared)
+        return try await launch(spec: spec, prepared: prepared)
     }
 
     /// Graceful stop: SIGTERM to the agent's whole session, then SIGKILL after the timeout.
@@ -121,6 +138,7 @@ public actor Supervisor {
                 logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(processID) stopped (pending restart cancelled)")
             }
             releasePort(&record)
+            releaseCgroup(agentID, &record)
             agents[agentID] = record
             return status(of: agentID)!
         }
@@ -133,11 +151,14 @@ public actor Supervisor {
         ProcessSignals.signalSession(pid, SIGTERM)
         if await !waitForExit(agentID, run: run, timeoutSeconds: timeout) {
             logs.appendEvent(agentID: agentID.rawValue, level: .warning, message: "\(processID) did not stop within \(timeout) s; sending SIGKILL", fields: ["pid": .number(Double(pid))])
+            if let group = agents[agentID]?.cgroup { cgroups.kill(group) }
             ProcessSignals.signalSession(pid, SIGKILL)
             _ = await waitForExit(agentID, run: run, timeoutSeconds: 30)
         }
-        // Whatever the agent started and left behind in its session goes too.
+        // Whatever the agent started and left behind in its session goes too, and the
+        // stop answers only once its cgroup is gone.
         ProcessSignals.signalSession(pid, SIGKILL)
+        if let cleanup = cleanups.removeValue(forKey: agentID) { await cleanup.value }
         return status(of: agentID)!
     }
 
@@ -187,9 +208,6 @@ public actor Supervisor {
 
     /// Checks the path, unpacks and reads the manifest: slow work done before the table is touched.
     nonisolated static func prepare(_ spec: AgentSpec, config: SupervisorConfig, extractor: PackageExtractor) async throws(SupervisorError) -> Prepared {
-        if (spec.memoryLimitMB != nil || spec.cpuLimit != nil) && spec.enforceLimits {
-            throw .limitsUnsupported("memory_limit_mb and cpu_limit cannot be enforced by this supervisor yet (no cgroup backend); send \"enforce_limits\": false to run without them, or leave them out")
-        }
         // Links are resolved in full before the check, so no link inside an allowed
         // directory can lead to a package outside it.
         let allowed = config.packageDirectories
@@ -221,11 +239,18 @@ public actor Supervisor {
         return String(cString: resolved)
     }
 
-    private func launch(spec: AgentSpec, prepared: Prepared) throws(SupervisorError) -> ProcessStatus {
+    private func launch(spec: AgentSpec, prepared: Prepared) async throws(SupervisorError) -> ProcessStatus {
         guard !shuttingDown else { throw .shuttingDown }
         let agentID = spec.agentID
+        if let cleanup = cleanups.removeValue(forKey: agentID) { await cleanup.value }
         if let existing = agents[agentID], !existing.state.isTerminal {
             throw .alreadyRunning(processID: agentID.processID, state: existing.state)
+        }
+        if !spec.limits.needsNoCgroup, spec.enforceLimits, case .none(let reason) = cgroups.backend {
+            throw .limitsUnsupported("memory_limit_mb, memory_swap_mb, cpu_limit and pids_limit need cgroups, which this supervisor cannot use here (\(reason)); send \"enforce_limits\": false to run without them, or leave them out")
+        }
+        if let violation = config.quotas.check(adding: spec.limits, to: quotaUsage(excluding: agentID)) {
+            throw .quotaExceeded(violation)
         }
         guard let port = ports.allocate(isFreeOnMachine: { PortProbe.isFree($0) }) else {
             throw .noFreePort(range: config.portRange)
@@ -247,10 +272,21 @@ public actor Supervisor {
         if let previous = agents[agentID] {
             record.run = previous.run
         }
+        if cgroups.version != nil {
+            do {
+                let group = try cgroups.create(agent: agentID.rawValue, limits: spec.limits)
+                record.cgroup = group
+                record.oomKillsSeen = cgroups.oomKills(group)
+            } catch {
+                ports.release(port)
+                throw .spawnFailed("cannot create the cgroup of \(agentID.processID): \(error)")
+            }
+        }
         do {
             try start(agentID, &record)
         } catch {
             ports.release(port)
+            if let group = record.cgroup { cgroups.remove(group) }
             throw .spawnFailed("cannot start \(agentID.processID): \(error)")
         }
         agents[agentID] = record
@@ -258,10 +294,33 @@ public actor Supervisor {
         return status(of: agentID)!
     }
 
+    /// What live agents other than `agentID` hold against the quotas.
+    private func quotaUsage(excluding agentID: AgentID) -> QuotaPolicy.Usage {
+        var usage = QuotaPolicy.Usage()
+        for (id, record) in agents where id != agentID && !record.state.isTerminal {
+            usage.agents += 1
+            usage.memoryMB += record.spec.limits.memoryMB ?? 0
+            usage.cpu += record.spec.limits.cpu ?? 0
+        }
+        return usage
+    }
+
+    /// The quotas with what is in use, for status.
+    public func quotas() -> (policy: QuotaPolicy, usage: QuotaPolicy.Usage) {
+        var usage = QuotaPolicy.Usage()
+        for record in agents.values where !record.state.isTerminal {
+            usage.agents += 1
+            usage.memoryMB += record.spec.limits.memoryMB ?? 0
+            usage.cpu += record.spec.limits.cpu ?? 0
+        }
+        return (config.quotas, usage)
+    }
+
     /// Spawns the record's plan and watches the child. Throws only if the kernel refused.
     private func start(_ agentID: AgentID, _ record: inout AgentRecord) throws(SpawnError) {
         let plan = record.plan
-        let spawned = try Spawner.spawn(executable: plan.executable, argv: plan.argv, environment: plan.environment, workingDirectory: plan.workingDirectory)
+        let confinement = SpawnConfinement(cgroupProcsFiles: record.cgroup?.procsFiles ?? [], nice: Int32(record.spec.limits.nice))
+        let spawned = try Spawner.spawn(executable: plan.executable, argv: plan.argv, environment: plan.environment, workingDirectory: plan.workingDirectory, confinement: confinement)
         record.run += 1
         record.pid = spawned.pid
         record.state = .running
@@ -289,6 +348,13 @@ public actor Supervisor {
         // Anything the agent left in its process group dies with it (one syscall); the
         // full session sweep through /proc waits until the replacement is started.
         ProcessSignals.signalGroup(exit.pid, SIGKILL)
+        var oomKilled = false
+        if let group = record.cgroup {
+            cgroups.kill(group)
+            let kills = cgroups.oomKills(group)
+            oomKilled = kills > record.oomKillsSeen
+            record.oomKillsSeen = kills
+        }
         defer { sweepSession(of: exit.pid) }
         removePidFile(agentID)
         let runSeconds = record.startedMonotonic.map { ResourceSampler.monotonicSeconds() - $0 } ?? 0
@@ -308,23 +374,30 @@ public actor Supervisor {
             record.lastExit = ExitRecord(code: code, signal: signal, at: exit.at, reason: "stopped", run: run)
             record.state = .stopped
             releasePort(&record)
+            releaseCgroup(agentID, &record)
             agents[agentID] = record
             logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(processID) stopped (\(exit.termination))", fields: exitFields(exit, run: run))
             return
         }
-        record.lastExit = ExitRecord(code: code, signal: signal, at: exit.at, reason: signal == nil ? "exited" : "signaled", run: run)
+        record.lastExit = ExitRecord(code: code, signal: signal, at: exit.at, reason: oomKilled ? "oom_killed" : signal == nil ? "exited" : "signaled", run: run)
+        if oomKilled {
+            let limit = record.spec.limits.memoryMB.map { "memory_limit_mb \($0)" } ?? "its memory limit"
+            logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) was killed by the kernel for going over \(limit) (oom_killed)", fields: exitFields(exit, run: run).merging(["reason": .string("oom_killed")]) { $1 })
+        }
         let decision = RestartPlanner.decide(config: record.spec.restart, termination: exit.termination, consecutiveRestarts: record.consecutiveRestarts, runSeconds: runSeconds)
         logs.appendEvent(agentID: agentID.rawValue, level: exit.termination.isFailure ? .error : .info, message: "\(processID) \(exit.termination) after \(String(format: "%.3f", runSeconds)) s", fields: exitFields(exit, run: run))
         switch decision {
         case .stayDown(let reason):
             record.state = exit.termination.isFailure ? .crashed : .stopped
-            record.error = exit.termination.isFailure ? reason : nil
+            record.error = exit.termination.isFailure ? (oomKilled ? "oom_killed; " : "") + reason : nil
             releasePort(&record)
+            releaseCgroup(agentID, &record)
             agents[agentID] = record
         case .giveUp(let reason):
             record.state = .failed
-            record.error = reason
+            record.error = (oomKilled ? "oom_killed; " : "") + reason
             releasePort(&record)
+            releaseCgroup(agentID, &record)
             agents[agentID] = record
             logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) \(reason)", fields: exitFields(exit, run: run))
         case .restart(let delay, let consecutive):
@@ -369,6 +442,7 @@ public actor Supervisor {
             record.state = .failed
             record.error = "restart failed: \(error)"
             releasePort(&record)
+            releaseCgroup(agentID, &record)
             logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(agentID.processID) \(record.error!)")
         }
         agents[agentID] = record
@@ -383,6 +457,19 @@ public actor Supervisor {
                 try? await Task.sleep(for: .milliseconds(Int64(timeoutSeconds * 1000)))
                 waiter.resume(exited: false)
             }
+        }
+    }
+
+    /// Removes the agent's cgroup once its processes are gone; the removal runs on and is
+    /// awaited before the agent starts again or the daemon exits.
+    private func releaseCgroup(_ agentID: AgentID, _ record: inout AgentRecord) {
+        guard let group = record.cgroup else { return }
+        record.cgroup = nil
+        let cgroups = self.cgroups
+        let previous = cleanups[agentID]
+        cleanups[agentID] = Task {
+            await previous?.value
+            await cgroups.destroy(group)
         }
     }
 
@@ -410,7 +497,10 @@ public actor Supervisor {
             restartPolicy: record.spec.restart.policy, maxRestarts: record.spec.restart.maxRestarts,
             lastExit: record.lastExit, nextRestartAt: record.nextRestartAt, error: record.error,
             resources: record.pid != nil ? sampler.latest(for: agentID.processID) : nil,
-            limitsEnforced: record.spec.memoryLimitMB == nil && record.spec.cpuLimit == nil
+            limits: record.spec.limits,
+            limitsEnforced: record.spec.limits.needsNoCgroup || cgroups.version != nil,
+            limitsReason: record.spec.limits.needsNoCgroup || cgroups.version != nil ? nil : { if case .none(let reason) = cgroups.backend { return reason } else { return nil } }(),
+            cgroupPath: record.cgroup?.displayPath
         )
     }
 

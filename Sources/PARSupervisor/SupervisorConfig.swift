@@ -16,6 +16,9 @@ public struct SupervisorConfig: Sendable {
     public var extractionLimits: PackageExtractor.Limits
     public var logLinesPerProcess: Int
     public var maxLineBytes: Int
+    /// Where cgroupfs is mounted; nil disables cgroups (limits then cannot be enforced).
+    public var cgroupRoot: String?
+    public var quotas: QuotaPolicy
 
     public init(
         dataDirectory: URL,
@@ -27,7 +30,9 @@ public struct SupervisorConfig: Sendable {
         pythonExecutable: String = "python3",
         extractionLimits: PackageExtractor.Limits = .init(),
         logLinesPerProcess: Int = 1000,
-        maxLineBytes: Int = 64 * 1024
+        maxLineBytes: Int = 64 * 1024,
+        cgroupRoot: String? = "/sys/fs/cgroup",
+        quotas: QuotaPolicy = QuotaPolicy()
     ) {
         self.dataDirectory = dataDirectory.standardizedFileURL
         self.portRange = portRange
@@ -42,7 +47,12 @@ public struct SupervisorConfig: Sendable {
         self.extractionLimits = extractionLimits
         self.logLinesPerProcess = logLinesPerProcess
         self.maxLineBytes = maxLineBytes
+        self.cgroupRoot = cgroupRoot
+        self.quotas = quotas
     }
+
+    /// Names this daemon's cgroups: one per data dir, so daemons side by side never meet.
+    var cgroupInstance: String { String(SHA256.hex(of: Array(dataDirectory.path.utf8)).prefix(12)) }
 
     var packageCache: URL { dataDirectory.appendingPathComponent("cache/packages", isDirectory: true) }
     var runtimeDirectory: URL { dataDirectory.appendingPathComponent("runtime", isDirectory: true) }

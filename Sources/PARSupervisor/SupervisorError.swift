@@ -10,6 +10,7 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
     case package(PackageError)
     case limitsUnsupported(String)
     case spawnFailed(String)
+    case quotaExceeded(QuotaPolicy.Violation)
     case shuttingDown
 
     public var description: String {
@@ -24,6 +25,7 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
         case .package(let error): error.description
         case .limitsUnsupported(let reason): reason
         case .spawnFailed(let reason): reason
+        case .quotaExceeded(let violation): violation.description
         case .shuttingDown: "the supervisor is shutting down"
         }
     }

@@ -41,6 +41,18 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-package-entries"), help: "Most entries a package may hold.")
     var maxPackageEntries = 10_000
 
+    @Option(name: .customLong("max-agents"), help: "Quota: most live agents at once.")
+    var maxAgents: Int?
+
+    @Option(name: .customLong("max-total-memory-mb"), help: "Quota: the sum of all agents' memory_limit_mb.")
+    var maxTotalMemoryMB: Int?
+
+    @Option(name: .customLong("max-total-cpu"), help: "Quota: the sum of all agents' cpu_limit, in cores.")
+    var maxTotalCPU: Double?
+
+    @Option(name: .customLong("cgroup-root"), help: "Where cgroupfs is mounted; 'none' runs without cgroups (limits then cannot be enforced).")
+    var cgroupRoot = "/sys/fs/cgroup"
+
     @Option(help: "Python interpreter for entrypoint packages.")
     var python = "python3"
 
@@ -58,6 +70,9 @@ struct Serve: AsyncParsableCommand {
         }
         guard sampleInterval > 0 else { throw ValidationError("--sample-interval must be positive") }
         guard maxPackageMB > 0, maxPackageEntries > 0 else { throw ValidationError("--max-package-mb and --max-package-entries must be positive") }
+        if let maxAgents, maxAgents < 1 { throw ValidationError("--max-agents must be at least 1") }
+        if let maxTotalMemoryMB, maxTotalMemoryMB < 4 { throw ValidationError("--max-total-memory-mb must be at least 4") }
+        if let maxTotalCPU, maxTotalCPU <= 0 { throw ValidationError("--max-total-cpu must be positive") }
         Self.raiseOpenFileLimit()
         let dataURL = URL(fileURLWithPath: dataDir).standardizedFileURL
         try FileManager.default.createDirectory(at: dataURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -76,7 +91,9 @@ struct Serve: AsyncParsableCommand {
             defaults: defaults,
             sampleIntervalSeconds: sampleInterval,
             pythonExecutable: python,
-            extractionLimits: .init(maxEntries: maxPackageEntries, maxTotalBytes: UInt64(maxPackageMB) << 20)
+            extractionLimits: .init(maxEntries: maxPackageEntries, maxTotalBytes: UInt64(maxPackageMB) << 20),
+            cgroupRoot: cgroupRoot == "none" ? nil : cgroupRoot,
+            quotas: QuotaPolicy(maxTotalMemoryMB: maxTotalMemoryMB, maxTotalCPU: maxTotalCPU, maxAgents: maxAgents)
         )
         let supervisor = try Supervisor(config: config, logger: logger)
         let dataPath = dataURL.path

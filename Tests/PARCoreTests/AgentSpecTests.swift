@@ -22,7 +22,7 @@ struct AgentSpecParseTests {
         let spec = try parseSpec(#"{"agent_id": "agent-1", "package_path": "/pkgs/a.apkg"}"#, defaults: defaults)
         #expect(spec == AgentSpec(
             agentID: try AgentID(validating: "agent-1"), packageID: nil, packagePath: "/pkgs/a.apkg", env: [:],
-            restart: defaults.restart, stopTimeoutSeconds: 4, memoryLimitMB: nil, cpuLimit: nil, enforceLimits: true
+            restart: defaults.restart, stopTimeoutSeconds: 4, limits: ResourceLimits(), enforceLimits: true
         ))
     }
 
@@ -38,13 +38,13 @@ struct AgentSpecParseTests {
             agentID: try AgentID(validating: "agent-1"), packageID: "com.example.a@1.0", packagePath: "/pkgs/a.apkg",
             env: ["A": "1", "B": "two"],
             restart: RestartConfig(policy: .never, maxRestarts: 7, delaySeconds: 1.5, backoffMultiplier: 3, maxDelaySeconds: 30, stableSeconds: 12),
-            stopTimeoutSeconds: 2.5, memoryLimitMB: 256, cpuLimit: 0.5, enforceLimits: false
+            stopTimeoutSeconds: 2.5, limits: ResourceLimits(memoryMB: 256, cpu: 0.5), enforceLimits: false
         ))
     }
 
     @Test func nullCountsAsLeavingAFieldOut() throws {
         let spec = try parseSpec(#"{"agent_id": "agent-1", "package_path": "/pkgs/a.apkg", "memory_limit_mb": null, "restart_policy": null}"#)
-        #expect(spec.memoryLimitMB == nil)
+        #expect(spec.limits.memoryMB == nil)
         #expect(spec.restart.policy == RestartConfig().policy)
     }
 
@@ -123,7 +123,7 @@ struct AgentSpecParseTests {
     @Test func integersAreAcceptedWhereNumbersAreExpected() throws {
         let spec = try parseSpec(#"{"agent_id": "a", "package_path": "/p", "stop_timeout_seconds": 3, "cpu_limit": 2}"#)
         #expect(spec.stopTimeoutSeconds == 3)
-        #expect(spec.cpuLimit == 2)
+        #expect(spec.limits.cpu == 2)
     }
 
     @Test func aWholeNumberWrittenWithAFractionIsAnInteger() throws {
@@ -193,7 +193,7 @@ struct AgentSpecRestartTests {
         agentID: try! AgentID(validating: "worker"), packageID: "com.example.w@1", packagePath: "/pkgs/w.apkg",
         env: ["A": "1"],
         restart: RestartConfig(policy: .always, maxRestarts: 5, delaySeconds: 2, backoffMultiplier: 3, maxDelaySeconds: 60, stableSeconds: 30),
-        stopTimeoutSeconds: 7, memoryLimitMB: 128, cpuLimit: 1.5, enforceLimits: false
+        stopTimeoutSeconds: 7, limits: ResourceLimits(memoryMB: 128, cpu: 1.5), enforceLimits: false
     )
 
     @Test func anEmptyBodyKeepsTheCurrentSpec() throws {
@@ -209,7 +209,7 @@ struct AgentSpecRestartTests {
         let spec = try parseSpec(#"{"max_restarts": 9, "memory_limit_mb": 512}"#, base: base)
         var expected = base
         expected.restart.maxRestarts = 9
-        expected.memoryLimitMB = 512
+        expected.limits.memoryMB = 512
         #expect(spec == expected)
     }
 

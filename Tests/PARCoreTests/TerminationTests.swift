@@ -22,10 +22,10 @@ struct TerminationTests {
     }
 
     @Test func descriptionNamesAKnownSignal() {
-        #expect(Termination.signaled(signal: 9).description == "killed by signal 9 (SIGKILL)")
+        #expect(Termination.signaled(signal: 9).description == "was killed by signal 9 (SIGKILL)")
     }
 
     @Test func descriptionOfAnUnknownSignalGivesOnlyItsNumber() {
-        #expect(Termination.signaled(signal: 64).description == "killed by signal 64")
+        #expect(Termination.signaled(signal: 64).description == "was killed by signal 64")
     }
 }

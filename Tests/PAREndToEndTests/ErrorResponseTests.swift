@@ -119,14 +119,18 @@ struct ErrorResponseTests {
     }
 
     @Test func resourceLimitsThatCannotBeEnforcedAreRefused() throws {
-        let daemon = try DaemonHarness()
+        let daemon = try DaemonHarness(extraArguments: ["--cgroup-root", "none"])
         defer { daemon.stop() }
         let package = try daemon.install(sleeperPackage())
         expectError(try daemon.spawn("limited", package: package, ["memory_limit_mb": 256]), 422, mentions: "enforce_limits")
         try expectNothingRunning(daemon)
         let relaxed = try daemon.spawn("limited", package: package, ["memory_limit_mb": 256, "enforce_limits": false])
         #expect(relaxed.status == 200)
-        #expect((relaxed.json["process"] as? [String: Any])?["limits_enforced"] as? Bool == false)
+        let process = try #require(relaxed.json["process"] as? [String: Any])
+        #expect(process["limits_enforced"] as? Bool == false)
+        #expect((process["limits_reason"] as? String)?.contains("disabled") == true)
+        let health = try daemon.client().get("/runtime/health").json
+        #expect((health["limits"] as? [String: Any])?["backend"] as? String == "none")
     }
 }
 
