@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <sys/resource.h>
 #include <linux/close_range.h>
+#include <linux/sched.h>
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -117,7 +118,7 @@ static void report_and_exit(int fd, int stage) {
  * posix_spawn it uses vfork, so the child runs only async-signal-safe calls. */
 pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
                 const char *cwd, int stdout_fd, int stderr_fd,
-                const char *const cgroup_procs[], int cgroup_count, int nice,
+                const char *const cgroup_procs[], int cgroup_count, int cgroup_fd, int nice,
                 int *failed_stage) {
     int report[2];
     *failed_stage = 0;
@@ -128,7 +129,19 @@ pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
     /* No handler of the daemon may run in the child while it shares our memory. */
     pthread_sigmask(SIG_SETMASK, &all, &previous);
 
-    pid_t pid = vfork();
+    pid_t pid;
+    if (cgroup_fd >= 0) {
+        /* Fork semantics (own copy of memory, so returning from the syscall is safe),
+         * parent held until exec like vfork, child created inside the cgroup. */
+        struct clone_args args;
+        memset(&args, 0, sizeof(args));
+        args.flags = CLONE_VFORK | CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)cgroup_fd;
+        pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+    } else {
+        pid = vfork();
+    }
     if (pid == 0) {
         if (setsid() == -1) report_and_exit(report[1], 0);
         for (int i = 0; i < cgroup_count; i++) {

@@ -52,22 +52,25 @@ public enum CgroupSettings {
         let memoryBytes = limits.memoryMB.map { $0 << 20 }
         let swapBytes = limits.memorySwapMB.map { $0 << 20 }
         let quota = limits.cpu.map { max(1_000, Int(($0 * Double(cpuPeriodMicros)).rounded())) }
+        // Every file is written, "unlimited" included, so applying fewer limits to a
+        // reused cgroup lifts the earlier ones.
         switch version {
         case .v2:
-            var writes = [
+            return [
                 CgroupWrite("memory", "memory.max", memoryBytes.map(String.init) ?? "max"),
+                CgroupWrite("memory", "memory.swap.max", swapBytes.map(String.init) ?? "max"),
                 // An OOM kill takes the whole agent, never half of it.
                 CgroupWrite("memory", "memory.oom.group", "1"),
                 CgroupWrite("cpu", "cpu.max", "\(quota.map(String.init) ?? "max") \(cpuPeriodMicros)"),
                 CgroupWrite("pids", "pids.max", limits.pidsLimit.map(String.init) ?? "max"),
             ]
-            if let swapBytes { writes.insert(CgroupWrite("memory", "memory.swap.max", String(swapBytes)), at: 1) }
-            return writes
         case .v1:
+            // memory.limit_in_bytes may never exceed memsw, so memsw is lifted first and
+            // set to memory plus swap last.
             var writes = [
+                CgroupWrite("memory", "memory.memsw.limit_in_bytes", "-1"),
                 CgroupWrite("memory", "memory.limit_in_bytes", memoryBytes.map(String.init) ?? "-1"),
             ]
-            // memsw is memory plus swap and must be written after memory.limit_in_bytes.
             if let memoryBytes, let swapBytes {
                 writes.append(CgroupWrite("memory", "memory.memsw.limit_in_bytes", String(memoryBytes + swapBytes)))
             }
@@ -77,6 +80,21 @@ public enum CgroupSettings {
                 CgroupWrite("pids", "pids.max", limits.pidsLimit.map(String.init) ?? "max"),
             ]
             return writes
+        }
+    }
+}
+
+/// Which agents get a cgroup of their own.
+public enum CgroupPlacement {
+    /// On v2 every agent does: it is created inside its cgroup (CLONE_INTO_CGROUP) at no
+    /// extra cost. On v1 a process must migrate into its cgroups, and the kernel takes a
+    /// global lock with an RCU grace period for that (~12 ms measured here per start), so
+    /// only agents with limits get one there, unless `everyAgent` asks for all.
+    public static func wantsCgroup(version: CgroupVersion?, limits: ResourceLimits, everyAgent: Bool) -> Bool {
+        switch version {
+        case nil: false
+        case .v2: true
+        case .v1: everyAgent || !limits.needsNoCgroup
         }
     }
 }

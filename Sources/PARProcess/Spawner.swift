@@ -33,12 +33,15 @@ public enum SpawnError: Error, Sendable, CustomStringConvertible {
 
 /// What the child does to itself between fork and exec.
 public struct SpawnConfinement: Sendable, Equatable {
-    /// `cgroup.procs` files the child writes itself into.
+    /// `cgroup.procs` files the child writes itself into (cgroup v1).
     public var cgroupProcsFiles: [String]
+    /// A cgroup v2 folder the child is created in (clone3 with CLONE_INTO_CGROUP).
+    public var cgroupDirectory: String?
     public var nice: Int32
 
-    public init(cgroupProcsFiles: [String] = [], nice: Int32 = 0) {
+    public init(cgroupProcsFiles: [String] = [], cgroupDirectory: String? = nil, nice: Int32 = 0) {
         self.cgroupProcsFiles = cgroupProcsFiles
+        self.cgroupDirectory = cgroupDirectory
         self.nice = nice
     }
 }
@@ -60,11 +63,21 @@ public enum Spawner {
         }
         let envStrings = environment.map { "\($0.key)=\($0.value)" }
         var stage: Int32 = 0
+        var cgroupFD: Int32 = -1
+        if let directory = confinement.cgroupDirectory {
+            cgroupFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard cgroupFD >= 0 else {
+                let e = errno
+                close(out[0]); close(out[1]); close(err[0]); close(err[1])
+                throw .setup(step: "open the agent's cgroup \(directory)", errno: e)
+            }
+        }
+        defer { if cgroupFD >= 0 { close(cgroupFD) } }
         let pid: pid_t = withCStrings(argv) { cArgv in
             withCStrings(envStrings) { cEnv in
                 withCStrings(confinement.cgroupProcsFiles) { cGroups in
                     par_spawn(executable, cArgv, cEnv, workingDirectory, out[1], err[1],
-                              UnsafePointer(OpaquePointer(cGroups)), Int32(confinement.cgroupProcsFiles.count), confinement.nice, &stage)
+                              UnsafePointer(OpaquePointer(cGroups)), Int32(confinement.cgroupProcsFiles.count), cgroupFD, confinement.nice, &stage)
                 }
             }
         }
@@ -74,6 +87,7 @@ public enum Spawner {
         guard pid > 0 else {
             close(out[0]); close(err[0])
             switch stage {
+            case 0 where cgroupFD >= 0: throw .setup(step: "start inside the agent's cgroup", errno: spawnErrno)
             case 1: throw .setup(step: "join the agent's cgroup", errno: spawnErrno)
             case 2: throw .setup(step: "set nice \(confinement.nice)", errno: spawnErrno)
             case 3: throw .setup(step: "connect stdin/stdout/stderr", errno: spawnErrno)

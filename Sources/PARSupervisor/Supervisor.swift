@@ -272,7 +272,7 @@ public actor Supervisor {
         if let previous = agents[agentID] {
             record.run = previous.run
         }
-        if cgroups.version != nil {
+        if CgroupPlacement.wantsCgroup(version: cgroups.version, limits: spec.limits, everyAgent: config.cgroupEveryAgent) {
             do {
                 let group = try cgroups.create(agent: agentID.rawValue, limits: spec.limits)
                 record.cgroup = group
@@ -319,7 +319,9 @@ public actor Supervisor {
     /// Spawns the record's plan and watches the child. Throws only if the kernel refused.
     private func start(_ agentID: AgentID, _ record: inout AgentRecord) throws(SpawnError) {
         let plan = record.plan
-        let confinement = SpawnConfinement(cgroupProcsFiles: record.cgroup?.procsFiles ?? [], nice: Int32(record.spec.limits.nice))
+        let confinement = SpawnConfinement(
+            cgroupProcsFiles: record.cgroup?.procsFiles ?? [], cgroupDirectory: record.cgroup?.cloneDirectory, nice: Int32(record.spec.limits.nice)
+        )
         let spawned = try Spawner.spawn(executable: plan.executable, argv: plan.argv, environment: plan.environment, workingDirectory: plan.workingDirectory, confinement: confinement)
         record.run += 1
         record.pid = spawned.pid

@@ -18,6 +18,8 @@ public struct SupervisorConfig: Sendable {
     public var maxLineBytes: Int
     /// Where cgroupfs is mounted; nil disables cgroups (limits then cannot be enforced).
     public var cgroupRoot: String?
+    /// On cgroup v1, give agents without limits a cgroup too (costs ~12 ms per start there).
+    public var cgroupEveryAgent: Bool
     public var quotas: QuotaPolicy
 
     public init(
@@ -32,6 +34,7 @@ public struct SupervisorConfig: Sendable {
         logLinesPerProcess: Int = 1000,
         maxLineBytes: Int = 64 * 1024,
         cgroupRoot: String? = "/sys/fs/cgroup",
+        cgroupEveryAgent: Bool = false,
         quotas: QuotaPolicy = QuotaPolicy()
     ) {
         self.dataDirectory = dataDirectory.standardizedFileURL
@@ -48,6 +51,7 @@ public struct SupervisorConfig: Sendable {
         self.logLinesPerProcess = logLinesPerProcess
         self.maxLineBytes = maxLineBytes
         self.cgroupRoot = cgroupRoot
+        self.cgroupEveryAgent = cgroupEveryAgent
         self.quotas = quotas
     }
 

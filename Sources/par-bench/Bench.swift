@@ -14,8 +14,8 @@ import Glibc
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "par-bench", abstract: "Benchmarks of the MultiPAR supervisor.")
 
-    @Option(help: "Comma-separated workloads: W1 (spawn N), W2 (crash to restart), W4 (idle daemon cost), W5 (status latency).")
-    var workloads = "W1,W2,W4,W5"
+    @Option(help: "Comma-separated workloads: W1 (spawn N), W2 (crash to restart), W4 (idle daemon cost), W5 (status latency), L1 (spawn N with cgroup limits, cost per agent over W1), L2 (cpu_limit 0.5 against a 4-process burner).")
+    var workloads = "W1,W2,W4,W5,L1,L2"
 
     @Option(help: "Agents for W1, W4 and W5.")
     var agents = 100
@@ -35,14 +35,70 @@ struct Bench: ParsableCommand {
     func run() throws {
         let selected = Set(workloads.uppercased().split(separator: ",").map(String.init))
         var report = Report()
-        if selected.contains("W2") { try crashToRestart(&report) }
+        if selected.contains("W2") {
+            try crashToRestart(&report, daemonArguments: [], label: "")
+            try crashToRestart(&report, daemonArguments: ["--cgroup-root", "none"], label: ", no cgroups")
+        }
         if selected.contains("W1") || selected.contains("W4") || selected.contains("W5") {
             try fleet(size: agents, selected: selected, report: &report)
             if large > 0 {
                 try fleet(size: large, selected: selected.subtracting(["W4"]), report: &report)
             }
         }
+        if selected.contains("L1") { try spawnWithLimits(&report) }
+        if selected.contains("L2") { try cpuLimitAccuracy(&report) }
         report.printTable()
+    }
+
+    /// Seconds to spawn `agents` agents until all run, with or without cgroup limits.
+    func timeSpawns(limits: [String: Any]) throws -> Double {
+        let daemon = try DaemonHarness(agentPorts: agents + 10)
+        defer { daemon.stop() }
+        let package = try daemon.install(Self.sleeper())
+        let client = daemon.client()
+        let start = Clock.now()
+        for index in 0..<agents {
+            var body: [String: Any] = ["agent_id": "bench-\(index)", "package_path": package]
+            body.merge(limits) { _, new in new }
+            let answer = try client.post("/supervisor/spawn", json: body)
+            guard answer.status == 200 else { throw BenchError.failed("spawn \(index): \(answer.text)") }
+        }
+        var running = 0
+        while running < agents {
+            let processes = try client.get("/supervisor/status").json["processes"] as? [String: [String: Any]] ?? [:]
+            running = processes.values.filter { $0["state"] as? String == "running" }.count
+        }
+        return Clock.now() - start
+    }
+
+    /// L1: what a cgroup with memory, CPU and pids limits adds to each spawn.
+    func spawnWithLimits(_ report: inout Report) throws {
+        let plain = try timeSpawns(limits: [:])
+        let limited = try timeSpawns(limits: ["memory_limit_mb": 64, "cpu_limit": 0.25, "pids_limit": 64])
+        report.add("L1", "spawn \(agents) agents with cgroup limits until all running", agents: agents, value: limited, unit: "s", bar: nil)
+        report.add("L1", "added per agent by limits (vs \(String(format: "%.3f", plain)) s without)", agents: agents, value: (limited - plain) / Double(agents) * 1000, unit: "ms", bar: 5)
+    }
+
+    /// L2: cores used by four busy processes under cpu_limit 0.5, from the cgroup's own counter over 3 s.
+    func cpuLimitAccuracy(_ report: inout Report) throws {
+        let daemon = try DaemonHarness(agentPorts: 10, extraArguments: ["--sample-interval", "0.1"])
+        defer { daemon.stop() }
+        let package = try daemon.install(.commandPackage(name: "burner", script: "for i in 1 2 3 4; do (while :; do :; done) & done\nwait"))
+        let client = daemon.client()
+        let answer = try client.post("/supervisor/spawn", json: ["agent_id": "burner", "package_path": package, "cpu_limit": 0.5])
+        guard answer.status == 200 else { throw BenchError.failed("spawn burner: \(answer.text)") }
+        func reading() throws -> (Double, Date)? {
+            guard let resources = try client.get("/supervisor/processes/par-burner").json["resources"] as? [String: Any],
+                  let cpu = (resources["cgroup"] as? [String: Any])?["cpu_usage_seconds"] as? Double,
+                  let at = (resources["sampled_at"] as? String).flatMap(parseDate) else { return nil }
+            return (cpu, at)
+        }
+        Thread.sleep(forTimeInterval: 1)
+        guard let first = try reading() else { throw BenchError.failed("no cgroup figures (is a cgroup backend available?)") }
+        Thread.sleep(forTimeInterval: 3)
+        guard let second = try reading() else { throw BenchError.failed("no cgroup figures") }
+        let cores = (second.0 - first.0) / second.1.timeIntervalSince(first.1)
+        report.add("L2", "cores used by a 4-process burner, cpu_limit 0.5, over 3 s", agents: 1, value: cores, unit: "cores", bar: 0.55)
     }
 
     /// A tiny agent: a shell script that execs sleep, so the agent's pid is the one to kill.
@@ -103,8 +159,8 @@ struct Bench: ParsableCommand {
     }
 
     /// W2: kill -9 an agent, time until its replacement is running (seen through the API).
-    func crashToRestart(_ report: inout Report) throws {
-        let daemon = try DaemonHarness(agentPorts: 10)
+    func crashToRestart(_ report: inout Report, daemonArguments: [String], label: String) throws {
+        let daemon = try DaemonHarness(agentPorts: 10, extraArguments: daemonArguments)
         defer { daemon.stop() }
         let package = try daemon.install(Self.sleeper())
         let client = daemon.client()
@@ -137,10 +193,10 @@ struct Bench: ParsableCommand {
                 daemonSide.append(startedAt.timeIntervalSince(exitAt) * 1000)
             }
         }
-        report.add("W2", "kill -9 to replacement running, median", agents: 1, value: percentile(observed, 50), unit: "ms", bar: 10)
-        report.add("W2", "kill -9 to replacement running, p95", agents: 1, value: percentile(observed, 95), unit: "ms", bar: nil)
+        report.add("W2", "kill -9 to replacement running, median\(label)", agents: 1, value: percentile(observed, 50), unit: "ms", bar: label.isEmpty ? 10 : nil)
+        report.add("W2", "kill -9 to replacement running, p95\(label)", agents: 1, value: percentile(observed, 95), unit: "ms", bar: nil)
         if !daemonSide.isEmpty {
-            report.add("W2", "reaped to respawned inside the daemon, median (ms clock)", agents: 1, value: percentile(daemonSide, 50), unit: "ms", bar: nil)
+            report.add("W2", "reaped to respawned in the daemon, median\(label)", agents: 1, value: percentile(daemonSide, 50), unit: "ms", bar: nil)
         }
     }
 }

@@ -53,6 +53,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("cgroup-root"), help: "Where cgroupfs is mounted; 'none' runs without cgroups (limits then cannot be enforced).")
     var cgroupRoot = "/sys/fs/cgroup"
 
+    @Flag(name: .customLong("cgroup-every-agent"), help: "On cgroup v1, give agents without limits a cgroup too (each start then costs the kernel ~12 ms). On v2 every agent always has one.")
+    var cgroupEveryAgent = false
+
     @Option(help: "Python interpreter for entrypoint packages.")
     var python = "python3"
 
@@ -93,6 +96,7 @@ struct Serve: AsyncParsableCommand {
             pythonExecutable: python,
             extractionLimits: .init(maxEntries: maxPackageEntries, maxTotalBytes: UInt64(maxPackageMB) << 20),
             cgroupRoot: cgroupRoot == "none" ? nil : cgroupRoot,
+            cgroupEveryAgent: cgroupEveryAgent,
             quotas: QuotaPolicy(maxTotalMemoryMB: maxTotalMemoryMB, maxTotalCPU: maxTotalCPU, maxAgents: maxAgents)
         )
         let supervisor = try Supervisor(config: config, logger: logger)

@@ -35,11 +35,13 @@ int par_set_child_subreaper(void);
 /// Before it executes the program, the child writes itself into each of the
 /// `cgroup_count` cgroup.procs files and applies `nice`, so nothing it runs ever
 /// lives outside its limits.
+/// With `cgroup_fd` (a cgroup v2 folder) >= 0 the child is born inside that cgroup
+/// (clone3 with CLONE_INTO_CGROUP): no migration, no moment outside it.
 /// Returns the pid, or -1 with errno set and `*failed_stage` naming the step that failed
 /// (0 spawn, 1 cgroup, 2 nice, 3 stdio, 4 chdir, 5 exec).
 pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
                 const char *cwd, int stdout_fd, int stderr_fd,
-                const char *const cgroup_procs[], int cgroup_count, int nice,
+                const char *const cgroup_procs[], int cgroup_count, int cgroup_fd, int nice,
                 int *failed_stage);
 
 #endif

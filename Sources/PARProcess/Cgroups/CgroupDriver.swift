@@ -10,8 +10,10 @@ public struct AgentCgroup: Sendable, Equatable {
     public var name: String
     /// Controller (`memory`, `cpu`, `pids`, `cpuacct`) to folder; on v2 every key maps to the same folder.
     public var directories: [String: String]
-    /// What the child writes itself into before exec.
-    public var procsFiles: [String] { Array(Set(directories.values)).sorted().map { $0 + "/cgroup.procs" } }
+    /// On v2 the child is created inside the folder; on v1 it writes itself into each hierarchy.
+    public var version: CgroupVersion
+    public var procsFiles: [String] { version == .v1 ? Array(Set(directories.values)).sorted().map { $0 + "/cgroup.procs" } : [] }
+    public var cloneDirectory: String? { version == .v2 ? directories["memory"] : nil }
     /// The folder to show users.
     public var displayPath: String { directories["memory"] ?? directories.values.sorted().first ?? "" }
 }
@@ -165,7 +167,7 @@ public final class CgroupDriver: Sendable {
 
     public func create(agent: String, limits: ResourceLimits) throws(CgroupError) -> AgentCgroup {
         let name = Self.agentPrefix + agent
-        var group = AgentCgroup(name: name, directories: [:])
+        var group = AgentCgroup(name: name, directories: [:], version: version ?? .v1)
         switch backend {
         case .none(let reason):
             throw .unavailable(reason)
@@ -199,7 +201,7 @@ public final class CgroupDriver: Sendable {
                 try Self.write(write.value, to: path)
             } catch {
                 // Optional files (memory.oom.group, swap accounting) may be absent on some kernels.
-                let optional = write.file == "memory.oom.group" || (write.file.contains("swap") || write.file.contains("memsw")) && limits.memorySwapMB == nil
+                let optional = write.file == "memory.oom.group" || (write.file.contains("swap") || write.file.contains("memsw")) && (limits.memorySwapMB == nil || write.value == "-1")
                 if !optional { throw error }
             }
         }
