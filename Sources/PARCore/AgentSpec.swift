@@ -10,6 +10,8 @@ public struct AgentSpec: Sendable, Equatable {
     public var restart: RestartConfig
     public var stopTimeoutSeconds: Double
     public var limits: ResourceLimits
+    /// Nil: the package's `health:` or the default (HTTP GET /health). Replaces the package's whole.
+    public var healthCheck: HealthCheckConfig?
     /// False: run even where the limits cannot be enforced (status then says so).
     public var enforceLimits: Bool
 
@@ -23,7 +25,7 @@ public struct AgentSpec: Sendable, Equatable {
     public init(
         agentID: AgentID, packageID: String?, packagePath: String, env: [String: String] = [:],
         restart: RestartConfig = RestartConfig(), stopTimeoutSeconds: Double = 10,
-        limits: ResourceLimits = ResourceLimits(), enforceLimits: Bool = true
+        limits: ResourceLimits = ResourceLimits(), enforceLimits: Bool = true, healthCheck: HealthCheckConfig? = nil
     ) {
         self.agentID = agentID
         self.packageID = packageID
@@ -33,6 +35,7 @@ public struct AgentSpec: Sendable, Equatable {
         self.stopTimeoutSeconds = stopTimeoutSeconds
         self.limits = limits
         self.enforceLimits = enforceLimits
+        self.healthCheck = healthCheck
     }
 
     /// Parses and validates the seed's spawn body.
@@ -92,10 +95,14 @@ public struct AgentSpec: Sendable, Equatable {
             throw ValidationError(field: "memory_swap_mb", reason: "needs memory_limit_mb: swap is allowed on top of a memory limit")
         }
         let enforce = try fields.bool("enforce_limits") ?? base?.enforceLimits ?? true
+        var healthCheck = base?.healthCheck
+        if let object = try fields.object("health_check") {
+            healthCheck = try HealthCheckConfig.parse(object, over: HealthCheckConfig(), field: "health_check")
+        }
         try fields.rejectUnknown()
         return AgentSpec(
             agentID: agentID, packageID: packageID, packagePath: packagePath, env: env, restart: restart,
-            stopTimeoutSeconds: stopTimeout, limits: limits, enforceLimits: enforce
+            stopTimeoutSeconds: stopTimeout, limits: limits, enforceLimits: enforce, healthCheck: healthCheck
         )
     }
 

@@ -100,6 +100,14 @@ public struct JSONFields {
         return result
     }
 
+    public mutating func object(_ key: String) throws(ValidationError) -> [String: Any]? {
+        guard let value = raw(key) else { return nil }
+        guard let object = value as? [String: Any] else {
+            throw ValidationError(field: key, reason: "expected an object, got \(Self.typeName(value))")
+        }
+        return object
+    }
+
     /// Refuses any key no accessor asked for.
     public func rejectUnknown(allowed extra: Set<String> = []) throws(ValidationError) {
         let unknown = Set(object.keys).subtracting(seen).subtracting(extra).sorted()

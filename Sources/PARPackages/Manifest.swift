@@ -1,4 +1,5 @@
 import Foundation
+import PARCore
 import Yams
 
 /// The parts of `agent.yaml` the supervisor acts on.
@@ -10,6 +11,8 @@ public struct Manifest: Sendable, Equatable {
     /// An argv list; when present it is what runs, whatever the runtime.
     public var command: [String]?
     public var environment: [String: String]
+    /// The package's `health:` block, if any.
+    public var health: HealthCheckConfig?
 
     /// The runtime's package id: `{name}@{version}`.
     public var packageID: String { "\(name)@\(version)" }
@@ -67,6 +70,25 @@ public struct Manifest: Sendable, Equatable {
             }
         }
         self.environment = environment
+        if let node = root["health"], node.null == nil {
+            guard let map = node.mapping else {
+                throw .invalidManifest(reason: "health must be a mapping, e.g. {type: http, path: /health}")
+            }
+            var object: [String: Any] = [:]
+            for (key, value) in map {
+                guard let name = key.scalar?.string, let scalar = value.scalar else {
+                    throw .invalidManifest(reason: "health values must be single values")
+                }
+                object[name] = Double(scalar.string).map { NSNumber(value: $0) } ?? scalar.string as Any
+            }
+            do {
+                self.health = try HealthCheckConfig.parse(object, over: HealthCheckConfig(), field: "health")
+            } catch {
+                throw .invalidManifest(reason: error.description)
+            }
+        } else {
+            self.health = nil
+        }
     }
 
     public static func load(fromDirectory directory: URL) throws(PackageError) -> Manifest {

@@ -1,6 +1,8 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import PARSupervisor
 
 /// Builds the HTTP application: the management API behind the security middleware.
@@ -11,23 +13,45 @@ public enum APIServer {
         public var token: String
         public var maxBodyBytes: Int
         public var version: String
+        /// How long the proxy waits for an agent's response head.
+        public var proxyTimeoutSeconds: Double
+        /// Whether `/agents/*` needs the management token too (off: agents are the public surface).
+        public var proxyRequiresToken: Bool
 
-        public init(host: String = "127.0.0.1", port: Int = 8000, token: String, maxBodyBytes: Int = 1 << 20, version: String) {
+        public init(host: String = "127.0.0.1", port: Int = 8000, token: String, maxBodyBytes: Int = 1 << 20, version: String, proxyTimeoutSeconds: Double = 60, proxyRequiresToken: Bool = false) {
             self.host = host
             self.port = port
             self.token = token
             self.maxBodyBytes = maxBodyBytes
             self.version = version
+            self.proxyTimeoutSeconds = proxyTimeoutSeconds
+            self.proxyRequiresToken = proxyRequiresToken
         }
     }
 
+    /// The client the proxy and the health probes share: pooled keep-alive connections to
+    /// agents, no redirects followed (a 3xx goes back to the caller as it is).
+    public static func makeAgentClient() -> HTTPClient {
+        var pool = HTTPClient.Configuration.ConnectionPool()
+        pool.idleTimeout = .seconds(30)
+        pool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
+        let configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(2), read: nil),
+            connectionPool: pool,
+            decompression: .disabled
+        )
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
     public static func makeApplication(
-        supervisor: Supervisor, options: Options, logger: Logger,
+        supervisor: Supervisor, agentClient: HTTPClient, options: Options, logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes))
+        let router = Router(context: PARRequestContext.self)
+        router.add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken))
         ManagementRoutes(supervisor: supervisor, maxBodyBytes: options.maxBodyBytes, version: options.version).register(on: router)
+        AgentProxy(supervisor: supervisor, client: agentClient, timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000))).register(on: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "par/\(options.version)"),

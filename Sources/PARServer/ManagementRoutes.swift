@@ -14,6 +14,7 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         router.get("/runtime/health") { _, _ in try await self.runtimeHealth() }
         router.post("/supervisor/spawn") { request, _ in try await self.spawn(request) }
         router.get("/supervisor/status") { _, _ in try await self.status() }
+        router.get("/supervisor/health") { _, _ in await self.fleetHealth() }
         router.get("/supervisor/processes/:process_id") { _, context in
             try await self.process(try context.parameters.require("process_id"))
         }
@@ -150,6 +151,42 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         json.key("max_agents"); json.beginObject(); json.field("limit", quota.maxAgents); json.field("used", used.agents); json.endObject()
         json.key("max_total_memory_mb"); json.beginObject(); json.field("limit", quota.maxTotalMemoryMB); json.field("used", used.memoryMB); json.endObject()
         json.key("max_total_cpu"); json.beginObject(); json.field("limit", quota.maxTotalCPU); json.field("used", used.cpu); json.endObject()
+        json.endObject()
+        json.endObject()
+        return JSONResponse.make(json)
+    }
+
+    /// The seed's health answer, from cached probe results (no agent is called here).
+    private func fleetHealth() async -> Response {
+        let statuses = await supervisor.statuses()
+        let live = statuses.filter { !$0.state.isTerminal }
+        let healthy = live.filter { $0.state == .running && $0.healthStatus == "healthy" }.count
+        var json = JSONWriter(capacity: 512 + statuses.count * 600)
+        json.beginObject()
+        json.field("status", FleetHealth.status(total: live.count, healthy: healthy))
+        json.field("total_agents", live.count)
+        json.field("healthy_agents", healthy)
+        json.field("timestamp", date: Date())
+        json.key("agent_health")
+        json.beginObject()
+        for status in statuses {
+            json.key(status.agentID)
+            json.beginObject()
+            json.field("agent_id", status.agentID)
+            json.field("process_id", status.processID)
+            json.field("status", status.state == .running ? status.healthStatus : status.state.rawValue)
+            json.key("details")
+            json.beginObject()
+            json.field("state", status.state.rawValue)
+            json.field("port", status.port)
+            json.field("pid", status.pid)
+            json.key("health")
+            json.health(status)
+            json.key("resources")
+            if let usage = status.resources { json.resources(usage) } else { json.null() }
+            json.endObject()
+            json.endObject()
+        }
         json.endObject()
         json.endObject()
         return JSONResponse.make(json)

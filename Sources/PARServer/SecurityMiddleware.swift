@@ -8,6 +8,8 @@ import NIOCore
 struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
     let maxBodyBytes: Int
+    /// `/agents/*` asks for the token too.
+    let guardsProxy: Bool
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -33,14 +35,12 @@ struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
 
     private func check(_ request: Request) throws {
         let path = request.uri.path
-        guard path == "/supervisor" || path.hasPrefix("/supervisor/") else { return }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-              Self.constantTimeEquals(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), token)
-        else {
-            var error = APIError(.unauthorized, "unauthorized", detail: "send the management token as 'Authorization: Bearer <token>'; it is in <data-dir>/token (or PAR_TOKEN)")
-            error.headers[.wwwAuthenticate] = "Bearer realm=\"par\""
-            throw error
+        if guardsProxy && (path == "/agents" || path.hasPrefix("/agents/")) {
+            try checkToken(request)
+            return
         }
+        guard path == "/supervisor" || path.hasPrefix("/supervisor/") else { return }
+        try checkToken(request)
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
             throw APIError(.contentTooLarge, "body too large", detail: "request bodies are limited to \(maxBodyBytes) bytes; this one declares \(length)")
         }
@@ -53,6 +53,16 @@ struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
                     throw APIError(.unsupportedMediaType, "unsupported media type", detail: "send request bodies as JSON with 'Content-Type: application/json' (got \(contentType ?? "none"))")
                 }
             }
+        }
+    }
+
+    private func checkToken(_ request: Request) throws {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+              Self.constantTimeEquals(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), token)
+        else {
+            var error = APIError(.unauthorized, "unauthorized", detail: "send the management token as 'Authorization: Bearer <token>'; it is in <data-dir>/token (or PAR_TOKEN)")
+            error.headers[.wwwAuthenticate] = "Bearer realm=\"par\""
+            throw error
         }
     }
 

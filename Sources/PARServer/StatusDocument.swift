@@ -50,6 +50,25 @@ extension JSONWriter {
         field("limits_enforced", status.limitsEnforced)
         field("limits_reason", status.limitsReason)
         field("cgroup", status.cgroupPath)
+        field("ready_at", date: status.readyAt)
+        key("health")
+        health(status)
+        endObject()
+    }
+
+    mutating func health(_ status: ProcessStatus) {
+        beginObject()
+        field("status", status.healthStatus)
+        field("type", status.healthCheck.typeName)
+        if case .http(let path) = status.healthCheck.kind { field("path", path) }
+        field("interval_seconds", status.healthCheck.intervalSeconds)
+        field("timeout_seconds", status.healthCheck.timeoutSeconds)
+        field("failure_threshold", status.healthCheck.failureThreshold)
+        field("start_timeout_seconds", status.healthCheck.startTimeoutSeconds)
+        field("last_probe_at", date: status.lastProbe?.at)
+        field("latency_ms", status.lastProbe.map { ($0.result.latencySeconds * 100_000).rounded() / 100 })
+        field("consecutive_failures", status.consecutiveProbeFailures)
+        field("error", status.lastProbe?.result.error)
         endObject()
     }
 

@@ -25,6 +25,16 @@ struct AgentRecord {
     var cgroup: AgentCgroup?
     /// OOM kills already accounted for, so each exit knows whether it was one.
     var oomKillsSeen: UInt64 = 0
+    /// The resolved check: the request's, else the package's, else HTTP GET /health.
+    var healthCheck: HealthCheckConfig
+    /// Readiness and liveness of the current run.
+    var health: HealthTracker?
+    var nextProbeAt: Double = 0
+    var probeInFlight = false
+    var lastProbe: ProbeRecord?
+    var readyAt: Date?
+    /// Set when the supervisor kills the agent for its health: becomes the exit's reason.
+    var healthKill: (reason: String, detail: String)?
     var exitWaiters: [ExitWaiter] = []
 }
 

@@ -36,4 +36,9 @@ public struct ProcessStatus: Sendable {
     /// Why limits are not enforced, when they are not.
     public var limitsReason: String?
     public var cgroupPath: String?
+    public var healthCheck: HealthCheckConfig
+    public var healthStatus: String
+    public var lastProbe: ProbeRecord?
+    public var consecutiveProbeFailures: Int
+    public var readyAt: Date?
 }

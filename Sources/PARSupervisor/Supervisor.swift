@@ -30,8 +30,12 @@ public actor Supervisor {
     /// Cgroup removals still running, awaited before the same agent starts again and at shutdown.
     private var cleanups: [AgentID: Task<Void, Never>] = [:]
 
-    public init(config: SupervisorConfig, logger: Logger = Logger(label: "par.supervisor")) throws {
+    private let prober: any AgentProber
+    private let healthWakeup = Wakeup()
+
+    public init(config: SupervisorConfig, prober: any AgentProber, logger: Logger = Logger(label: "par.supervisor")) throws {
         self.config = config
+        self.prober = prober
         self.logger = logger
         self.logs = LogBuffer(capacityPerProcess: config.logLinesPerProcess)
         self.sampler = ResourceSampler()
@@ -79,9 +83,99 @@ public actor Supervisor {
                     try? await Task.sleep(for: interval)
                 }
             }
+            group.addTask { await self.healthLoop() }
             await group.next()
             group.cancelAll()
         }
+    }
+
+    // MARK: - Health
+
+    /// Runs due probes concurrently (never on a request's path) and sleeps until the next
+    /// one is due or a new agent starts.
+    private func healthLoop() async {
+        let prober = self.prober
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled {
+                let (due, sleep) = takeDueProbes()
+                for probe in due {
+                    group.addTask {
+                        let result = await prober.probe(port: probe.port, kind: probe.kind, timeoutSeconds: probe.timeout)
+                        await self.applyProbe(agentID: probe.agentID, run: probe.run, result: result)
+                    }
+                }
+                await healthWakeup.wait(upTo: sleep)
+            }
+        }
+    }
+
+    private struct DueProbe: Sendable {
+        var agentID: AgentID
+        var run: Int
+        var port: Int
+        var kind: HealthCheckConfig.Kind
+        var timeout: Double
+    }
+
+    /// Probes due now (marked in flight) and how long until the next one; also fails
+    /// starts that ran out of time.
+    private func takeDueProbes() -> ([DueProbe], Double) {
+        let now = ResourceSampler.monotonicSeconds()
+        var due: [DueProbe] = []
+        var nextWake = 1.0
+        for (agentID, record) in agents {
+            guard let tracker = record.health, record.pid != nil, let port = record.port,
+                  record.state == .starting || record.state == .running, record.healthKill == nil else { continue }
+            if case .restart(let reason, let detail) = tracker.startDecision(now: now) {
+                killForHealth(agentID, reason: reason, detail: detail)
+                continue
+            }
+            if tracker.phase == .starting {
+                nextWake = min(nextWake, tracker.startedAt + tracker.config.startTimeoutSeconds - now)
+            }
+            guard !record.probeInFlight else { continue }
+            if record.nextProbeAt <= now {
+                agents[agentID]?.probeInFlight = true
+                due.append(DueProbe(agentID: agentID, run: record.run, port: port, kind: tracker.config.kind, timeout: tracker.config.timeoutSeconds))
+            } else {
+                nextWake = min(nextWake, record.nextProbeAt - now)
+            }
+        }
+        return (due, max(0.001, nextWake))
+    }
+
+    private func applyProbe(agentID: AgentID, run: Int, result: ProbeResult) {
+        guard var record = agents[agentID], record.run == run, record.pid != nil, var tracker = record.health else { return }
+        let now = ResourceSampler.monotonicSeconds()
+        record.probeInFlight = false
+        record.lastProbe = ProbeRecord(at: Date(), result: result)
+        let decision = tracker.record(success: result.healthy, error: result.error, now: now)
+        record.health = tracker
+        record.nextProbeAt = now + tracker.nextProbeDelay()
+        agents[agentID] = record
+        switch decision {
+        case .nothing:
+            break
+        case .ready:
+            guard record.state == .starting else { break }
+            agents[agentID]?.state = .running
+            agents[agentID]?.readyAt = Date()
+            let seconds = now - tracker.startedAt
+            logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(agentID.processID) is ready (health check passed after \(String(format: "%.3f", seconds)) s)", fields: ["run": .number(Double(run))])
+        case .restart(let reason, let detail):
+            killForHealth(agentID, reason: reason, detail: detail)
+        }
+    }
+
+    /// Kills an agent that failed its health; the exit then goes through the restart policy
+    /// as a failure, with `reason` as its cause.
+    private func killForHealth(_ agentID: AgentID, reason: String, detail: String) {
+        guard var record = agents[agentID], let pid = record.pid, record.healthKill == nil else { return }
+        record.healthKill = (reason, detail)
+        agents[agentID] = record
+        logs.appendEvent(agentID: agentID.rawValue, level: .error, message: "\(agentID.processID) \(detail); killing it (\(reason))", fields: ["reason": .string(reason), "pid": .number(Double(pid))])
+        if let group = record.cgroup { cgroups.kill(group) }
+        ProcessSignals.signalSession(pid, SIGKILL)
     }
 
     /// Stops every agent in parallel (graceful, then forced) and releases the reactor.
@@ -268,7 +362,10 @@ public actor Supervisor {
             ports.release(port)
             throw .package(error)
         }
-        var record = AgentRecord(spec: spec, packageID: prepared.packageID, plan: plan, port: port, state: .starting)
+        var record = AgentRecord(
+            spec: spec, packageID: prepared.packageID, plan: plan, port: port, state: .starting,
+            healthCheck: spec.healthCheck ?? prepared.manifest.health ?? HealthCheckConfig()
+        )
         if let previous = agents[agentID] {
             record.run = previous.run
         }
@@ -325,9 +422,22 @@ public actor Supervisor {
         let spawned = try Spawner.spawn(executable: plan.executable, argv: plan.argv, environment: plan.environment, workingDirectory: plan.workingDirectory, confinement: confinement)
         record.run += 1
         record.pid = spawned.pid
-        record.state = .running
+        let now = ResourceSampler.monotonicSeconds()
+        if record.healthCheck.kind == .none {
+            record.state = .running
+            record.health = nil
+            record.readyAt = Date()
+        } else {
+            record.state = .starting
+            record.health = HealthTracker(config: record.healthCheck, startedAt: now)
+            record.nextProbeAt = now
+            record.readyAt = nil
+        }
+        record.probeInFlight = false
+        record.lastProbe = nil
+        record.healthKill = nil
         record.startedAt = Date()
-        record.startedMonotonic = ResourceSampler.monotonicSeconds()
+        record.startedMonotonic = now
         record.stopRequested = false
         record.nextRestartAt = nil
         record.error = nil
@@ -342,6 +452,7 @@ public actor Supervisor {
             },
             onExit: { exit in continuation.yield((agentID, run, exit)) }
         ))
+        healthWakeup.signal()
     }
 
     private func handleExit(agentID: AgentID, run: Int, exit: ChildExit) {
@@ -381,7 +492,10 @@ public actor Supervisor {
             logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(processID) stopped (\(exit.termination))", fields: exitFields(exit, run: run))
             return
         }
-        record.lastExit = ExitRecord(code: code, signal: signal, at: exit.at, reason: oomKilled ? "oom_killed" : signal == nil ? "exited" : "signaled", run: run)
+        let healthKill = record.healthKill
+        record.healthKill = nil
+        record.health = nil
+        record.lastExit = ExitRecord(code: code, signal: signal, at: exit.at, reason: oomKilled ? "oom_killed" : healthKill?.reason ?? (signal == nil ? "exited" : "signaled"), run: run)
         if oomKilled {
             let limit = record.spec.limits.memoryMB.map { "memory_limit_mb \($0)" } ?? "its memory limit"
             logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) was killed by the kernel for going over \(limit) (oom_killed)", fields: exitFields(exit, run: run).merging(["reason": .string("oom_killed")]) { $1 })
@@ -391,13 +505,13 @@ public actor Supervisor {
         switch decision {
         case .stayDown(let reason):
             record.state = exit.termination.isFailure ? .crashed : .stopped
-            record.error = exit.termination.isFailure ? (oomKilled ? "oom_killed; " : "") + reason : nil
+            record.error = exit.termination.isFailure ? (oomKilled ? "oom_killed; " : "") + (healthKill.map { "\($0.reason): \($0.detail); " } ?? "") + reason : nil
             releasePort(&record)
             releaseCgroup(agentID, &record)
             agents[agentID] = record
         case .giveUp(let reason):
             record.state = .failed
-            record.error = (oomKilled ? "oom_killed; " : "") + reason
+            record.error = (oomKilled ? "oom_killed; " : "") + (healthKill.map { "\($0.reason): \($0.detail); " } ?? "") + reason
             releasePort(&record)
             releaseCgroup(agentID, &record)
             agents[agentID] = record
@@ -502,8 +616,41 @@ public actor Supervisor {
             limits: record.spec.limits,
             limitsEnforced: record.spec.limits.needsNoCgroup || cgroups.version != nil,
             limitsReason: record.spec.limits.needsNoCgroup || cgroups.version != nil ? nil : { if case .none(let reason) = cgroups.backend { return reason } else { return nil } }(),
-            cgroupPath: record.cgroup?.displayPath
+            cgroupPath: record.cgroup?.displayPath,
+            healthCheck: record.healthCheck,
+            healthStatus: Self.healthStatus(record),
+            lastProbe: record.lastProbe,
+            consecutiveProbeFailures: record.health?.consecutiveFailures ?? 0,
+            readyAt: record.readyAt
         )
+    }
+
+    /// `starting`, `healthy`, `unhealthy`, `disabled` (no check) or `down` (no process).
+    static func healthStatus(_ record: AgentRecord) -> String {
+        guard record.pid != nil else { return "down" }
+        if record.healthCheck.kind == .none { return record.state == .running ? "healthy" : "starting" }
+        guard let tracker = record.health else { return "starting" }
+        if tracker.phase == .starting { return "starting" }
+        return tracker.consecutiveFailures == 0 ? "healthy" : "unhealthy"
+    }
+
+    /// Where a request for `agentID` goes.
+    public enum Route: Sendable {
+        case forward(port: Int)
+        case unknown(known: [String])
+        /// No process can take it now; `retryAfter` seconds when one is expected.
+        case unavailable(state: ProcessState, retryAfter: Int?)
+    }
+
+    public func route(_ agentID: String) -> Route {
+        guard let id = try? AgentID(validating: agentID), let record = agents[id] else {
+            return .unknown(known: agents.keys.sorted().map(\.rawValue))
+        }
+        if record.state == .running, let port = record.port, record.pid != nil { return .forward(port: port) }
+        var retryAfter: Int?
+        if let next = record.nextRestartAt { retryAfter = max(1, Int(next.timeIntervalSinceNow.rounded(.up))) }
+        if record.state == .starting { retryAfter = 1 }
+        return .unavailable(state: record.state, retryAfter: retryAfter)
     }
 
     // MARK: - Leftovers of a previous daemon

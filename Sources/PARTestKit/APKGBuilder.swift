@@ -41,15 +41,16 @@ public struct APKGBuilder {
         }
     }
 
-    /// A package whose `command:` runs a shell script from the package.
-    public static func commandPackage(name: String = "cmd-agent", script: String) -> APKGBuilder {
+    /// A package whose `command:` runs a shell script from the package. `health` is the
+    /// manifest's `health:` block (by default none: such scripts serve no port).
+    public static func commandPackage(name: String = "cmd-agent", script: String, health: String? = "{type: none}") -> APKGBuilder {
         APKGBuilder(items: [
             .file(path: "agent.yaml", contents: """
             name: \(name)
             version: 1.0.0
             runtime: python3.11
             command: ["./run.sh"]
-            """),
+            """ + (health.map { "\nhealth: \($0)" } ?? "")),
             .file(path: "run.sh", contents: "#!/bin/sh\n" + script + "\n", permissions: 0o755),
         ])
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import AsyncHTTPClient
 import PARCore
 import PARServer
 import PARSupervisor
@@ -56,6 +57,12 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("cgroup-every-agent"), help: "On cgroup v1, give agents without limits a cgroup too (each start then costs the kernel ~12 ms). On v2 every agent always has one.")
     var cgroupEveryAgent = false
 
+    @Option(name: .customLong("proxy-timeout"), help: "Seconds the proxy waits for an agent's response head before answering 504.")
+    var proxyTimeout = 60.0
+
+    @Flag(name: .customLong("proxy-requires-token"), help: "Ask for the management token on /agents/* too.")
+    var proxyRequiresToken = false
+
     @Option(help: "Python interpreter for entrypoint packages.")
     var python = "python3"
 
@@ -72,6 +79,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--port-range: \(error.reason)")
         }
         guard sampleInterval > 0 else { throw ValidationError("--sample-interval must be positive") }
+        guard proxyTimeout > 0 else { throw ValidationError("--proxy-timeout must be positive") }
         guard maxPackageMB > 0, maxPackageEntries > 0 else { throw ValidationError("--max-package-mb and --max-package-entries must be positive") }
         if let maxAgents, maxAgents < 1 { throw ValidationError("--max-agents must be at least 1") }
         if let maxTotalMemoryMB, maxTotalMemoryMB < 4 { throw ValidationError("--max-total-memory-mb must be at least 4") }
@@ -99,11 +107,13 @@ struct Serve: AsyncParsableCommand {
             cgroupEveryAgent: cgroupEveryAgent,
             quotas: QuotaPolicy(maxTotalMemoryMB: maxTotalMemoryMB, maxTotalCPU: maxTotalCPU, maxAgents: maxAgents)
         )
-        let supervisor = try Supervisor(config: config, logger: logger)
+        let agentClient = APIServer.makeAgentClient()
+        let supervisor = try Supervisor(config: config, prober: HTTPAgentProber(client: agentClient), logger: logger)
         let dataPath = dataURL.path
         let app = APIServer.makeApplication(
             supervisor: supervisor,
-            options: .init(host: host, port: port, token: token, version: Par.version),
+            agentClient: agentClient,
+            options: .init(host: host, port: port, token: token, version: Par.version, proxyTimeoutSeconds: proxyTimeout, proxyRequiresToken: proxyRequiresToken),
             logger: logger,
             onListening: { boundPort in
                 // One line for people and scripts: tests read the port from it.
@@ -121,7 +131,13 @@ struct Serve: AsyncParsableCommand {
                 logger: logger
             )
         )
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            try? await agentClient.shutdown()
+            throw error
+        }
+        try await agentClient.shutdown()
     }
 }
 

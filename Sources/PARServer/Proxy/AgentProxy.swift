@@ -1,0 +1,133 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import PARSupervisor
+
+/// `/agents/{agent_id}/...` to `http://127.0.0.1:{port}/...`: bodies stream both ways
+/// (nothing is buffered whole), connections to agents are pooled, hop-by-hop headers are
+/// dropped and X-Forwarded-* added. The target is always the agent's loopback port, never
+/// anything the client names.
+struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
+    let supervisor: Supervisor
+    let client: HTTPClient
+    let timeout: TimeAmount
+
+    /// Headers that describe one connection, not the message (RFC 9110 section 7.6.1).
+    static var hopByHop: Set<String> {
+        ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"]
+    }
+
+    func register(on router: Router<Context>) {
+        let methods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .head, .options]
+        for method in methods {
+            router.on("/agents/:agent_id", method: method) { request, context in try await self.forward(request, context: context) }
+            router.on("/agents/:agent_id/**", method: method) { request, context in try await self.forward(request, context: context) }
+        }
+    }
+
+    func forward(_ request: Request, context: Context) async throws -> Response {
+        let agentID = try context.parameters.require("agent_id")
+        let port: Int
+        switch await supervisor.route(agentID) {
+        case .forward(let agentPort):
+            port = agentPort
+        case .unknown(let known):
+            throw APIError(.notFound, "unknown agent", detail: "no agent \(agentID.debugDescription); running agents are listed in GET /supervisor/status (known: \(known.isEmpty ? "none" : known.joined(separator: ", ")))")
+        case .unavailable(let state, let retryAfter):
+            var error = APIError(.serviceUnavailable, "agent not running", detail: "agent \(agentID) is \(state.rawValue)\(retryAfter.map { "; try again in \($0) s" } ?? "")")
+            if let retryAfter { error.headers[.retryAfter] = String(retryAfter) }
+            throw error
+        }
+
+        let prefix = "/agents/\(agentID)"
+        let fullPath = request.uri.path
+        var rest = String(fullPath.dropFirst(prefix.count))
+        if rest.isEmpty { rest = "/" }
+        let query = request.uri.query.map { "?\($0)" } ?? ""
+        var outbound = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(rest)\(query)")
+        outbound.method = HTTPMethod(rawValue: request.method.rawValue)
+        outbound.headers = Self.forwardHeaders(request, context: context, prefix: prefix)
+        if let length = request.headers[.contentLength].flatMap(Int.init) {
+            outbound.body = length > 0 ? .stream(request.body, length: .known(Int64(length))) : nil
+        } else if request.headers[.transferEncoding] != nil {
+            outbound.body = .stream(request.body, length: .unknown)
+        }
+
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(outbound, timeout: timeout)
+        } catch {
+            throw ProxyErrors.map(error, agentID: agentID, port: port, timeout: timeout)
+        }
+        var headers = HTTPFields()
+        var connectionTokens = Set<String>()
+        for value in response.headers["connection"] {
+            for token in value.split(separator: ",") { connectionTokens.insert(token.trimmingCharacters(in: .whitespaces).lowercased()) }
+        }
+        var contentLength: Int?
+        for (name, value) in response.headers {
+            let lower = name.lowercased()
+            if lower == "content-length" { contentLength = Int(value) }
+            guard !Self.hopByHop.contains(lower), !connectionTokens.contains(lower), let field = HTTPField.Name(name) else { continue }
+            headers.append(HTTPField(name: field, value: value))
+        }
+        let status = HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase)
+        if request.method == .head {
+            if let contentLength { headers[.contentLength] = String(contentLength) }
+            return Response(status: status, headers: headers, body: ResponseBody())
+        }
+        let upstream = response.body
+        let body = ResponseBody(contentLength: contentLength) { writer in
+            for try await chunk in upstream {
+                try await writer.write(chunk)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    static func forwardHeaders(_ request: Request, context: Context, prefix: String) -> HTTPHeaders {
+        var connectionTokens = Set<String>()
+        for value in request.headers[values: .connection] {
+            for token in value.split(separator: ",") { connectionTokens.insert(token.trimmingCharacters(in: .whitespaces).lowercased()) }
+        }
+        var headers = HTTPHeaders()
+        var forwardedFor: String?
+        for field in request.headers {
+            let name = field.name.canonicalName
+            if name == "x-forwarded-for" {
+                forwardedFor = forwardedFor.map { $0 + ", " + field.value } ?? field.value
+                continue
+            }
+            if hopByHop.contains(name) || connectionTokens.contains(name) || name.hasPrefix("x-forwarded-") { continue }
+            headers.add(name: field.name.rawName, value: field.value)
+        }
+        let client = context.remoteAddress?.ipAddress ?? "unknown"
+        headers.add(name: "X-Forwarded-For", value: forwardedFor.map { $0 + ", " + client } ?? client)
+        headers.add(name: "X-Forwarded-Proto", value: "http")
+        if let host = request.head.authority {
+            headers.add(name: "X-Forwarded-Host", value: host)
+        }
+        headers.add(name: "X-Forwarded-Prefix", value: prefix)
+        return headers
+    }
+}
+
+/// Turns client errors into the proxy's answers: refused 502, too slow 504.
+enum ProxyErrors {
+    static func map(_ error: Error, agentID: String, port: Int, timeout: TimeAmount) -> APIError {
+        if let client = error as? HTTPClientError,
+           client == .deadlineExceeded || client == .readTimeout || client == .connectTimeout {
+            return APIError(.gatewayTimeout, "agent timed out", detail: "agent \(agentID) on port \(port) did not answer within \(Double(timeout.nanoseconds) / 1e9) s (--proxy-timeout)")
+        }
+        return APIError(.badGateway, "agent unreachable", detail: "cannot reach agent \(agentID) on port \(port): \(describe(error))")
+    }
+
+    static func describe(_ error: Error) -> String {
+        if let client = error as? HTTPClientError { return "\(client)" }
+        return String(describing: error)
+    }
+}
