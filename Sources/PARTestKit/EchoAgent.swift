@@ -1,0 +1,146 @@
+/// A Python agent for proxy and health tests: echoes requests, streams both ways, serves
+/// server-sent events, answers slowly on demand, and reports unhealthy while the file
+/// named by `HEALTH_FILE` exists. `START_DELAY` seconds pass before it listens.
+public enum EchoAgent {
+    public static func package(name: String = "echo-agent", health: String? = nil) -> APKGBuilder {
+        APKGBuilder(items: [
+            .file(path: "agent.yaml", contents: """
+            name: \(name)
+            version: 1.0.0
+            runtime: python3.11
+            command: ["python3", "agent.py"]
+            """ + (health.map { "\nhealth: \($0)" } ?? "")),
+            .file(path: "agent.py", contents: source),
+        ])
+    }
+
+    static let source = #"""
+import hashlib
+import json
+import os
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+PORT = int(os.environ["PORT"])
+HEALTH_FILE = os.environ.get("HEALTH_FILE")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def send_json(self, status, payload):
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def read_body(self):
+        digest = hashlib.sha256()
+        total = 0
+        length = self.headers.get("Content-Length")
+        if length is not None:
+            remaining = int(length)
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 16))
+                if not chunk:
+                    break
+                digest.update(chunk)
+                total += len(chunk)
+                remaining -= len(chunk)
+        elif "chunked" in (self.headers.get("Transfer-Encoding") or ""):
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                remaining = size
+                while remaining > 0:
+                    chunk = self.rfile.read(min(remaining, 1 << 16))
+                    digest.update(chunk)
+                    total += len(chunk)
+                    remaining -= len(chunk)
+                self.rfile.readline()
+        return total, digest.hexdigest()
+
+    def handle_any(self):
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        if url.path == "/health":
+            if HEALTH_FILE and os.path.exists(HEALTH_FILE):
+                self.send_json(500, {"status": "unhealthy"})
+            else:
+                self.send_json(200, {"status": "healthy"})
+            return
+        if url.path == "/slow":
+            time.sleep(float(query.get("seconds", ["5"])[0]))
+            self.send_json(200, {"slow": True})
+            return
+        if url.path == "/download":
+            size = int(float(query.get("mb", ["1"])[0]) * (1 << 20))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            block = b"x" * (1 << 16)
+            sent = 0
+            while sent < size:
+                piece = block[: min(len(block), size - sent)]
+                self.wfile.write(piece)
+                sent += len(piece)
+            return
+        if url.path == "/sse":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.end_headers()
+            tick = 0
+            try:
+                while True:
+                    self.wfile.write(f"data: tick {tick}\n\n".encode())
+                    self.wfile.flush()
+                    tick += 1
+                    time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                return
+        if url.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", "/echo")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        length, digest = self.read_body()
+        self.send_json(200, {
+            "method": self.command,
+            "path": url.path,
+            "query": url.query,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body_length": length,
+            "body_sha256": digest,
+        })
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = handle_any
+
+
+def main():
+    delay = float(os.environ.get("START_DELAY", "0"))
+    if delay:
+        time.sleep(delay)
+    server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+    server.daemon_threads = True
+    print(f"echo agent listening on {PORT}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
+"""#
+}

@@ -1,0 +1,123 @@
+import Foundation
+import PARClient
+import PARTestKit
+import Testing
+
+/// Readiness, liveness and `/supervisor/health` against real agents.
+@Suite("Health checks")
+struct HealthTests {
+    @Test func slowStartingAgentIsNotRoutedUntilItsHealthCheckPasses() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let answer = try daemon.spawn("sleepy", package: try daemon.install(EchoAgent.package()), ["env_vars": ["START_DELAY": "1.5"]])
+        #expect(answer.json["state"] as? String == "starting")
+        let early = try HTTPConnection(port: daemon.port).request("GET", "/agents/sleepy/echo")
+        #expect(early.status == 503)
+        #expect(early.headers["retry-after"] == "1")
+        #expect(try daemon.client().get("/supervisor/status").json["routes"] as? [String] == [])
+
+        let ready = try daemon.waitFor("par-sleepy", timeout: 20) { state($0) == "running" }
+        #expect(ready["ready_at"] is String)
+        #expect((ready["health"] as? [String: Any])?["status"] as? String == "healthy")
+        #expect(try HTTPConnection(port: daemon.port).request("GET", "/agents/sleepy/echo").status == 200)
+        let events = try daemon.client().get("/supervisor/logs?process_id=supervisor").json["logs"] as? [[String: Any]] ?? []
+        #expect(events.contains { ($0["message"] as? String)?.contains("is ready") == true })
+    }
+
+    @Test func agentThatNeverBecomesReadyIsAFailedStart() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let answer = try daemon.spawn("never-ready", package: try daemon.install(EchoAgent.package()), [
+            "env_vars": ["START_DELAY": "100"], "restart_policy": "never",
+            "health_check": ["type": "http", "path": "/health", "start_timeout_seconds": 1],
+        ])
+        #expect(answer.status == 200, "\(answer.text)")
+        let status = try daemon.waitFor("par-never-ready", timeout: 20) { state($0) == "crashed" }
+        #expect((status["last_exit"] as? [String: Any])?["reason"] as? String == "start_timeout")
+        #expect((status["error"] as? String)?.contains("start_timeout") == true)
+    }
+
+    @Test func agentThatStopsAnsweringIsRestartedAsUnhealthy() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let healthFile = daemon.root.appendingPathComponent("unhealthy").path
+        let answer = try daemon.spawn("flaky", package: try daemon.install(EchoAgent.package()), [
+            "env_vars": ["HEALTH_FILE": healthFile], "restart_delay_seconds": 0,
+            "health_check": ["interval_seconds": 0.2, "timeout_seconds": 1, "failure_threshold": 2],
+        ])
+        #expect(answer.status == 200, "\(answer.text)")
+        let ready = try daemon.waitFor("par-flaky", timeout: 20) { state($0) == "running" }
+        let firstPID = pid(ready)
+
+        FileManager.default.createFile(atPath: healthFile, contents: Data())
+        let restarted = try daemon.waitFor("par-flaky", timeout: 20) { $0["restart_count"] as? Int == 1 }
+        try FileManager.default.removeItem(atPath: healthFile)
+        #expect((restarted["last_exit"] as? [String: Any])?["reason"] as? String == "unhealthy")
+        let running = try daemon.waitFor("par-flaky", timeout: 20) { state($0) == "running" }
+        #expect(pid(running) != firstPID)
+        let events = try daemon.client().get("/supervisor/logs?process_id=supervisor&level=ERROR").json["logs"] as? [[String: Any]] ?? []
+        #expect(events.contains { ($0["message"] as? String)?.contains("unhealthy") == true })
+    }
+
+    @Test func tcpCheckMakesAnAgentReadyOnceItListens() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let answer = try daemon.spawn("tcp", package: try daemon.install(EchoAgent.package(health: "{type: tcp}")), ["env_vars": ["START_DELAY": "0.5"]])
+        #expect(answer.json["state"] as? String == "starting")
+        let status = try daemon.waitFor("par-tcp", timeout: 20) { state($0) == "running" }
+        #expect((status["health"] as? [String: Any])?["type"] as? String == "tcp")
+    }
+
+    @Test func fleetHealthAnswersFromCachedProbes() throws {
+        let daemon = try DaemonHarness(extraArguments: ["--sample-interval", "0.2"])
+        defer { daemon.stop() }
+        let healthFile = daemon.root.appendingPathComponent("sick").path
+        _ = try daemon.spawn("good", package: try daemon.install(EchoAgent.package()))
+        _ = try daemon.spawn("bad", package: try daemon.install(EchoAgent.package(name: "echo-bad")), [
+            "env_vars": ["HEALTH_FILE": healthFile],
+            "health_check": ["interval_seconds": 0.2, "failure_threshold": 1000],
+        ])
+        try daemon.waitFor("par-good", timeout: 20) { state($0) == "running" }
+        try daemon.waitFor("par-bad", timeout: 20) { state($0) == "running" }
+
+        var health = try daemon.client().get("/supervisor/health").json
+        #expect(health["status"] as? String == "healthy")
+        #expect(health["total_agents"] as? Int == 2)
+        #expect(health["healthy_agents"] as? Int == 2)
+
+        FileManager.default.createFile(atPath: healthFile, contents: Data())
+        #expect(try ProcessInspection.eventually(timeout: 10) {
+            health = try daemon.client().get("/supervisor/health").json
+            return health["status"] as? String == "degraded"
+        })
+        #expect(health["healthy_agents"] as? Int == 1)
+        let perAgent = try #require(health["agent_health"] as? [String: [String: Any]])
+        let bad = try #require(perAgent["bad"])
+        #expect(bad["status"] as? String == "unhealthy")
+        #expect(bad["agent_id"] as? String == "bad")
+        let details = try #require(bad["details"] as? [String: Any])
+        let probe = try #require(details["health"] as? [String: Any])
+        #expect(probe["last_probe_at"] is String)
+        #expect(probe["latency_ms"] is Double || probe["latency_ms"] is Int)
+        #expect((probe["consecutive_failures"] as? Int ?? 0) >= 1)
+        #expect((probe["error"] as? String)?.contains("500") == true)
+        #expect(perAgent["good"]?["status"] as? String == "healthy")
+        #expect(try ProcessInspection.eventually {
+            ((try daemon.client().get("/supervisor/health").json["agent_health"] as? [String: [String: Any]])?["good"]?["details"] as? [String: Any])?["resources"] is [String: Any]
+        })
+        try FileManager.default.removeItem(atPath: healthFile)
+    }
+
+    @Test func healthCheckFieldsAreValidated() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let package = try daemon.install(EchoAgent.package())
+        let badType = try daemon.spawn("x", package: package, ["health_check": ["type": "udp"]])
+        #expect(badType.status == 400)
+        #expect(badType.json["field"] as? String == "health_check.type")
+        let badPath = try daemon.spawn("x", package: package, ["health_check": ["path": "health"]])
+        #expect(badPath.json["field"] as? String == "health_check.path")
+        let badInterval = try daemon.spawn("x", package: package, ["health_check": ["interval_seconds": 0]])
+        #expect(badInterval.json["field"] as? String == "health_check.interval_seconds")
+    }
+}
