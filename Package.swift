@@ -77,6 +77,9 @@ let package = Package(
         .testTarget(name: "PARPackagesTests", dependencies: ["PARPackages", "PARTestKit"]),
         .testTarget(name: "PARProcessTests", dependencies: ["PARProcess", "CPARSys"]),
         .testTarget(name: "PARLogsTests", dependencies: ["PARLogs"]),
-        .testTarget(name: "PAREndToEndTests", dependencies: ["PARClient", "PARTestKit"]),
+        .testTarget(name: "PAREndToEndTests", dependencies: [
+            "PARClient", "PARTestKit",
+            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+        ]),
     ]
 )

@@ -15,8 +15,10 @@ public enum EchoAgent {
     }
 
     static let source = #"""
+import base64
 import hashlib
 import json
+import struct
 import os
 import sys
 import time
@@ -71,9 +73,61 @@ class Handler(BaseHTTPRequestHandler):
                 self.rfile.readline()
         return total, digest.hexdigest()
 
+    def send_frame(self, opcode, payload):
+        header = bytes([0x80 | opcode])
+        if len(payload) < 126:
+            header += bytes([len(payload)])
+        elif len(payload) < 65536:
+            header += bytes([126]) + struct.pack(">H", len(payload))
+        else:
+            header += bytes([127]) + struct.pack(">Q", len(payload))
+        self.wfile.write(header + payload)
+        self.wfile.flush()
+
+    def websocket(self):
+        key = self.headers["Sec-WebSocket-Key"]
+        accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        while True:
+            head = self.rfile.read(2)
+            if len(head) < 2:
+                return
+            opcode, length = head[0] & 0x0F, head[1] & 0x7F
+            if length == 126:
+                length = struct.unpack(">H", self.rfile.read(2))[0]
+            elif length == 127:
+                length = struct.unpack(">Q", self.rfile.read(8))[0]
+            mask = self.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+            data = bytearray(self.rfile.read(length))
+            for i in range(length):
+                data[i] ^= mask[i % 4]
+            if opcode == 8:
+                self.send_frame(8, bytes(data[:2]))
+                return
+            if opcode == 9:
+                self.send_frame(10, bytes(data))
+            elif opcode == 1:
+                text = data.decode()
+                if text == "headers":
+                    reply = json.dumps({k.lower(): v for k, v in self.headers.items()})
+                else:
+                    reply = "echo: " + text
+                self.send_frame(1, reply.encode())
+            elif opcode == 2:
+                self.send_frame(2, bytes(data))
+
     def handle_any(self):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
+        if url.path == "/ws" and (self.headers.get("Upgrade") or "").lower() == "websocket":
+            self.websocket()
+            return
         if url.path == "/health":
             if HEALTH_FILE and os.path.exists(HEALTH_FILE):
                 self.send_json(500, {"status": "unhealthy"})

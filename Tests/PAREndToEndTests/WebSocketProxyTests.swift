@@ -1,0 +1,48 @@
+import Foundation
+import HummingbirdWSClient
+import Logging
+import PARTestKit
+import Synchronization
+import Testing
+
+@Suite("WebSocket pass-through")
+struct WebSocketProxyTests {
+    @Test func messagesFlowBothWaysThroughTheProxy() async throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        #expect(try daemon.spawn("ws", package: try daemon.install(EchoAgent.package())).status == 200)
+        try daemon.waitFor("par-ws", timeout: 20) { state($0) == "running" }
+
+        let received = Mutex<[String]>([])
+        var binaryEcho: [UInt8] = []
+        let binaryBox = Mutex<[UInt8]>([])
+        try await WebSocketClient.connect(url: "ws://127.0.0.1:\(daemon.port)/agents/ws/ws", logger: Logger(label: "test")) { inbound, outbound, _ in
+            var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+            for text in ["hello", "world"] {
+                try await outbound.write(.text(text))
+                if case .text(let reply)? = try await messages.next() { received.withLock { $0.append(reply) } }
+            }
+            try await outbound.write(.binary(ByteBuffer(bytes: [1, 2, 3, 250])))
+            if case .binary(let reply)? = try await messages.next() { binaryBox.withLock { $0 = Array(buffer: reply) } }
+            try await outbound.write(.text("headers"))
+            if case .text(let reply)? = try await messages.next() { received.withLock { $0.append(reply) } }
+            try await outbound.close(.normalClosure, reason: nil)
+        }
+        binaryEcho = binaryBox.withLock { $0 }
+        let replies = received.withLock { $0 }
+        #expect(replies.prefix(2) == ["echo: hello", "echo: world"])
+        #expect(binaryEcho == [1, 2, 3, 250])
+        let headers = try #require(replies.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] })
+        #expect(headers["x-forwarded-prefix"] == "/agents/ws")
+    }
+
+    @Test func upgradeToAnUnknownAgentIsRefused() async throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        await #expect(throws: (any Error).self) {
+            try await WebSocketClient.connect(url: "ws://127.0.0.1:\(daemon.port)/agents/ghost/ws", logger: Logger(label: "test")) { _, _, _ in }
+        }
+    }
+}
+
+import NIOCore
