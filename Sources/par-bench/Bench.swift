@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PARClient
 import PARTestKit
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -14,8 +15,14 @@ import Glibc
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "par-bench", abstract: "Benchmarks of the MultiPAR supervisor.")
 
-    @Option(help: "Comma-separated workloads: W1 (spawn N), W2 (crash to restart), W4 (idle daemon cost), W5 (status latency), L1 (spawn N with cgroup limits, cost per agent over W1), L2 (cpu_limit 0.5 against a 4-process burner).")
-    var workloads = "W1,W2,W4,W5,L1,L2"
+    @Option(help: "Comma-separated workloads: W1 (spawn N), W2 (crash to restart), W4 (idle daemon cost), W5 (status latency), L1 (spawn N with cgroup limits, cost per agent over W1), L2 (cpu_limit 0.5 against a 4-process burner), W6 (proxy throughput and latency against direct), P2 (daemon memory while 1 GiB streams through the proxy each way), H1 (/supervisor/health latency with N agents).")
+    var workloads = "W1,W2,W4,W5,L1,L2,W6,P2,H1"
+
+    @Option(name: .customLong("w6-seconds"), help: "Seconds of load per W6 run.")
+    var w6Seconds = 10.0
+
+    @Option(name: .customLong("w6-connections"), help: "Keep-alive connections in W6 (one thread each).")
+    var w6Connections = 32
 
     @Option(help: "Agents for W1, W4 and W5.")
     var agents = 100
@@ -45,9 +52,91 @@ struct Bench: ParsableCommand {
                 try fleet(size: large, selected: selected.subtracting(["W4"]), report: &report)
             }
         }
+        if selected.contains("W6") { try proxyThroughput(&report) }
+        if selected.contains("P2") { try proxyStreamingMemory(&report) }
+        if selected.contains("H1") { try fleetHealthLatency(&report) }
         if selected.contains("L1") { try spawnWithLimits(&report) }
         if selected.contains("L2") { try cpuLimitAccuracy(&report) }
         report.printTable()
+    }
+
+    /// W6: the same load straight to an agent and through `/agents/{id}/`.
+    func proxyThroughput(_ report: inout Report) throws {
+        let daemon = try DaemonHarness(agentPorts: 10)
+        defer { daemon.stop() }
+        let answer = try daemon.client().post("/supervisor/spawn", json: ["agent_id": "fast", "package_path": try daemon.install(FastAgent.package())])
+        guard answer.status == 200, let port = answer.json["port"] as? Int else { throw BenchError.failed("spawn fast agent: \(answer.text)") }
+        while try daemon.client().get("/supervisor/processes/par-fast").json["state"] as? String != "running" { usleep(20_000) }
+        let useWrk = Wrk.isInstalled
+        let run = { (port: Int, path: String) throws -> LoadGenerator.Result in
+            useWrk ? try Wrk.run(port: port, path: path, connections: w6Connections, seconds: w6Seconds)
+                : try LoadGenerator.run(port: port, path: path, connections: w6Connections, seconds: w6Seconds)
+        }
+        let direct = try run(port, "/")
+        let proxied = try run(daemon.port, "/agents/fast/")
+        let c = "\(w6Connections) connections, \(useWrk ? "wrk -t2" : "built-in load")"
+        report.add("W6", "direct: requests/s (\(c))", agents: 1, value: direct.requestsPerSecond, unit: "req/s", bar: nil)
+        report.add("W6", "proxied: requests/s (\(c))", agents: 1, value: proxied.requestsPerSecond, unit: "req/s", bar: nil)
+        report.add("W6", "proxied throughput as a share of direct", agents: 1, value: proxied.requestsPerSecond / direct.requestsPerSecond, unit: "ratio", bar: nil, floor: 0.5)
+        report.add("W6", "direct latency p99", agents: 1, value: direct.p99Milliseconds, unit: "ms", bar: nil)
+        report.add("W6", "proxied latency p99", agents: 1, value: proxied.p99Milliseconds, unit: "ms", bar: nil)
+        report.add("W6", "latency added by the proxy, p99", agents: 1, value: proxied.p99Milliseconds - direct.p99Milliseconds, unit: "ms", bar: 2)
+        report.add("W6", "errors (direct + proxied)", agents: 1, value: Double(direct.errors + proxied.errors), unit: "requests", bar: 0)
+    }
+
+    /// P2: the daemon's RSS while 1 GiB goes down and 1 GiB goes up through the proxy.
+    func proxyStreamingMemory(_ report: inout Report) throws {
+        let daemon = try DaemonHarness(agentPorts: 10)
+        defer { daemon.stop() }
+        let answer = try daemon.client().post("/supervisor/spawn", json: ["agent_id": "echo", "package_path": try daemon.install(EchoAgent.package())])
+        guard answer.status == 200 else { throw BenchError.failed("spawn echo agent: \(answer.text)") }
+        while try daemon.client().get("/supervisor/processes/par-echo").json["state"] as? String != "running" { usleep(20_000) }
+        let pid = daemon.process.processIdentifier
+        let before = Double(try ProcStat.rssKiB(pid)) / 1024
+        let peak = Mutex(before)
+        let done = Atomic<Bool>(false)
+        let watcher = Thread {
+            while !done.load(ordering: .relaxed) {
+                if let rss = try? ProcStat.rssKiB(pid) { peak.withLock { $0 = max($0, Double(rss) / 1024) } }
+                usleep(20_000)
+            }
+        }
+        watcher.start()
+        let start = Clock.now()
+        let downloaded = try StreamingClient.download(port: daemon.port, path: "/agents/echo/download?mb=1024")
+        let downSeconds = Clock.now() - start
+        let upStart = Clock.now()
+        let uploaded = try StreamingClient.upload(port: daemon.port, path: "/agents/echo/upload", bytes: 1 << 30)
+        let upSeconds = Clock.now() - upStart
+        done.store(true, ordering: .relaxed)
+        usleep(50_000)
+        guard downloaded == 1 << 30, uploaded == 1 << 30 else { throw BenchError.failed("streamed \(downloaded) down and \(uploaded) up") }
+        let growth = peak.withLock { $0 } - before
+        report.add("P2", "daemon RSS growth while 1 GiB streams down then up", agents: 1, value: growth, unit: "MiB", bar: 64)
+        report.add("P2", "download through the proxy", agents: 1, value: 1024 / downSeconds, unit: "MiB/s", bar: nil)
+        report.add("P2", "upload through the proxy", agents: 1, value: 1024 / upSeconds, unit: "MiB/s", bar: nil)
+    }
+
+    /// H1: `/supervisor/health` latency with `agents` agents (answered from cached probes).
+    func fleetHealthLatency(_ report: inout Report) throws {
+        let daemon = try DaemonHarness(agentPorts: agents + 10)
+        defer { daemon.stop() }
+        let package = try daemon.install(Self.sleeper())
+        let client = daemon.client()
+        for index in 0..<agents {
+            let answer = try client.post("/supervisor/spawn", json: ["agent_id": "bench-\(index)", "package_path": package])
+            guard answer.status == 200 else { throw BenchError.failed("spawn \(index): \(answer.text)") }
+        }
+        var latencies: [Double] = []
+        for _ in 0..<50 { _ = try client.get("/supervisor/health") }
+        for _ in 0..<w5Requests {
+            let t0 = Clock.now()
+            let answer = try client.get("/supervisor/health")
+            latencies.append((Clock.now() - t0) * 1000)
+            guard answer.status == 200 else { throw BenchError.failed("health: \(answer.status)") }
+        }
+        report.add("H1", "/supervisor/health latency p50", agents: agents, value: percentile(latencies, 50), unit: "ms", bar: nil)
+        report.add("H1", "/supervisor/health latency p99", agents: agents, value: percentile(latencies, 99), unit: "ms", bar: 5)
     }
 
     /// Seconds to spawn `agents` agents until all run, with or without cgroup limits.
@@ -252,18 +341,25 @@ struct Report {
         var value: Double
         var unit: String
         var bar: Double?
+        /// A bar the value must reach (higher is better), instead of stay under.
+        var floor: Double?
+
+        var meetsBar: Bool? {
+            if let bar { return value <= bar }
+            if let floor { return value >= floor }
+            return nil
+        }
     }
 
     private(set) var rows: [Row] = []
 
-    mutating func add(_ workload: String, _ metric: String, agents: Int, value: Double, unit: String, bar: Double?) {
-        let row = Row(workload: workload, metric: metric, agents: agents, value: value, unit: unit, bar: bar)
+    mutating func add(_ workload: String, _ metric: String, agents: Int, value: Double, unit: String, bar: Double?, floor: Double? = nil) {
+        let row = Row(workload: workload, metric: metric, agents: agents, value: value, unit: unit, bar: bar, floor: floor)
         rows.append(row)
         var object: [String: Any] = ["workload": workload, "metric": metric, "agents": agents, "value": (value * 1000).rounded() / 1000, "unit": unit]
-        if let bar {
-            object["bar"] = bar
-            object["meets_bar"] = value <= bar
-        }
+        if let bar { object["bar"] = bar }
+        if let floor { object["floor"] = floor }
+        if let meets = row.meetsBar { object["meets_bar"] = meets }
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
             print(String(decoding: data, as: UTF8.self))
             fflush(nil)
@@ -275,7 +371,9 @@ struct Report {
         print(pad("workload", 9) + pad("metric", 58) + pad("value", 14) + "bar")
         for row in rows {
             let value = String(format: "%.3f %@", row.value, row.unit)
-            let bar = row.bar.map { String(format: "<= %g %@ %@", $0, row.unit, row.value <= $0 ? "ok" : "MISSED") } ?? "-"
+            let verdict = row.meetsBar.map { $0 ? "ok" : "MISSED" } ?? ""
+            let bar = row.bar.map { String(format: "<= %g %@ %@", $0, row.unit, verdict) }
+                ?? row.floor.map { String(format: ">= %g %@ %@", $0, row.unit, verdict) } ?? "-"
             print(pad(row.workload, 9) + pad(row.metric, 58) + pad(value, 14 + max(0, row.unit.count - 2)) + bar)
         }
     }
