@@ -70,7 +70,7 @@ let package = Package(
         ]),
         /// Shared by tests and the bench tool: building APKGs, starting a daemon, /proc checks.
         .target(name: "PARTestKit", dependencies: [
-            "PARClient",
+            "PARClient", "PARProcess",
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ]),
         .testTarget(name: "PARCoreTests", dependencies: ["PARCore"]),

@@ -118,15 +118,7 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         } catch {
             throw APIError.from(error)
         }
-        var json = JSONWriter()
-        json.beginObject()
-        json.field("status", "success")
-        json.field("process_id", status.processID)
-        json.field("state", status.state.rawValue)
-        json.key("process")
-        json.process(status)
-        json.endObject()
-        return JSONResponse.make(json)
+        return success(status, spawned: false)
     }
 
     private func status() async throws -> Response {
@@ -207,12 +199,19 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
     }
 
     private func launched(_ status: ProcessStatus) -> Response {
+        success(status, spawned: true)
+    }
+
+    /// The seed's `{"status": "success", ...}` answer; spawn and restart also give port and pid.
+    private func success(_ status: ProcessStatus, spawned: Bool) -> Response {
         var json = JSONWriter()
         json.beginObject()
         json.field("status", "success")
         json.field("process_id", status.processID)
-        json.field("port", status.port)
-        json.field("pid", status.pid)
+        if spawned {
+            json.field("port", status.port)
+            json.field("pid", status.pid)
+        }
         json.field("state", status.state.rawValue)
         json.key("process")
         json.process(status)

@@ -1,4 +1,5 @@
 import Foundation
+import PARProcess
 
 #if canImport(Glibc)
 import Glibc
@@ -28,18 +29,7 @@ public enum ProcessInspection {
 
     /// Whether nothing listens on or holds `port` on loopback (a bind succeeds).
     public static func portIsFree(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
+        PortProbe.isFree(port)
     }
 
     /// Whether something accepts TCP connections on loopback `port`.
