@@ -124,6 +124,8 @@ pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
     *failed_stage = 0;
     if (pipe2(report, O_CLOEXEC) == -1) return -1;
 
+    long max_fd = sysconf(_SC_OPEN_MAX);
+    if (max_fd < 0 || max_fd > 1048576) max_fd = 1048576;
     sigset_t all, previous;
     sigfillset(&all);
     /* No handler of the daemon may run in the child while it shares our memory. */
@@ -158,7 +160,10 @@ pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
         if (cwd != NULL && chdir(cwd) == -1) report_and_exit(report[1], 4);
         /* Everything above 2 closes at exec (the report pipe too, which tells the parent
          * the exec worked). */
-        syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+        if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+            /* Kernels before 5.11: mark them one by one. */
+            for (long fd = 3; fd < max_fd; fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+        }
         struct sigaction dfl;
         memset(&dfl, 0, sizeof(dfl));
         dfl.sa_handler = SIG_DFL;

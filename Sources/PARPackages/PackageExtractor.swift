@@ -91,6 +91,10 @@ public struct PackageExtractor: Sendable {
             case .directory:
                 try Self.makeDirectories(root: root, relative: relative, mode: mode)
             case .symlink:
+                guard entry.uncompressedSize <= 4096 else {
+                    throw PackageError.invalidArchive(reason: "link \(entry.path) has a target longer than 4096 bytes")
+                }
+                totalBytes += entry.uncompressedSize
                 var data = Data()
                 _ = try archive.extract(entry, skipCRC32: true) { data.append($0) }
                 guard let destination = String(data: data, encoding: .utf8), !destination.isEmpty, !destination.contains("\0") else {

@@ -122,7 +122,9 @@ public final class ProcessReactor: Sendable {
 
     private func handleExit(_ watch: ChildWatch, base: UInt64, buffer: inout [UInt8]) {
         // Lines written just before the exit are still in the pipes: deliver them first.
-        let all = Int.max
+        // Bounded (4 MiB a stream), so a descendant that keeps writing cannot hold the
+        // exit back; the rest is read on later turns.
+        let all = 64
         if watch.drain(.stdout, buffer: &buffer, maxReads: all) == .closed { retire(watch, fd: watch.process.stdoutFD, token: base | 2, base: base) }
         if watch.drain(.stderr, buffer: &buffer, maxReads: all) == .closed { retire(watch, fd: watch.process.stderrFD, token: base | 3, base: base) }
         var code: Int32 = 0

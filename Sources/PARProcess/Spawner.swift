@@ -53,6 +53,8 @@ public enum Spawner {
         executable: String, argv: [String], environment: [String: String], workingDirectory: String,
         confinement: SpawnConfinement = SpawnConfinement()
     ) throws(SpawnError) -> SpawnedProcess {
+        // A bare program name is looked up in the agent's own PATH, not the daemon's.
+        let executable = try resolve(executable, path: environment["PATH"])
         var out: [Int32] = [-1, -1]
         var err: [Int32] = [-1, -1]
         guard par_pipe(&out) == 0 else { throw .pipe(errno: errno) }
@@ -105,6 +107,18 @@ public enum Spawner {
             throw .pidfd(errno: e)
         }
         return SpawnedProcess(pid: pid, pidfd: pidfd, stdoutFD: out[0], stderrFD: err[0])
+    }
+
+    static func resolve(_ program: String, path: String?) throws(SpawnError) -> String {
+        guard !program.contains("/") else { return program }
+        for directory in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") where !directory.isEmpty {
+            let candidate = "\(directory)/\(program)"
+            var info = stat()
+            if stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 {
+                return candidate
+            }
+        }
+        throw .exec(program: program, errno: ENOENT)
     }
 
     private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {

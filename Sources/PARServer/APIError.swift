@@ -42,6 +42,7 @@ public struct APIError: HTTPResponseError, Sendable {
         case .spawnFailed: return APIError(.unprocessableContent, "spawn failed", detail: error.description)
         case .shuttingDown: return APIError(.serviceUnavailable, "shutting down", detail: error.description)
         case .quotaExceeded(let violation): return APIError(.conflict, "quota exceeded", detail: violation.description, field: violation.quota)
+        case .internalFailure: return APIError(.internalServerError, "supervisor failure", detail: error.description)
         case .package(let packageError):
             switch packageError {
             case .outsideAllowedDirectories: return APIError(.forbidden, "package path not allowed", detail: packageError.description, field: "package_path")

@@ -52,7 +52,7 @@ public enum APIServer {
         let router = Router(context: PARRequestContext.self)
         router.add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken))
         ManagementRoutes(supervisor: supervisor, maxBodyBytes: options.maxBodyBytes, version: options.version).register(on: router)
-        AgentProxy(supervisor: supervisor, client: agentClient, timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000))).register(on: router)
+        AgentProxy(supervisor: supervisor, client: agentClient, timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000)), stripsAuthorization: options.proxyRequiresToken).register(on: router)
         let webSocketRouter = Router(context: PARWebSocketContext.self)
         if options.proxyRequiresToken {
             webSocketRouter.add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: true))

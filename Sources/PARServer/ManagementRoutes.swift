@@ -151,7 +151,7 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
     /// The seed's health answer, from cached probe results (no agent is called here).
     private func fleetHealth() async -> Response {
         let statuses = await supervisor.statuses()
-        let live = statuses.filter { !$0.state.isTerminal }
+        let live = statuses.filter { $0.pid != nil || $0.nextRestartAt != nil }
         let healthy = live.filter { $0.state == .running && $0.healthStatus == "healthy" }.count
         var json = JSONWriter(capacity: 512 + statuses.count * 600)
         json.beginObject()

@@ -2,7 +2,8 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// Guards the management API: a bearer token on `/supervisor/*`, JSON-only request
+/// Guards the management API: a bearer token on everything but `/runtime/health` and the
+/// agents' proxy (deny by default), JSON-only request
 /// bodies (a browser cannot send those cross-site without a preflight) and a size cap.
 /// Also turns every error into the API's JSON error shape.
 struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -35,12 +36,16 @@ struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
 
     private func check(_ request: Request) throws {
         let path = request.uri.path
-        if guardsProxy && (path == "/agents" || path.hasPrefix("/agents/")) {
-            try checkToken(request)
-            return
+        // The router skips empty segments; refusing them keeps every decision here on the
+        // same path the router sees (`//supervisor/...` must not slip past the token).
+        guard !path.contains("//") else {
+            throw APIError(.badRequest, "invalid path", detail: "the path \(path.debugDescription) has an empty segment ('//'); remove the extra slash")
         }
-        guard path == "/supervisor" || path.hasPrefix("/supervisor/") else { return }
-        try checkToken(request)
+        let segments = path.split(separator: "/")
+        let isProxy = segments.first == "agents"
+        let isOpen = (segments.count == 2 && segments[0] == "runtime" && segments[1] == "health") || (isProxy && !guardsProxy)
+        if !isOpen { try checkToken(request) }
+        guard !isProxy else { return }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
             throw APIError(.contentTooLarge, "body too large", detail: "request bodies are limited to \(maxBodyBytes) bytes; this one declares \(length)")
         }

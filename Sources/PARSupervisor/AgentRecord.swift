@@ -35,6 +35,10 @@ struct AgentRecord {
     var readyAt: Date?
     /// Set when the supervisor kills the agent for its health: becomes the exit's reason.
     var healthKill: (reason: String, detail: String)?
+
+    /// Holds a process or expects one (a pending restart): what quotas, 409s and shutdown count.
+    /// A `crashed` agent that will not restart (`never`) is not live.
+    var isLive: Bool { pid != nil || pendingRestart != nil || nextRestartAt != nil || state == .stopping }
     var exitWaiters: [ExitWaiter] = []
 }
 

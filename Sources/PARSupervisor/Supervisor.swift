@@ -146,6 +146,11 @@ public actor Supervisor {
 
     private func applyProbe(agentID: AgentID, run: Int, result: ProbeResult) {
         guard var record = agents[agentID], record.run == run, record.pid != nil, var tracker = record.health else { return }
+        // A stop in progress owns the agent's end; a probe failing because of it must not kill it.
+        guard record.state == .starting || record.state == .running, !record.stopRequested else {
+            agents[agentID]?.probeInFlight = false
+            return
+        }
         let now = ResourceSampler.monotonicSeconds()
         record.probeInFlight = false
         record.lastProbe = ProbeRecord(at: Date(), result: result)
@@ -170,7 +175,8 @@ public actor Supervisor {
     /// Kills an agent that failed its health; the exit then goes through the restart policy
     /// as a failure, with `reason` as its cause.
     private func killForHealth(_ agentID: AgentID, reason: String, detail: String) {
-        guard var record = agents[agentID], let pid = record.pid, record.healthKill == nil else { return }
+        guard var record = agents[agentID], let pid = record.pid, record.healthKill == nil,
+              record.state == .starting || record.state == .running, !record.stopRequested, !shuttingDown else { return }
         record.healthKill = (reason, detail)
         agents[agentID] = record
         logs.appendEvent(agentID: agentID.rawValue, level: .error, message: "\(agentID.processID) \(detail); killing it (\(reason))", fields: ["reason": .string(reason), "pid": .number(Double(pid))])
@@ -181,7 +187,7 @@ public actor Supervisor {
     /// Stops every agent in parallel (graceful, then forced) and releases the reactor.
     public func shutdown() async {
         shuttingDown = true
-        let live = agents.filter { !$0.value.state.isTerminal }.map(\.key)
+        let live = agents.filter { $0.value.isLive }.map(\.key)
         await withTaskGroup(of: Void.self) { group in
             for agentID in live {
                 group.addTask { _ = try? await self.stop(processID: agentID.processID, timeoutSeconds: nil) }
@@ -213,7 +219,7 @@ public actor Supervisor {
         let agentID = try lookup(processID)
         let spec = newSpec ?? agents[agentID]!.spec
         let prepared = try await Self.prepare(spec, config: config, extractor: extractor)
-        if let record = agents[agentID], !record.state.isTerminal {
+        if let record = agents[agentID], record.isLive {
             _ = try await stop(processID: processID, timeoutSeconds: nil)
         }
         return try await launch(spec: spec, prepared: prepared)
@@ -252,7 +258,7 @@ public actor Supervisor {
         // Whatever the agent started and left behind in its session goes too, and the
         // stop answers only once its cgroup is gone.
         ProcessSignals.signalSession(pid, SIGKILL)
-        if let cleanup = cleanups.removeValue(forKey: agentID) { await cleanup.value }
+        await awaitCleanup(of: agentID)
         return status(of: agentID)!
     }
 
@@ -334,10 +340,12 @@ public actor Supervisor {
     }
 
     private func launch(spec: AgentSpec, prepared: Prepared) async throws(SupervisorError) -> ProcessStatus {
-        guard !shuttingDown else { throw .shuttingDown }
         let agentID = spec.agentID
-        if let cleanup = cleanups.removeValue(forKey: agentID) { await cleanup.value }
-        if let existing = agents[agentID], !existing.state.isTerminal {
+        // The last await of a launch: from here to storing the record nothing suspends,
+        // so no other request can slip in between the checks and the spawn.
+        await awaitCleanup(of: agentID)
+        guard !shuttingDown else { throw .shuttingDown }
+        if let existing = agents[agentID], existing.isLive {
             throw .alreadyRunning(processID: agentID.processID, state: existing.state)
         }
         if !spec.limits.needsNoCgroup, spec.enforceLimits, case .none(let reason) = cgroups.backend {
@@ -376,7 +384,7 @@ public actor Supervisor {
                 record.oomKillsSeen = cgroups.oomKills(group)
             } catch {
                 ports.release(port)
-                throw .spawnFailed("cannot create the cgroup of \(agentID.processID): \(error)")
+                throw .internalFailure("cannot create the cgroup of \(agentID.processID): \(error)")
             }
         }
         do {
@@ -384,7 +392,12 @@ public actor Supervisor {
         } catch {
             ports.release(port)
             if let group = record.cgroup { cgroups.remove(group) }
-            throw .spawnFailed("cannot start \(agentID.processID): \(error)")
+            // A program that is missing or not executable is the package's fault (422);
+            // anything else (no fds, no memory, cgroup refused) is the supervisor's.
+            if case .exec(_, let code) = error, [ENOENT, EACCES, ENOEXEC, ENOTDIR, ELOOP].contains(code) {
+                throw .spawnFailed("cannot start \(agentID.processID): \(error)")
+            }
+            throw .internalFailure("cannot start \(agentID.processID): \(error)")
         }
         agents[agentID] = record
         logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "spawned \(agentID.processID) (pid \(record.pid ?? 0), port \(port))", fields: ["pid": .number(Double(record.pid ?? 0)), "port": .number(Double(port)), "run": .number(Double(record.run))])
@@ -394,7 +407,7 @@ public actor Supervisor {
     /// What live agents other than `agentID` hold against the quotas.
     private func quotaUsage(excluding agentID: AgentID) -> QuotaPolicy.Usage {
         var usage = QuotaPolicy.Usage()
-        for (id, record) in agents where id != agentID && !record.state.isTerminal {
+        for (id, record) in agents where id != agentID && record.isLive {
             usage.agents += 1
             usage.memoryMB += record.spec.limits.memoryMB ?? 0
             usage.cpu += record.spec.limits.cpu ?? 0
@@ -405,7 +418,7 @@ public actor Supervisor {
     /// The quotas with what is in use, for status.
     public func quotas() -> (policy: QuotaPolicy, usage: QuotaPolicy.Usage) {
         var usage = QuotaPolicy.Usage()
-        for record in agents.values where !record.state.isTerminal {
+        for record in agents.values where record.isLive {
             usage.agents += 1
             usage.memoryMB += record.spec.limits.memoryMB ?? 0
             usage.cpu += record.spec.limits.cpu ?? 0
@@ -573,6 +586,15 @@ public actor Supervisor {
                 try? await Task.sleep(for: .milliseconds(Int64(timeoutSeconds * 1000)))
                 waiter.resume(exited: false)
             }
+        }
+    }
+
+    /// Waits until no removal of the agent's old cgroup is running. The task stays in the
+    /// table until it has finished, so a request arriving meanwhile waits for it too.
+    private func awaitCleanup(of agentID: AgentID) async {
+        while let cleanup = cleanups[agentID] {
+            await cleanup.value
+            if cleanups[agentID] == cleanup { cleanups[agentID] = nil }
         }
     }
 

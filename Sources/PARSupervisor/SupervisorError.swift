@@ -11,6 +11,8 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
     case limitsUnsupported(String)
     case spawnFailed(String)
     case quotaExceeded(QuotaPolicy.Violation)
+    /// The supervisor itself failed (no fds, cgroup refused): 500, nothing started.
+    case internalFailure(String)
     case shuttingDown
 
     public var description: String {
@@ -26,6 +28,7 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
         case .limitsUnsupported(let reason): reason
         case .spawnFailed(let reason): reason
         case .quotaExceeded(let violation): violation.description
+        case .internalFailure(let reason): reason
         case .shuttingDown: "the supervisor is shutting down"
         }
     }

@@ -134,6 +134,14 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.send_json(200, {"status": "healthy"})
             return
+        if url.path == "/stall":
+            # Headers, then a body that never comes.
+            self.send_response(200)
+            self.send_header("Content-Length", "10")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(3600)
+            return
         if url.path == "/slow":
             time.sleep(float(query.get("seconds", ["5"])[0]))
             self.send_json(200, {"slow": True})

@@ -85,9 +85,14 @@ struct Serve: AsyncParsableCommand {
         if let maxTotalMemoryMB, maxTotalMemoryMB < 4 { throw ValidationError("--max-total-memory-mb must be at least 4") }
         if let maxTotalCPU, maxTotalCPU <= 0 { throw ValidationError("--max-total-cpu must be positive") }
         Self.raiseOpenFileLimit()
+        // A daemon started with stdin, stdout or stderr closed would hand those numbers to
+        // agents' pipes; fill them with /dev/null first.
+        for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 { _ = open("/dev/null", O_RDWR) }
         let dataURL = URL(fileURLWithPath: dataDir).standardizedFileURL
         try FileManager.default.createDirectory(at: dataURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let token = try TokenStore.loadOrCreate(in: dataURL)
+        // Agents inherit nothing of it (a manifest's ${PAR_TOKEN} expands to nothing).
+        unsetenv("PAR_TOKEN")
         if !["127.0.0.1", "localhost", "::1"].contains(host) {
             logger.warning("listening beyond loopback; the management API is guarded by the token only, so put TLS in front", metadata: ["host": "\(host)"])
         }

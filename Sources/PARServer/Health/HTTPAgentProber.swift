@@ -14,7 +14,23 @@ public struct HTTPAgentProber: AgentProber {
         self.client = client
     }
 
+    /// The whole probe, body included, is bounded by `timeoutSeconds` (the client's own
+    /// deadline ends when the response head arrives).
     public func probe(port: Int, kind: HealthCheckConfig.Kind, timeoutSeconds: Double) async -> ProbeResult {
+        await withTaskGroup(of: ProbeResult?.self) { group in
+            group.addTask { await self.unboundedProbe(port: port, kind: kind, timeoutSeconds: timeoutSeconds) }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(Int64(timeoutSeconds * 1000) + 50))
+                return Task.isCancelled ? nil : ProbeResult(healthy: false, latencySeconds: timeoutSeconds, error: "no complete answer within \(timeoutSeconds) s")
+            }
+            var result: ProbeResult?
+            while result == nil, let next = await group.next() { result = next }
+            group.cancelAll()
+            return result ?? ProbeResult(healthy: false, latencySeconds: timeoutSeconds, error: "probe cancelled")
+        }
+    }
+
+    private func unboundedProbe(port: Int, kind: HealthCheckConfig.Kind, timeoutSeconds: Double) async -> ProbeResult {
         let start = ContinuousClock.now
         func elapsed() -> Double {
             let duration = ContinuousClock.now - start

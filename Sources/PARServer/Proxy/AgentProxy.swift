@@ -14,6 +14,8 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
     let supervisor: Supervisor
     let client: HTTPClient
     let timeout: TimeAmount
+    /// When the proxy asks for the management token, it is not passed on to agents.
+    let stripsAuthorization: Bool
 
     /// Headers that describe one connection, not the message (RFC 9110 section 7.6.1).
     static var hopByHop: Set<String> {
@@ -34,8 +36,8 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
         switch await supervisor.route(agentID) {
         case .forward(let agentPort):
             port = agentPort
-        case .unknown(let known):
-            throw APIError(.notFound, "unknown agent", detail: "no agent \(agentID.debugDescription); running agents are listed in GET /supervisor/status (known: \(known.isEmpty ? "none" : known.joined(separator: ", ")))")
+        case .unknown:
+            throw APIError(.notFound, "unknown agent", detail: "no agent \(agentID.debugDescription); agents are listed in GET /supervisor/status")
         case .unavailable(let state, let retryAfter):
             var error = APIError(.serviceUnavailable, "agent not running", detail: "agent \(agentID) is \(state.rawValue)\(retryAfter.map { "; try again in \($0) s" } ?? "")")
             if let retryAfter { error.headers[.retryAfter] = String(retryAfter) }
@@ -45,11 +47,15 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
         let prefix = "/agents/\(agentID)"
         let fullPath = request.uri.path
         var rest = String(fullPath.dropFirst(prefix.count))
+        guard fullPath.hasPrefix(prefix), rest.isEmpty || rest.hasPrefix("/") else {
+            throw APIError(.badRequest, "invalid path", detail: "cannot map \(fullPath.debugDescription) onto agent \(agentID)")
+        }
         if rest.isEmpty { rest = "/" }
         let query = request.uri.query.map { "?\($0)" } ?? ""
         var outbound = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(rest)\(query)")
         outbound.method = HTTPMethod(rawValue: request.method.rawValue)
         outbound.headers = Self.forwardHeaders(request, context: context, prefix: prefix)
+        if stripsAuthorization { outbound.headers.remove(name: "authorization") }
         if let length = request.headers[.contentLength].flatMap(Int.init) {
             outbound.body = length > 0 ? .stream(request.body, length: .known(Int64(length))) : nil
         } else if request.headers[.transferEncoding] != nil {

@@ -44,6 +44,10 @@ struct WebSocketProxy: Sendable {
         let afterPrefix = path.dropFirst("/agents/".count)
         let agentID = String(afterPrefix.prefix { $0 != "/" })
         var rest = String(afterPrefix.dropFirst(agentID.count))
+        guard path.hasPrefix("/agents/"), rest.isEmpty || rest.hasPrefix("/"), !path.contains("//") else {
+            try await outbound.close(.policyViolation, reason: "invalid path")
+            return
+        }
         if rest.isEmpty { rest = "/" }
         guard case .forward(let port) = await supervisor.route(agentID) else {
             try await outbound.close(.unexpectedServerError, reason: "agent \(agentID) is not running")

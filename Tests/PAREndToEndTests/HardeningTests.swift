@@ -1,0 +1,73 @@
+import Foundation
+import PARClient
+import PARTestKit
+import Testing
+
+/// Cases found by review: each pins a hole that is now closed.
+@Suite("Hardening")
+struct HardeningTests {
+    @Test func extraSlashesDoNotBypassTheToken() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let anonymous = HTTPConnection(port: daemon.port)
+        for path in ["//supervisor/status", "///supervisor/status", "/supervisor//status", "//agents/x/y"] {
+            let answer = try anonymous.request("GET", path)
+            #expect(answer.status == 400, "\(path): \(answer.status) \(answer.text)")
+        }
+        let spawn = try anonymous.request("POST", "//supervisor/spawn", headers: ["Content-Type": "application/json"], body: Array("{}".utf8))
+        #expect(spawn.status == 400)
+        // Anything but the health check and the proxy needs the token, known route or not.
+        #expect(try anonymous.request("GET", "/anything").status == 401)
+        #expect(try anonymous.request("GET", "/runtime/health").status == 200)
+    }
+
+    @Test func agentThatCrashedForGoodNoLongerCountsAsLive() throws {
+        let daemon = try DaemonHarness(extraArguments: ["--max-agents", "1"])
+        defer { daemon.stop() }
+        let crasher = try daemon.install(.commandPackage(script: "exit 2"))
+        #expect(try daemon.spawn("gone", package: crasher, ["restart_policy": "never"]).status == 200)
+        try daemon.waitFor("par-gone") { state($0) == "crashed" }
+        // Neither the quota nor a second spawn of the same id is blocked by it.
+        #expect(try daemon.spawn("other", package: try daemon.install(sleeperPackage())).status == 200)
+        #expect(try daemon.client().post("/supervisor/stop/par-other").status == 200)
+        let again = try daemon.spawn("gone", package: crasher, ["restart_policy": "never"])
+        #expect(again.status == 200, "\(again.text)")
+        let health = try daemon.client().get("/supervisor/health").json
+        #expect(health["total_agents"] as? Int ?? -1 <= 1)
+    }
+
+    @Test func descendantThatKeepsWritingDoesNotHoldBackTheExit() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let neighbour = try daemon.spawn("calm", package: try daemon.install(sleeperPackage()))
+        #expect(neighbour.status == 200)
+        let noisy = try daemon.install(.commandPackage(script: "yes &\nsleep 0.2\nexit 1"))
+        #expect(try daemon.spawn("noisy", package: noisy, ["restart_policy": "never"]).status == 200)
+        try daemon.waitFor("par-noisy", timeout: 20) { state($0) == "crashed" }
+        let calm = try daemon.spawn("calm2", package: try daemon.install(sleeperPackage()))
+        #expect(calm.status == 200, "the daemon still spawns and answers")
+        #expect(try daemon.client().post("/supervisor/stop/par-calm").json["state"] as? String == "stopped")
+    }
+
+    @Test func healthProbeWhoseBodyNeverArrivesCountsAsFailed() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let answer = try daemon.spawn("stall", package: try daemon.install(EchoAgent.package()), [
+            "restart_policy": "never",
+            "health_check": ["path": "/stall", "timeout_seconds": 0.3, "start_timeout_seconds": 2],
+        ])
+        #expect(answer.status == 200, "\(answer.text)")
+        let status = try daemon.waitFor("par-stall", timeout: 20) { state($0) == "crashed" }
+        #expect((status["last_exit"] as? [String: Any])?["reason"] as? String == "start_timeout")
+        #expect((status["error"] as? String)?.contains("no complete answer") == true, "\(status["error"] ?? "")")
+    }
+
+    @Test func missingProgramIsThePackagesFault() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let package = try daemon.install(APKGBuilder(items: [.file(path: "agent.yaml", contents: "name: m\ncommand: [\"no-such-program-anywhere\"]\nhealth: {type: none}")]))
+        let answer = try daemon.spawn("missing", package: package)
+        #expect(answer.status == 422, "\(answer.text)")
+        #expect((answer.json["detail"] as? String)?.contains("no-such-program-anywhere") == true)
+    }
+}
