@@ -9,7 +9,17 @@ import Glibc
 /// Reads /proc for each agent's process tree and keeps the latest figures, so status
 /// answers from this cache and never waits on sampling.
 public final class ResourceSampler: Sendable {
-    private struct Previous { var cpuSeconds: Double; var at: Double }
+    private struct Previous {
+        var cpuSeconds: Double
+        var at: Double
+        /// Open fds and I/O counters cost a folder listing and a file read per process, so
+        /// they are refreshed every `slowFieldsEvery` samples and carried over in between.
+        var samples = 0
+        var fds = 0
+        var io: ResourceUsage.IO?
+    }
+
+    static let slowFieldsEvery = 6
 
     private let cache = Mutex<[String: ResourceUsage]>([:])
     private let previous = Mutex<[String: Previous]>([:])
@@ -49,6 +59,8 @@ public final class ResourceSampler: Sendable {
 
     public func measure(key: String, pid: Int32) -> ResourceUsage? {
         let now = Date()
+        let last = previous.withLock { $0[key] }
+        let refreshSlowFields = last.map { $0.samples % Self.slowFieldsEvery == 0 } ?? true
         var rssPages: UInt64 = 0, vms: UInt64 = 0, userTicks: UInt64 = 0, systemTicks: UInt64 = 0
         var threads = 0, fds = 0, processes = 0
         var io = ResourceUsage.IO(readBytes: 0, writeBytes: 0, readCount: 0, writeCount: 0)
@@ -60,6 +72,7 @@ public final class ResourceSampler: Sendable {
             userTicks += stat.userTicks
             systemTicks += stat.systemTicks
             threads += stat.threads
+            guard refreshSlowFields else { continue }
             fds += Self.countFDs(member)
             if ioReadable, let reading = Self.readIO(member) {
                 io.readBytes += reading.readBytes
@@ -71,11 +84,17 @@ public final class ResourceSampler: Sendable {
             }
         }
         guard processes > 0 else { return nil }
+        if !refreshSlowFields, let last {
+            fds = last.fds
+            if let carried = last.io { io = carried } else { ioReadable = false }
+        }
         let user = Double(userTicks) / ticksPerSecond
         let system = Double(systemTicks) / ticksPerSecond
         let monotonic = Self.monotonicSeconds()
         let percent = previous.withLock { all -> Double in
-            defer { all[key] = Previous(cpuSeconds: user + system, at: monotonic) }
+            defer {
+                all[key] = Previous(cpuSeconds: user + system, at: monotonic, samples: (last?.samples ?? 0) + 1, fds: fds, io: ioReadable ? io : nil)
+            }
             guard let last = all[key] else { return 0 }
             return ResourceUsage.cpuPercent(previousSeconds: last.cpuSeconds, currentSeconds: user + system, elapsedSeconds: monotonic - last.at)
         }

@@ -122,7 +122,8 @@ public actor Supervisor {
     private func takeDueProbes() -> ([DueProbe], Double) {
         let now = ResourceSampler.monotonicSeconds()
         var due: [DueProbe] = []
-        var nextWake = 1.0
+        // With nothing to probe the loop sleeps long: a new agent wakes it.
+        var nextWake = 60.0
         for (agentID, record) in agents {
             guard let tracker = record.health, record.pid != nil, let port = record.port,
                   record.state == .starting || record.state == .running, record.healthKill == nil else { continue }
