@@ -159,6 +159,8 @@ public actor Supervisor {
         record.health = tracker
         record.nextProbeAt = now + tracker.nextProbeDelay()
         agents[agentID] = record
+        // The loop may be sleeping long (it had nothing else due): reschedule it.
+        healthWakeup.signal()
         switch decision {
         case .nothing:
             break
