@@ -59,7 +59,8 @@ struct LifecycleTests {
         let answer = try daemon.spawn("py", package: package, ["env_vars": ["ENV": "staging"]])
         #expect(answer.status == 200, "\(answer.text)")
         let port = try #require(answer.json["port"] as? Int)
-        #expect(ProcessInspection.eventually(timeout: 20) { ProcessInspection.isListening(port) })
+        // Running means its health check passed: the worker answers from then on.
+        try daemon.waitFor("par-py", timeout: 20) { state($0) == "running" }
 
         let agent = HTTPConnection(port: port)
         let health = try agent.request("GET", "/health")

@@ -207,7 +207,15 @@ struct SpawnerReactorTests {
         let harness = try ReactorHarness()
         defer { harness.finish() }
         let child = try harness.start("/bin/sleep", ["sleep", "300"])
-        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child.pid)/fd").sorted()
+        // Right after exec the dynamic loader briefly holds the libraries it maps open; a
+        // leaked descriptor would stay, so wait for the set to settle.
+        var descriptors: [String] = []
+        let deadline = Date().addingTimeInterval(5)
+        repeat {
+            descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(child.pid)/fd").sorted()) ?? []
+            if descriptors == ["0", "1", "2"] { break }
+            usleep(10_000)
+        } while Date() < deadline
         kill(child.pid, SIGKILL)
         _ = child.recorder.waitForExit()
         #expect(descriptors == ["0", "1", "2"])
