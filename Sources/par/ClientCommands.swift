@@ -42,6 +42,15 @@ struct Status: ParsableCommand {
     }
 }
 
+struct Health: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show every agent's health, from the daemon's latest probes.")
+    @OptionGroup var connection: Connection
+
+    func run() throws {
+        try connection.show(try connection.client().get("/supervisor/health"))
+    }
+}
+
 struct Spawn: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Start an agent from an APKG.")
     @OptionGroup var connection: Connection
