@@ -123,10 +123,7 @@ struct Bench: ParsableCommand {
         defer { daemon.stop() }
         let package = try daemon.install(Self.sleeper())
         let client = daemon.client()
-        for index in 0..<agents {
-            let answer = try client.post("/supervisor/spawn", json: ["agent_id": "bench-\(index)", "package_path": package])
-            guard answer.status == 200 else { throw BenchError.failed("spawn \(index): \(answer.text)") }
-        }
+        try Self.spawnFleet(client, package: package, count: agents)
         var latencies: [Double] = []
         for _ in 0..<50 { _ = try client.get("/supervisor/health") }
         for _ in 0..<w5Requests {
@@ -146,12 +143,7 @@ struct Bench: ParsableCommand {
         let package = try daemon.install(Self.sleeper())
         let client = daemon.client()
         let start = Clock.now()
-        for index in 0..<agents {
-            var body: [String: Any] = ["agent_id": "bench-\(index)", "package_path": package]
-            body.merge(limits) { _, new in new }
-            let answer = try client.post("/supervisor/spawn", json: body)
-            guard answer.status == 200 else { throw BenchError.failed("spawn \(index): \(answer.text)") }
-        }
+        try Self.spawnFleet(client, package: package, count: agents, fields: limits)
         var running = 0
         while running < agents {
             let processes = try client.get("/supervisor/status").json["processes"] as? [String: [String: Any]] ?? [:]
@@ -190,6 +182,16 @@ struct Bench: ParsableCommand {
         report.add("L2", "cores used by a 4-process burner, cpu_limit 0.5, over 3 s", agents: 1, value: cores, unit: "cores", bar: 0.55)
     }
 
+    /// Spawns `bench-0` ... `bench-<count-1>` one request after another.
+    static func spawnFleet(_ client: PARAPIClient, package: String, count: Int, fields: [String: Any] = [:]) throws {
+        for index in 0..<count {
+            var body: [String: Any] = ["agent_id": "bench-\(index)", "package_path": package]
+            body.merge(fields) { _, new in new }
+            let answer = try client.post("/supervisor/spawn", json: body)
+            guard answer.status == 200 else { throw BenchError.failed("spawn \(index): \(answer.text)") }
+        }
+    }
+
     /// A tiny agent: a shell script that execs sleep, so the agent's pid is the one to kill.
     static func sleeper() -> APKGBuilder {
         .commandPackage(name: "bench-sleeper", script: "exec sleep 100000")
@@ -204,12 +206,7 @@ struct Bench: ParsableCommand {
 
         // W1: spawn `size` agents one request after another until all are running.
         let start = Clock.now()
-        for index in 0..<size {
-            let answer = try client.post("/supervisor/spawn", json: [
-                "agent_id": "bench-\(index)", "package_path": package, "restart_policy": "always",
-            ])
-            guard answer.status == 200 else { throw BenchError.failed("spawn \(index): \(answer.text)") }
-        }
+        try Self.spawnFleet(client, package: package, count: size, fields: ["restart_policy": "always"])
         var running = 0
         while running < size {
             let processes = try client.get("/supervisor/status").json["processes"] as? [String: [String: Any]] ?? [:]
