@@ -14,18 +14,13 @@ public enum ProcessSignals {
         kill(-groupID, signal) == 0
     }
 
-    /// Signals every process of session `sessionID`, and every descendant of its leader
-    /// found through /proc, beyond the group (a child that changed its group).
+    /// Signals the group `sessionID` and every other member of that session found in /proc
+    /// (a descendant that moved to a group of its own is still in the session).
     public static func signalSession(_ sessionID: Int32, _ signal: Int32) {
         signalGroup(sessionID, signal)
         for pid in ProcTable.sessionMembers(sessionID) {
             kill(pid, signal)
         }
-    }
-
-    /// Whether any process of the session is still alive (zombies excluded).
-    public static func sessionHasLiveMembers(_ sessionID: Int32) -> Bool {
-        !ProcTable.sessionMembers(sessionID).isEmpty
     }
 }
 
@@ -86,18 +81,7 @@ public enum ProcTable {
         return result
     }
 
-    /// `pid` and all its descendants, parents first.
-    public static func tree(of pid: Int32) -> [Int32] {
-        var result: [Int32] = [pid]
-        var index = 0
-        while index < result.count, result.count < 10_000 {
-            result += children(of: result[index])
-            index += 1
-        }
-        return result
-    }
-
-    /// Like `tree(of:)`, with the stat of each member read once. A single-threaded
+    /// `pid` and all its descendants, with the stat of each read once. A single-threaded
     /// process has one children file, so the task folder is listed only for threaded ones.
     public static func treeWithStats(of pid: Int32) -> [(pid: Int32, stat: Stat)] {
         var result: [(pid: Int32, stat: Stat)] = []
