@@ -119,11 +119,7 @@ public struct JSONFields {
     }
 
     private static func isBool(_ number: NSNumber) -> Bool {
-        #if canImport(Darwin)
-        return CFGetTypeID(number) == CFBooleanGetTypeID()
-        #else
-        return number.objCType.pointee == 0x63 // "c": how Foundation stores JSON true/false
-        #endif
+        number.isJSONBoolean
     }
 
     private static func typeName(_ value: Any) -> String {
@@ -147,5 +143,16 @@ public struct JSONFields {
     private static func describe(_ error: Error) -> String {
         let ns = error as NSError
         return (ns.userInfo[NSDebugDescriptionErrorKey] as? String) ?? ns.localizedDescription
+    }
+}
+
+extension NSNumber {
+    /// Whether JSONSerialization made this number from `true`/`false`.
+    public var isJSONBoolean: Bool {
+        #if canImport(Darwin)
+        return CFGetTypeID(self) == CFBooleanGetTypeID()
+        #else
+        return objCType.pointee == 0x63 // "c": how Foundation stores JSON true/false
+        #endif
     }
 }

@@ -1,34 +1,29 @@
 import Foundation
 
 /// The seed's per-process resource block, summed over the agent and its descendants.
-public struct ResourceUsage: Sendable, Equatable, Codable {
-    public struct Memory: Sendable, Equatable, Codable {
+public struct ResourceUsage: Sendable, Equatable {
+    public struct Memory: Sendable, Equatable {
         public var rssBytes: UInt64
         public var vmsBytes: UInt64
         public var percent: Double
-        enum CodingKeys: String, CodingKey { case rssBytes = "rss_bytes", vmsBytes = "vms_bytes", percent }
         public init(rssBytes: UInt64, vmsBytes: UInt64, percent: Double) {
             self.rssBytes = rssBytes; self.vmsBytes = vmsBytes; self.percent = percent
         }
     }
-    public struct CPU: Sendable, Equatable, Codable {
+    public struct CPU: Sendable, Equatable {
         /// Percent of one core since the previous sample.
         public var percent: Double
         public var userTime: Double
         public var systemTime: Double
-        enum CodingKeys: String, CodingKey { case percent, userTime = "user_time", systemTime = "system_time" }
         public init(percent: Double, userTime: Double, systemTime: Double) {
             self.percent = percent; self.userTime = userTime; self.systemTime = systemTime
         }
     }
-    public struct IO: Sendable, Equatable, Codable {
+    public struct IO: Sendable, Equatable {
         public var readBytes: UInt64
         public var writeBytes: UInt64
         public var readCount: UInt64
         public var writeCount: UInt64
-        enum CodingKeys: String, CodingKey {
-            case readBytes = "read_bytes", writeBytes = "write_bytes", readCount = "read_count", writeCount = "write_count"
-        }
         public init(readBytes: UInt64, writeBytes: UInt64, readCount: UInt64, writeCount: UInt64) {
             self.readBytes = readBytes; self.writeBytes = writeBytes; self.readCount = readCount; self.writeCount = writeCount
         }
@@ -45,9 +40,6 @@ public struct ResourceUsage: Sendable, Equatable, Codable {
     /// Figures of the agent's cgroup, where it has one.
     public var cgroup: CgroupUsage?
 
-    enum CodingKeys: String, CodingKey {
-        case memory, cpu, io, numThreads = "num_threads", numFDs = "num_fds", numProcesses = "num_processes", sampledAt = "sampled_at"
-    }
 
     public init(memory: Memory, cpu: CPU, io: IO?, numThreads: Int, numFDs: Int, numProcesses: Int, sampledAt: Date) {
         self.memory = memory

@@ -1,4 +1,5 @@
 import Foundation
+import PARCore
 
 /// Normalised severity. Aliases (warn, err, fatal, …) map onto these five.
 public enum LogLevel: String, Sendable, Codable, CaseIterable, Comparable {
@@ -44,7 +45,7 @@ public struct LogEntry: Sendable, Equatable {
 }
 
 /// A JSON value kept as it came, for `extra`.
-public enum JSONValue: Sendable, Equatable, Codable {
+public enum JSONValue: Sendable, Equatable {
     case string(String)
     case number(Double)
     case bool(Bool)
@@ -56,39 +57,11 @@ public enum JSONValue: Sendable, Equatable, Codable {
         switch value {
         case let s as String: self = .string(s)
         case let n as NSNumber:
-            #if canImport(Darwin)
-            let isBool = CFGetTypeID(n) == CFBooleanGetTypeID()
-            #else
-            let isBool = n.objCType.pointee == 0x63
-            #endif
-            self = isBool ? .bool(n.boolValue) : .number(n.doubleValue)
+            self = n.isJSONBoolean ? .bool(n.boolValue) : .number(n.doubleValue)
         case let a as [Any]: self = .array(a.map(JSONValue.init(any:)))
         case let o as [String: Any]: self = .object(o.mapValues(JSONValue.init(any:)))
         default: self = .null
         }
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .string(let s): try container.encode(s)
-        case .number(let n):
-            if n.rounded() == n, abs(n) < 9e15 { try container.encode(Int64(n)) } else { try container.encode(n) }
-        case .bool(let b): try container.encode(b)
-        case .null: try container.encodeNil()
-        case .array(let a): try container.encode(a)
-        case .object(let o): try container.encode(o)
-        }
-    }
-
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let b = try? container.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? container.decode(Double.self) { self = .number(n) }
-        else if let s = try? container.decode(String.self) { self = .string(s) }
-        else if let a = try? container.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
     }
 
     public var stringValue: String? {

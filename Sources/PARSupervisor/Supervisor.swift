@@ -327,12 +327,20 @@ public actor Supervisor {
         guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), !isDirectory.boolValue else {
             throw .package(.unreadable(path: spec.packagePath, reason: "it is a directory; give the .apkg file"))
         }
-        do {
-            let (directory, _) = try extractor.extract(archivePath: resolved)
-            let manifest = try Manifest.load(fromDirectory: directory)
-            return Prepared(packageID: spec.packageID ?? manifest.packageID, manifest: manifest, directory: directory)
-        } catch {
-            throw .package(error)
+        // Hashing and unpacking read and write whole files: done on a thread of its own so
+        // a large package never holds one of the few cooperative-pool threads.
+        let result = await onOwnThread { () -> Result<Prepared, PackageError> in
+            do throws(PackageError) {
+                let (directory, _) = try extractor.extract(archivePath: resolved)
+                let manifest = try Manifest.load(fromDirectory: directory)
+                return .success(Prepared(packageID: spec.packageID ?? manifest.packageID, manifest: manifest, directory: directory))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .success(let prepared): return prepared
+        case .failure(let error): throw .package(error)
         }
     }
 
@@ -705,5 +713,15 @@ public actor Supervisor {
             logger.warning("killing agent left by a previous daemon", metadata: ["pid": "\(pid)", "file": "\(file)"])
             ProcessSignals.signalSession(pid, SIGKILL)
         }
+    }
+}
+
+/// Runs blocking work on a new thread and awaits its result. The caller stays suspended
+/// until the thread finishes, so the work is owned like any child task.
+func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: work()) }
+        thread.name = "par-blocking"
+        thread.start()
     }
 }

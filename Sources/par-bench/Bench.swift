@@ -66,7 +66,7 @@ struct Bench: ParsableCommand {
         defer { daemon.stop() }
         let answer = try daemon.client().post("/supervisor/spawn", json: ["agent_id": "fast", "package_path": try daemon.install(FastAgent.package())])
         guard answer.status == 200, let port = answer.json["port"] as? Int else { throw BenchError.failed("spawn fast agent: \(answer.text)") }
-        while try daemon.client().get("/supervisor/processes/par-fast").json["state"] as? String != "running" { usleep(20_000) }
+        try Self.waitUntilRunning(daemon.client(), count: 1)
         let useWrk = Wrk.isInstalled
         let run = { (port: Int, path: String) throws -> LoadGenerator.Result in
             useWrk ? try Wrk.run(port: port, path: path, connections: w6Connections, seconds: w6Seconds)
@@ -90,7 +90,7 @@ struct Bench: ParsableCommand {
         defer { daemon.stop() }
         let answer = try daemon.client().post("/supervisor/spawn", json: ["agent_id": "echo", "package_path": try daemon.install(EchoAgent.package())])
         guard answer.status == 200 else { throw BenchError.failed("spawn echo agent: \(answer.text)") }
-        while try daemon.client().get("/supervisor/processes/par-echo").json["state"] as? String != "running" { usleep(20_000) }
+        try Self.waitUntilRunning(daemon.client(), count: 1)
         let pid = daemon.process.processIdentifier
         let before = Double(try ProcStat.rssKiB(pid)) / 1024
         let peak = Mutex(before)
@@ -124,14 +124,7 @@ struct Bench: ParsableCommand {
         let package = try daemon.install(Self.sleeper())
         let client = daemon.client()
         try Self.spawnFleet(client, package: package, count: agents)
-        var latencies: [Double] = []
-        for _ in 0..<50 { _ = try client.get("/supervisor/health") }
-        for _ in 0..<w5Requests {
-            let t0 = Clock.now()
-            let answer = try client.get("/supervisor/health")
-            latencies.append((Clock.now() - t0) * 1000)
-            guard answer.status == 200 else { throw BenchError.failed("health: \(answer.status)") }
-        }
+        let latencies = try Self.latencies(client, path: "/supervisor/health", count: w5Requests)
         report.add("H1", "/supervisor/health latency p50", agents: agents, value: percentile(latencies, 50), unit: "ms", bar: nil)
         report.add("H1", "/supervisor/health latency p99", agents: agents, value: percentile(latencies, 99), unit: "ms", bar: 5)
     }
@@ -144,11 +137,7 @@ struct Bench: ParsableCommand {
         let client = daemon.client()
         let start = Clock.now()
         try Self.spawnFleet(client, package: package, count: agents, fields: limits)
-        var running = 0
-        while running < agents {
-            let processes = try client.get("/supervisor/status").json["processes"] as? [String: [String: Any]] ?? [:]
-            running = processes.values.filter { $0["state"] as? String == "running" }.count
-        }
+        try Self.waitUntilRunning(client, count: agents)
         return Clock.now() - start
     }
 
@@ -192,6 +181,30 @@ struct Bench: ParsableCommand {
         }
     }
 
+    /// Polls status until `count` processes are running (each poll is one request).
+    static func waitUntilRunning(_ client: PARAPIClient, count: Int) throws {
+        let deadline = Clock.now() + 120
+        while Clock.now() < deadline {
+            let processes = try client.get("/supervisor/status").json["processes"] as? [String: [String: Any]] ?? [:]
+            if processes.values.filter({ $0["state"] as? String == "running" }).count >= count { return }
+        }
+        throw BenchError.failed("fewer than \(count) agents running after 120 s")
+    }
+
+    /// Milliseconds per GET on one keep-alive connection, after 50 warm-up requests.
+    static func latencies(_ client: PARAPIClient, path: String, count: Int) throws -> [Double] {
+        for _ in 0..<50 { _ = try client.get(path) }
+        var latencies: [Double] = []
+        latencies.reserveCapacity(count)
+        for _ in 0..<count {
+            let t0 = Clock.now()
+            let answer = try client.get(path)
+            latencies.append((Clock.now() - t0) * 1000)
+            guard answer.status == 200 else { throw BenchError.failed("\(path): \(answer.status)") }
+        }
+        return latencies
+    }
+
     /// A tiny agent: a shell script that execs sleep, so the agent's pid is the one to kill.
     static func sleeper() -> APKGBuilder {
         .commandPackage(name: "bench-sleeper", script: "exec sleep 100000")
@@ -207,11 +220,7 @@ struct Bench: ParsableCommand {
         // W1: spawn `size` agents one request after another until all are running.
         let start = Clock.now()
         try Self.spawnFleet(client, package: package, count: size, fields: ["restart_policy": "always"])
-        var running = 0
-        while running < size {
-            let processes = try client.get("/supervisor/status").json["processes"] as? [String: [String: Any]] ?? [:]
-            running = processes.values.filter { $0["state"] as? String == "running" }.count
-        }
+        try Self.waitUntilRunning(client, count: size)
         let spawnSeconds = Clock.now() - start
         if selected.contains("W1") {
             report.add("W1", "spawn \(size) agents until all running", agents: size, value: spawnSeconds, unit: "s", bar: size <= 100 ? 1.0 : nil)
@@ -219,14 +228,7 @@ struct Bench: ParsableCommand {
 
         // W5: status latency with `size` agents, on one keep-alive connection.
         if selected.contains("W5") {
-            var latencies: [Double] = []
-            for _ in 0..<50 { _ = try client.get("/supervisor/status") } // warm-up
-            for _ in 0..<w5Requests {
-                let t0 = Clock.now()
-                let answer = try client.get("/supervisor/status")
-                latencies.append((Clock.now() - t0) * 1000)
-                guard answer.status == 200 else { throw BenchError.failed("status: \(answer.status)") }
-            }
+            let latencies = try Self.latencies(client, path: "/supervisor/status", count: w5Requests)
             report.add("W5", "status latency p50", agents: size, value: percentile(latencies, 50), unit: "ms", bar: nil)
             report.add("W5", "status latency p99", agents: size, value: percentile(latencies, 99), unit: "ms", bar: size <= 100 ? 2.0 : nil)
         }
