@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation.git", exact: "0.9.20"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
     ],
     targets: [
         /// Thin C shims for the Linux syscalls Glibc does not expose (pidfd, epoll, posix_spawn extras).
@@ -32,8 +33,11 @@ let package = Package(
         ]),
         /// The kernel side: spawning, reaping, signals, pipes, /proc sampling.
         .target(name: "PARProcess", dependencies: ["CPARSys", "PARCore"]),
-        /// Log line parsing and the per-process log buffer.
-        .target(name: "PARLogs", dependencies: ["PARCore"]),
+        /// Logs: parsing, the durable block store (SQLite), queries, retention, live tails.
+        .target(name: "PARLogs", dependencies: [
+            "PARCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         /// One state machine per agent joining policy (PARCore) to mechanism (PARProcess).
         .target(name: "PARSupervisor", dependencies: [
             "PARCore", "PARPackages", "PARProcess", "PARLogs",
@@ -44,6 +48,7 @@ let package = Package(
         .target(name: "PARServer", dependencies: [
             "PARCore", "PARSupervisor", "PARLogs",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -76,7 +81,7 @@ let package = Package(
         .testTarget(name: "PARCoreTests", dependencies: ["PARCore"]),
         .testTarget(name: "PARPackagesTests", dependencies: ["PARPackages", "PARTestKit"]),
         .testTarget(name: "PARProcessTests", dependencies: ["PARProcess", "CPARSys"]),
-        .testTarget(name: "PARLogsTests", dependencies: ["PARLogs"]),
+        .testTarget(name: "PARLogsTests", dependencies: ["PARLogs", "PARCore"]),
         .testTarget(name: "PAREndToEndTests", dependencies: [
             "PARClient", "PARTestKit",
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

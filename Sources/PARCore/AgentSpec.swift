@@ -14,6 +14,8 @@ public struct AgentSpec: Sendable, Equatable {
     public var healthCheck: HealthCheckConfig?
     /// False: run even where the limits cannot be enforced (status then says so).
     public var enforceLimits: Bool
+    /// Nil: the daemon's default log retention.
+    public var logRetention: LogRetentionPolicy?
 
     public var processID: String { agentID.processID }
 
@@ -25,7 +27,8 @@ public struct AgentSpec: Sendable, Equatable {
     public init(
         agentID: AgentID, packageID: String?, packagePath: String, env: [String: String] = [:],
         restart: RestartConfig = RestartConfig(), stopTimeoutSeconds: Double = 10,
-        limits: ResourceLimits = ResourceLimits(), enforceLimits: Bool = true, healthCheck: HealthCheckConfig? = nil
+        limits: ResourceLimits = ResourceLimits(), enforceLimits: Bool = true, healthCheck: HealthCheckConfig? = nil,
+        logRetention: LogRetentionPolicy? = nil
     ) {
         self.agentID = agentID
         self.packageID = packageID
@@ -36,6 +39,7 @@ public struct AgentSpec: Sendable, Equatable {
         self.limits = limits
         self.enforceLimits = enforceLimits
         self.healthCheck = healthCheck
+        self.logRetention = logRetention
     }
 
     /// Parses and validates the seed's spawn body.
@@ -99,10 +103,15 @@ public struct AgentSpec: Sendable, Equatable {
         if let object = try fields.object("health_check") {
             healthCheck = try HealthCheckConfig.parse(object, over: HealthCheckConfig(), field: "health_check")
         }
+        var logRetention = base?.logRetention
+        if let object = try fields.object("log_retention") {
+            logRetention = try LogRetentionPolicy.parse(object, over: logRetention ?? .default, field: "log_retention")
+        }
         try fields.rejectUnknown()
         return AgentSpec(
             agentID: agentID, packageID: packageID, packagePath: packagePath, env: env, restart: restart,
-            stopTimeoutSeconds: stopTimeout, limits: limits, enforceLimits: enforce, healthCheck: healthCheck
+            stopTimeoutSeconds: stopTimeout, limits: limits, enforceLimits: enforce, healthCheck: healthCheck,
+            logRetention: logRetention
         )
     }
 

@@ -22,10 +22,12 @@ public struct ChildExit: Sendable {
 /// Callbacks for one watched child. They run on the reactor thread: keep them short
 /// and hand work on (append to a buffer, yield to a stream).
 public struct ChildHandlers: Sendable {
-    public var onLines: @Sendable (OutputStreamKind, [LineSplitter.Line]) -> Void
+    /// Returns false when the receiver is full: the child's pipes are then not read
+    /// (it blocks on write, nothing is dropped) until `ProcessReactor.resume` is called.
+    public var onLines: @Sendable (OutputStreamKind, [LineSplitter.Line]) -> Bool
     public var onExit: @Sendable (ChildExit) -> Void
 
-    public init(onLines: @escaping @Sendable (OutputStreamKind, [LineSplitter.Line]) -> Void, onExit: @escaping @Sendable (ChildExit) -> Void) {
+    public init(onLines: @escaping @Sendable (OutputStreamKind, [LineSplitter.Line]) -> Bool, onExit: @escaping @Sendable (ChildExit) -> Void) {
         self.onLines = onLines
         self.onExit = onExit
     }
@@ -42,6 +44,8 @@ public final class ProcessReactor: Sendable {
     private let wakeFD: Int32
     private let watches = Mutex<[UInt64: ChildWatch]>([:])
     private let nextSerial = Atomic<UInt64>(1)
+    /// Watches whose reader asked to be read again (see `resume`).
+    private let resumeRequests = Mutex<[UInt64]>([])
     private let stopping = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
     private let maxLineBytes: Int
@@ -78,9 +82,20 @@ public final class ProcessReactor: Sendable {
         close(wakeFD)
     }
 
+    /// Names a watch before it starts, so its handlers can refer to it (for `resume`).
+    public func reserveWatchID() -> WatchID {
+        WatchID(serial: nextSerial.wrappingAdd(1, ordering: .relaxed).oldValue)
+    }
+
+    /// Reads a paused child's pipes again. Safe from any thread, and before the pause.
+    public func resume(_ id: WatchID) {
+        resumeRequests.withLock { $0.append(id.serial) }
+        _ = par_eventfd_signal(wakeFD)
+    }
+
     /// Starts watching a spawned child. Takes ownership of its pidfd and pipe fds.
-    public func watch(_ process: SpawnedProcess, handlers: ChildHandlers) {
-        let serial = nextSerial.wrappingAdd(1, ordering: .relaxed).oldValue
+    public func watch(_ process: SpawnedProcess, id: WatchID? = nil, handlers: ChildHandlers) {
+        let serial = (id ?? reserveWatchID()).serial
         let watch = ChildWatch(process: process, handlers: handlers, maxLineBytes: maxLineBytes)
         let base = serial << 2
         watches.withLock { all in
@@ -111,22 +126,67 @@ public final class ProcessReactor: Sendable {
                 case 1:
                     handleExit(watch, base: base, buffer: &buffer)
                 case 2:
-                    if watch.drain(.stdout, buffer: &buffer) == .closed { retire(watch, fd: watch.process.stdoutFD, token: token, base: base) }
+                    settle(watch, .stdout, watch.drain(.stdout, buffer: &buffer), base: base)
                 default:
-                    if watch.drain(.stderr, buffer: &buffer) == .closed { retire(watch, fd: watch.process.stderrFD, token: token, base: base) }
+                    settle(watch, .stderr, watch.drain(.stderr, buffer: &buffer), base: base)
                 }
             }
+            applyResumes()
         }
         finished.signal()
+    }
+
+    private func settle(_ watch: ChildWatch, _ stream: OutputStreamKind, _ result: ChildWatch.DrainResult, base: UInt64) {
+        let fd = stream == .stdout ? watch.process.stdoutFD : watch.process.stderrFD
+        switch result {
+        case .open: break
+        case .closed: retire(watch, fd: fd, token: base | (stream == .stdout ? 2 : 3), base: base)
+        case .full: pause(watch, base: base)
+        }
+    }
+
+    /// Stops reading both pipes of a child whose reader is full. The fds leave the epoll
+    /// set (rather than being masked), so a hang-up cannot spin the loop meanwhile.
+    private func pause(_ watch: ChildWatch, base: UInt64) {
+        guard !watch.paused else { return }
+        if watch.resumeRequested {
+            // The reader drained before we got here: keep reading.
+            watch.resumeRequested = false
+            return
+        }
+        watch.paused = true
+        for fd in [watch.process.stdoutFD, watch.process.stderrFD] where !watch.isClosed(fd) {
+            _ = par_epoll_del(epollFD, fd)
+        }
+    }
+
+    private func applyResumes() {
+        let serials = resumeRequests.withLock { requests in
+            defer { requests.removeAll() }
+            return requests
+        }
+        for serial in serials {
+            let base = serial << 2
+            guard let watch = watches.withLock({ $0[base | 2] ?? $0[base | 3] ?? $0[base | 1] }) else { continue }
+            guard watch.paused else {
+                watch.resumeRequested = true
+                continue
+            }
+            watch.paused = false
+            watch.resumeRequested = false
+            if !watch.isClosed(watch.process.stdoutFD) { _ = par_epoll_add(epollFD, watch.process.stdoutFD, base | 2) }
+            if !watch.isClosed(watch.process.stderrFD) { _ = par_epoll_add(epollFD, watch.process.stderrFD, base | 3) }
+        }
     }
 
     private func handleExit(_ watch: ChildWatch, base: UInt64, buffer: inout [UInt8]) {
         // Lines written just before the exit are still in the pipes: deliver them first.
         // Bounded (4 MiB a stream), so a descendant that keeps writing cannot hold the
         // exit back; the rest is read on later turns.
+        // A paused child's pipes stay unread: its lines follow once the store has room.
         let all = 64
-        if watch.drain(.stdout, buffer: &buffer, maxReads: all) == .closed { retire(watch, fd: watch.process.stdoutFD, token: base | 2, base: base) }
-        if watch.drain(.stderr, buffer: &buffer, maxReads: all) == .closed { retire(watch, fd: watch.process.stderrFD, token: base | 3, base: base) }
+        if !watch.paused { settle(watch, .stdout, watch.drain(.stdout, buffer: &buffer, maxReads: all), base: base) }
+        if !watch.paused { settle(watch, .stderr, watch.drain(.stderr, buffer: &buffer, maxReads: all), base: base) }
         var code: Int32 = 0
         var status: Int32 = 0
         let reaped = par_waitid_pidfd(watch.process.pidfd, 1, &code, &status)
@@ -146,15 +206,30 @@ public final class ProcessReactor: Sendable {
 
     private func retire(_ watch: ChildWatch, fd: Int32, token: UInt64, base: UInt64) {
         guard watch.markClosed(fd) else { return }
-        _ = par_epoll_del(epollFD, fd)
+        if !watch.paused || fd == watch.process.pidfd { _ = par_epoll_del(epollFD, fd) }
         close(fd)
         watches.withLock { _ = $0.removeValue(forKey: token) }
     }
 }
 
+/// Names one watched child, for `ProcessReactor.resume`.
+public struct WatchID: Sendable, Hashable {
+    let serial: UInt64
+}
+
 /// One child's fds and partial lines. Touched only by the reactor thread after `watch`.
 private final class ChildWatch: @unchecked Sendable {
-    enum DrainResult { case open, closed }
+    enum DrainResult {
+        case open
+        case closed
+        /// The receiver asked to stop reading.
+        case full
+    }
+
+    /// Its pipes are out of the epoll set until resumed.
+    var paused = false
+    /// A resume arrived while not paused (the receiver drained before the pause landed).
+    var resumeRequested = false
 
     let process: SpawnedProcess
     let handlers: ChildHandlers
@@ -174,6 +249,8 @@ private final class ChildWatch: @unchecked Sendable {
         closedFDs.insert(fd).inserted
     }
 
+    func isClosed(_ fd: Int32) -> Bool { closedFDs.contains(fd) }
+
     func closeAll() {
         for fd in [process.pidfd, process.stdoutFD, process.stderrFD] where markClosed(fd) {
             close(fd)
@@ -189,7 +266,8 @@ private final class ChildWatch: @unchecked Sendable {
         var lines: [LineSplitter.Line] = []
         var result = DrainResult.open
         var reads = 0
-        reading: while reads < maxReads {
+        var wantsMore = true
+        reading: while reads < maxReads && wantsMore {
             reads += 1
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count > 0 {
@@ -202,7 +280,7 @@ private final class ChildWatch: @unchecked Sendable {
                     }
                 }
                 if lines.count >= 4096 {
-                    handlers.onLines(stream, lines)
+                    wantsMore = handlers.onLines(stream, lines)
                     lines.removeAll(keepingCapacity: true)
                 }
                 continue
@@ -214,7 +292,8 @@ private final class ChildWatch: @unchecked Sendable {
             result = .closed
             break reading
         }
-        if !lines.isEmpty { handlers.onLines(stream, lines) }
+        if !lines.isEmpty { wantsMore = handlers.onLines(stream, lines) && wantsMore }
+        if result == .open && !wantsMore { return .full }
         return result
     }
 }

@@ -24,8 +24,6 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         router.post("/supervisor/restart/:process_id") { request, context in
             try await self.restart(request, processID: try context.parameters.require("process_id"))
         }
-        router.get("/supervisor/logs") { request, _ in try self.logs(request) }
-        router.delete("/supervisor/logs") { request, _ in try self.clearLogs(request) }
     }
 
     private func runtimeHealth() async throws -> Response {
@@ -218,51 +216,4 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         json.endObject()
         return JSONResponse.make(json)
     }
-
-    // MARK: Logs
-
-    private func logs(_ request: Request) throws -> Response {
-        let query = request.uri.queryParameters
-        var logQuery = LogBuffer.Query()
-        logQuery.processID = query.get("process_id")
-        if let raw = query.get("level") {
-            guard let level = LogLevel(alias: raw) else { throw levelError("level", raw) }
-            logQuery.level = level
-        }
-        if let raw = query.get("min_level") {
-            guard let level = LogLevel(alias: raw) else { throw levelError("min_level", raw) }
-            logQuery.minLevel = level
-        }
-        if let raw = query.get("limit") {
-            guard let limit = Int(raw), (1...10_000).contains(limit) else {
-                throw APIError.invalid(ValidationError(field: "limit", reason: "must be an integer from 1 to 10000, got \(raw.debugDescription)"))
-            }
-            logQuery.limit = limit
-        }
-        let entries = supervisor.logs.query(logQuery)
-        var json = JSONWriter(capacity: 256 * entries.count + 64)
-        json.beginObject()
-        json.key("logs")
-        json.beginArray()
-        for entry in entries { json.logEntry(entry) }
-        json.endArray()
-        json.field("count", entries.count)
-        json.endObject()
-        return JSONResponse.make(json)
-    }
-
-    private func clearLogs(_ request: Request) throws -> Response {
-        let processID = request.uri.queryParameters.get("process_id")
-        let removed = supervisor.logs.clear(processID: processID)
-        return JSONResponse.make([
-            "status": "success",
-            "message": processID.map { "cleared \(removed) log entries of \($0)" } ?? "cleared \(removed) log entries",
-            "removed": removed,
-        ] as [String: Any])
-    }
-
-    private func levelError(_ field: String, _ raw: String) -> APIError {
-        .invalid(ValidationError(field: field, reason: "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL (or an alias such as warn, err, fatal), got \(raw.debugDescription)"))
-    }
-
 }

@@ -121,15 +121,17 @@ extension JSONWriter {
         endObject()
     }
 
-    mutating func logEntry(_ entry: LogEntry) {
+    /// One log line in the seed's shape; `extra` is spliced in as stored (already JSON).
+    mutating func logEntry(_ entry: LogEntry, type: String? = nil) {
         beginObject()
+        if let type { field("type", type) }
         field("sequence", entry.sequence)
         field("process_id", entry.processID)
         field("timestamp", date: entry.timestamp)
         field("level", entry.level.rawValue)
         field("message", entry.message)
         key("extra")
-        value(.object(entry.extra))
+        raw(entry.extraJSON)
         endObject()
     }
 

@@ -14,7 +14,7 @@ import Glibc
 /// are acted on in `run()`, the moment they happen.
 public actor Supervisor {
     public nonisolated let config: SupervisorConfig
-    public nonisolated let logs: LogBuffer
+    public nonisolated let logs: LogStore
     public nonisolated let sampler: ResourceSampler
     private let reactor: ProcessReactor
     private let extractor: PackageExtractor
@@ -37,7 +37,15 @@ public actor Supervisor {
         self.config = config
         self.prober = prober
         self.logger = logger
-        self.logs = LogBuffer(capacityPerProcess: config.logLinesPerProcess)
+        let storeLogger = logger
+        do {
+            self.logs = try LogStore(configuration: LogStoreConfiguration(
+                path: config.logDatabase.path, defaultRetention: config.logRetention, maxTotalBytes: config.logMaxTotalBytes,
+                onError: { message in storeLogger.error("\(message)") }
+            ))
+        } catch {
+            throw SupervisorError.internalFailure(error.description)
+        }
         self.sampler = ResourceSampler()
         self.reactor = try ProcessReactor(maxLineBytes: config.maxLineBytes)
         self.extractor = PackageExtractor(cacheRoot: config.packageCache, limits: config.extractionLimits)
@@ -200,6 +208,7 @@ public actor Supervisor {
         cgroups.removeInstance()
         exitContinuation.finish()
         reactor.shutdown()
+        logs.shutdown()
     }
 
     private func samplingTargets() -> ([(key: String, pid: Int32)], [String: AgentCgroup]) {
@@ -467,14 +476,20 @@ public actor Supervisor {
         record.error = nil
         let run = record.run
         let processID = agentID.processID
-        let logs = self.logs
         let continuation = exitContinuation
         writePidFile(agentID, pid: spawned.pid)
-        reactor.watch(spawned, handlers: ChildHandlers(
-            onLines: { stream, lines in
-                logs.appendLines(processID: processID, stream: stream.rawValue, run: run, lines: lines.map { ($0.text, $0.truncated) })
-            },
-            onExit: { exit in continuation.yield((agentID, run, exit)) }
+        let reactor = self.reactor
+        let watchID = reactor.reserveWatchID()
+        logs.setRetention(record.spec.logRetention, for: processID)
+        // When the store falls behind, the reactor stops reading this agent's pipes and the
+        // agent blocks on write; the store resumes it once it has caught up.
+        let sink = logs.makeSink(processID: processID, run: run, onDrained: { reactor.resume(watchID) })
+        reactor.watch(spawned, id: watchID, handlers: ChildHandlers(
+            onLines: { stream, lines in sink.write(stream == .stdout ? .stdout : .stderr, lines) },
+            onExit: { exit in
+                sink.finish()
+                continuation.yield((agentID, run, exit))
+            }
         ))
         healthWakeup.signal()
     }

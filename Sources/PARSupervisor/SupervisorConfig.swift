@@ -14,7 +14,11 @@ public struct SupervisorConfig: Sendable {
     public var sampleIntervalSeconds: Double
     public var pythonExecutable: String
     public var extractionLimits: PackageExtractor.Limits
-    public var logLinesPerProcess: Int
+    /// Log retention for processes whose spawn gave no `log_retention`.
+    public var logRetention: LogRetentionPolicy
+    /// All stored log lines together stay under this.
+    public var logMaxTotalBytes: Int
+    /// A longer printed line is cut into pieces marked `extra.truncated`.
     public var maxLineBytes: Int
     /// Where cgroupfs is mounted; nil disables cgroups (limits then cannot be enforced).
     public var cgroupRoot: String?
@@ -31,7 +35,8 @@ public struct SupervisorConfig: Sendable {
         sampleIntervalSeconds: Double = 5,
         pythonExecutable: String = "python3",
         extractionLimits: PackageExtractor.Limits = .init(),
-        logLinesPerProcess: Int = 1000,
+        logRetention: LogRetentionPolicy = .default,
+        logMaxTotalBytes: Int = 8 << 30,
         maxLineBytes: Int = 64 * 1024,
         cgroupRoot: String? = "/sys/fs/cgroup",
         cgroupEveryAgent: Bool = false,
@@ -48,7 +53,8 @@ public struct SupervisorConfig: Sendable {
         self.sampleIntervalSeconds = sampleIntervalSeconds
         self.pythonExecutable = pythonExecutable
         self.extractionLimits = extractionLimits
-        self.logLinesPerProcess = logLinesPerProcess
+        self.logRetention = logRetention
+        self.logMaxTotalBytes = logMaxTotalBytes
         self.maxLineBytes = maxLineBytes
         self.cgroupRoot = cgroupRoot
         self.cgroupEveryAgent = cgroupEveryAgent
@@ -61,4 +67,6 @@ public struct SupervisorConfig: Sendable {
     var packageCache: URL { dataDirectory.appendingPathComponent("cache/packages", isDirectory: true) }
     var runtimeDirectory: URL { dataDirectory.appendingPathComponent("runtime", isDirectory: true) }
     var pidDirectory: URL { dataDirectory.appendingPathComponent("run", isDirectory: true) }
+    /// The SQLite file of the log store.
+    public var logDatabase: URL { dataDirectory.appendingPathComponent("logs/logs.sqlite") }
 }

@@ -63,6 +63,21 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("proxy-requires-token"), help: "Ask for the management token on /agents/* too.")
     var proxyRequiresToken = false
 
+    @Option(name: .customLong("log-max-entries"), help: "Log retention: lines kept per process (a spawn's log_retention overrides it).")
+    var logMaxEntries = LogRetentionPolicy.default.maxEntries
+
+    @Option(name: .customLong("log-max-age"), help: "Log retention: seconds a line is kept.")
+    var logMaxAge = LogRetentionPolicy.default.maxAgeSeconds
+
+    @Option(name: .customLong("log-max-mb"), help: "Log retention: MiB of stored lines per process.")
+    var logMaxMB = LogRetentionPolicy.default.maxBytes >> 20
+
+    @Option(name: .customLong("log-max-total-mb"), help: "Log retention: MiB of stored lines of all processes together (oldest go first).")
+    var logMaxTotalMB = 8 * 1024
+
+    @Option(name: .customLong("max-line-bytes"), help: "A longer printed line is cut into pieces marked extra.truncated.")
+    var maxLineBytes = 64 * 1024
+
     @Option(help: "Python interpreter for entrypoint packages.")
     var python = "python3"
 
@@ -84,6 +99,10 @@ struct Serve: AsyncParsableCommand {
         if let maxAgents, maxAgents < 1 { throw ValidationError("--max-agents must be at least 1") }
         if let maxTotalMemoryMB, maxTotalMemoryMB < 4 { throw ValidationError("--max-total-memory-mb must be at least 4") }
         if let maxTotalCPU, maxTotalCPU <= 0 { throw ValidationError("--max-total-cpu must be positive") }
+        guard logMaxEntries > 0, logMaxAge > 0, logMaxMB > 0, logMaxTotalMB > 0 else {
+            throw ValidationError("--log-max-entries, --log-max-age, --log-max-mb and --log-max-total-mb must be positive")
+        }
+        guard (256...(64 << 20)).contains(maxLineBytes) else { throw ValidationError("--max-line-bytes must be from 256 to 67108864") }
         Self.raiseOpenFileLimit()
         // A daemon started with stdin, stdout or stderr closed would hand those numbers to
         // agents' pipes; fill them with /dev/null first.
@@ -108,6 +127,9 @@ struct Serve: AsyncParsableCommand {
             sampleIntervalSeconds: sampleInterval,
             pythonExecutable: python,
             extractionLimits: .init(maxEntries: maxPackageEntries, maxTotalBytes: UInt64(maxPackageMB) << 20),
+            logRetention: LogRetentionPolicy(maxEntries: logMaxEntries, maxAgeSeconds: logMaxAge, maxBytes: logMaxMB << 20),
+            logMaxTotalBytes: logMaxTotalMB << 20,
+            maxLineBytes: maxLineBytes,
             cgroupRoot: cgroupRoot == "none" ? nil : cgroupRoot,
             cgroupEveryAgent: cgroupEveryAgent,
             quotas: QuotaPolicy(maxTotalMemoryMB: maxTotalMemoryMB, maxTotalCPU: maxTotalCPU, maxAgents: maxAgents)

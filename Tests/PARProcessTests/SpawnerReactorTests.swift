@@ -7,6 +7,9 @@ import Testing
 import Glibc
 #endif
 
+func texts(_ lines: [LineSplitter.Line]) -> [String] { lines.map(\.text) }
+func flags(_ lines: [LineSplitter.Line]) -> [Bool] { lines.map(\.truncated) }
+
 /// Collects what the reactor reports for one child; waits with a condition variable.
 final class ChildRecorder: @unchecked Sendable {
     private let condition = NSCondition()
@@ -23,6 +26,7 @@ final class ChildRecorder: @unchecked Sendable {
                 if stream == .stdout { stdoutLines += lines } else { stderrLines += lines }
                 condition.broadcast()
                 condition.unlock()
+                return true
             },
             onExit: { [self] exit in
                 condition.lock()

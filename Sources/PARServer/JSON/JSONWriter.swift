@@ -43,6 +43,13 @@ struct JSONWriter {
         needsComma = true
     }
 
+    /// Appends text that is already valid JSON.
+    mutating func raw(_ json: String) {
+        separator()
+        bytes.append(contentsOf: json.utf8)
+        needsComma = true
+    }
+
     mutating func timestamp(_ date: Date) {
         separator()
         bytes.append(0x22)

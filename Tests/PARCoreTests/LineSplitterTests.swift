@@ -1,4 +1,4 @@
-import PARProcess
+import PARCore
 import Testing
 
 /// Feeds `chunks` in order, then finishes; returns (text, truncated) pairs.

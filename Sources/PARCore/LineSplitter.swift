@@ -5,6 +5,11 @@ public struct LineSplitter: Sendable {
         public var text: String
         /// The line was longer than the maximum; this is one piece of it.
         public var truncated: Bool
+
+        public init(text: String, truncated: Bool = false) {
+            self.text = text
+            self.truncated = truncated
+        }
     }
 
     public let maxLineBytes: Int

@@ -1,0 +1,113 @@
+import Foundation
+
+/// Which lines a query or a live tail wants. Every condition is optional.
+public struct LogFilter: Sendable, Equatable {
+    public var processID: String?
+    /// Exactly this level (the seed's `level`).
+    public var level: LogLevel?
+    /// This level and above.
+    public var minLevel: LogLevel?
+    /// Microseconds since 1970, inclusive.
+    public var sinceMicros: Int64?
+    public var untilMicros: Int64?
+    public var stream: LogStream?
+    public var text: TextSearch?
+
+    public init(processID: String? = nil, level: LogLevel? = nil, minLevel: LogLevel? = nil, sinceMicros: Int64? = nil, untilMicros: Int64? = nil, stream: LogStream? = nil, text: TextSearch? = nil) {
+        self.processID = processID
+        self.level = level
+        self.minLevel = minLevel
+        self.sinceMicros = sinceMicros
+        self.untilMicros = untilMicros
+        self.stream = stream
+        self.text = text
+    }
+
+    /// Levels a line may have, as a block level mask.
+    public var levelMask: Int {
+        LogLevel.allCases.filter { candidate in
+            (level == nil || candidate == level) && (minLevel == nil || candidate >= minLevel!)
+        }.reduce(0) { $0 | $1.bit }
+    }
+
+    public var streamMask: Int { stream?.bit ?? LogStream.allCases.reduce(0) { $0 | $1.bit } }
+
+    public func matches(_ entry: LogEntry) -> Bool {
+        if let processID, entry.processID != processID { return false }
+        if let level, entry.level != level { return false }
+        if let minLevel, entry.level < minLevel { return false }
+        if let stream, entry.stream != stream { return false }
+        if sinceMicros != nil || untilMicros != nil {
+            let micros = Timestamps.micros(entry.timestamp)
+            if let sinceMicros, micros < sinceMicros { return false }
+            if let untilMicros, micros > untilMicros { return false }
+        }
+        if let text, !text.matches(entry.searchableText) { return false }
+        return true
+    }
+}
+
+/// `q=`: every word must start a word of the line (message or extra), ignoring case.
+/// `q=time` finds "Timeout waiting"; "imeout" finds nothing. The same rule as the
+/// full-text index's prefix query, so indexed and not-yet-indexed blocks agree.
+public struct TextSearch: Sendable, Equatable {
+    public let terms: [String]
+
+    /// Nil when `query` has no letters or digits.
+    public init?(_ query: String) {
+        let terms = Self.words(query)
+        guard !terms.isEmpty else { return nil }
+        self.terms = terms
+    }
+
+    static func words(_ text: String) -> [String] {
+        text.lowercased().split { !$0.isLetter && !$0.isNumber }.map(String.init)
+    }
+
+    /// FTS5 MATCH text: each term a quoted prefix, all required.
+    public var ftsQuery: String {
+        terms.map { "\"\($0.replacingOccurrences(of: "\"", with: "\"\""))\"*" }.joined(separator: " AND ")
+    }
+
+    public func matches(_ text: String) -> Bool {
+        let lowered = text.lowercased()
+        return terms.allSatisfy { term in
+            var searchRange = lowered.startIndex..<lowered.endIndex
+            while let found = lowered.range(of: term, range: searchRange) {
+                if found.lowerBound == lowered.startIndex { return true }
+                let before = lowered[lowered.index(before: found.lowerBound)]
+                if !before.isLetter && !before.isNumber { return true }
+                searchRange = lowered.index(after: found.lowerBound)..<lowered.endIndex
+            }
+            return false
+        }
+    }
+}
+
+public enum LogOrder: String, Sendable {
+    /// Newest first, as the seed answered.
+    case desc
+    case asc
+}
+
+/// One page of `GET /supervisor/logs`.
+public struct LogQuery: Sendable, Equatable {
+    public var filter: LogFilter
+    public var order: LogOrder
+    public var limit: Int
+    /// Continue after this sequence id (a previous page's `next_cursor`).
+    public var cursor: UInt64?
+
+    public init(filter: LogFilter = LogFilter(), order: LogOrder = .desc, limit: Int = 100, cursor: UInt64? = nil) {
+        self.filter = filter
+        self.order = order
+        self.limit = limit
+        self.cursor = cursor
+    }
+}
+
+public struct LogPage: Sendable {
+    public var entries: [LogEntry]
+    /// Present when more lines may follow: pass it back as `cursor`.
+    public var nextCursor: UInt64?
+}

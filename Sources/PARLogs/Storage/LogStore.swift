@@ -1,0 +1,598 @@
+import Foundation
+import GRDB
+import PARCore
+import Synchronization
+
+public struct LogStoreConfiguration: Sendable {
+    /// The SQLite file (created with its folder if missing).
+    public var path: String
+    public var defaultRetention: LogRetentionPolicy
+    /// Over this the oldest blocks of any process go first.
+    public var maxTotalBytes: Int
+    /// A block open longer than this is written even if not full: at most this much of
+    /// what was read is lost if the daemon is killed.
+    public var flushIntervalSeconds: Double
+    public var blockLines: Int
+    public var blockBytes: Int
+    /// A process with more than this read but not yet parsed stops being read until
+    /// it is down to `sinkLowWaterBytes`: the agent blocks on its pipe, nothing is dropped.
+    public var sinkHighWaterBytes: Int
+    public var sinkLowWaterBytes: Int
+    /// The same across all processes together: bounds the daemon's memory.
+    public var globalHighWaterBytes: Int
+    /// Told about storage failures (disk full, I/O errors); lines of a failed write are lost.
+    public var onError: @Sendable (String) -> Void
+
+    public init(
+        path: String, defaultRetention: LogRetentionPolicy = .default, maxTotalBytes: Int = 8 << 30,
+        flushIntervalSeconds: Double = 0.25, blockLines: Int = 4096, blockBytes: Int = 256 << 10,
+        sinkHighWaterBytes: Int = 4 << 20, sinkLowWaterBytes: Int = 1 << 20, globalHighWaterBytes: Int = 32 << 20,
+        onError: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.path = path
+        self.defaultRetention = defaultRetention
+        self.maxTotalBytes = maxTotalBytes
+        self.flushIntervalSeconds = flushIntervalSeconds
+        self.blockLines = blockLines
+        self.blockBytes = blockBytes
+        self.sinkHighWaterBytes = sinkHighWaterBytes
+        self.sinkLowWaterBytes = sinkLowWaterBytes
+        self.globalHighWaterBytes = globalHighWaterBytes
+        self.onError = onError
+    }
+}
+
+public struct LogStoreError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Every line every agent prints, kept durably in SQLite, queryable and tailed live.
+///
+/// Two threads of its own, so neither the reactor nor the HTTP event loops ever wait on
+/// parsing or disk: the ingest thread parses lines, gives them sequence ids, offers them
+/// to live tails and packs them into blocks; the writer thread commits blocks (one
+/// transaction per batch), applies retention, and fills the full-text index when idle.
+/// Queries read through SQLite's WAL readers concurrently with the writer.
+public final class LogStore: Sendable {
+    public let configuration: LogStoreConfiguration
+    public let hub = LogHub()
+    let database: LogDatabase
+    let ingest = WorkQueue<IngestItem>()
+    private let commits = WorkQueue<CommitItem>()
+    /// What queries need from the writer: how far full text goes, and the retention floors.
+    private let readState: Mutex<ReadState>
+    private let policies = Mutex<[String: LogRetentionPolicy]>([:])
+    private let pausedSinks = Mutex<[ObjectIdentifier: LogSink]>([:])
+    private let pausedCount = Atomic<Int>(0)
+    private let ingestDone = DispatchSemaphore(value: 0)
+    private let writerDone = DispatchSemaphore(value: 0)
+    private let stopped = Atomic<Bool>(false)
+
+    struct ReadState {
+        var ftsThrough: Int64
+        var floors: [String: UInt64]
+    }
+
+    enum IngestItem: Sendable {
+        case lines(LogSink, LogStream, [LineSplitter.Line], readAtMicros: Int64, bytes: Int)
+        case event(processID: String, level: LogLevel, message: String, run: Int, extraMembers: String, atMicros: Int64)
+        case finish(processID: String)
+        case barrier(@Sendable () -> Void)
+        case clear(processID: String?, done: @Sendable (Int) -> Void)
+        case stop
+    }
+
+    enum CommitItem: Sendable {
+        case block(SealedLogBlock)
+        case barrier(@Sendable () -> Void)
+        case clear(processID: String?, done: @Sendable (Int) -> Void)
+        case stop
+    }
+
+    public init(configuration: LogStoreConfiguration) throws(LogStoreError) {
+        self.configuration = configuration
+        let recovered: LogDatabase.Recovered
+        do {
+            try FileManager.default.createDirectory(at: URL(fileURLWithPath: configuration.path).deletingLastPathComponent(), withIntermediateDirectories: true)
+            database = try LogDatabase(path: configuration.path)
+            recovered = try database.recover()
+        } catch {
+            throw LogStoreError(description: "cannot open the log store at \(configuration.path): \(error)")
+        }
+        readState = Mutex(ReadState(ftsThrough: recovered.ftsThrough, floors: recovered.floors.mapValues(\.sequence)))
+        let ingestLoop = IngestLoop(store: self, nextSequence: recovered.nextSequence)
+        let writerLoop = WriterLoop(store: self, recovered: recovered)
+        let ingestThread = Thread { [ingestDone] in
+            ingestLoop.run()
+            ingestDone.signal()
+        }
+        ingestThread.name = "par-log-ingest"
+        ingestThread.start()
+        let writerThread = Thread { [writerDone] in
+            writerLoop.run()
+            writerDone.signal()
+        }
+        writerThread.name = "par-log-writer"
+        writerThread.start()
+    }
+
+    /// Writes what was read so far and stops both threads; live tails end.
+    public func shutdown() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        ingest.push(.stop)
+        ingest.close()
+        ingestDone.wait()
+        writerDone.wait()
+        hub.closeAll()
+        resumeAllPaused()
+    }
+
+    // MARK: Writing
+
+    /// Where one run of one process writes. `onDrained` is called (from the store's
+    /// thread) after a `write` returned false, once the process may be read again.
+    public func makeSink(processID: String, run: Int, onDrained: @escaping @Sendable () -> Void) -> LogSink {
+        LogSink(processID: processID, run: run, store: self, onDrained: onDrained)
+    }
+
+    /// Retention for one process's lines (nil: the default).
+    public func setRetention(_ policy: LogRetentionPolicy?, for processID: String) {
+        policies.withLock { $0[processID] = policy }
+    }
+
+    func retention(for processID: String) -> LogRetentionPolicy {
+        policies.withLock { $0[processID] } ?? configuration.defaultRetention
+    }
+
+    /// A supervisor event, stored as a line of process `supervisor` with the agent in extra.
+    public func appendEvent(agentID: String, level: LogLevel, message: String, fields: [String: JSONValue] = [:]) {
+        var extra = fields
+        var run = 0
+        if case .number(let value)? = extra.removeValue(forKey: "run") { run = Int(value) }
+        extra["agent_id"] = .string(agentID)
+        ingest.push(.event(processID: "supervisor", level: level, message: message, run: run, extraMembers: JSONText.members(extra), atMicros: Timestamps.micros(Date())))
+    }
+
+    // MARK: Reading
+
+    /// Returns once every line handed in before the call is committed.
+    public func flush() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            if !ingest.push(.barrier({ continuation.resume() })) { continuation.resume() }
+        }
+    }
+
+    public func query(_ query: LogQuery) async throws(LogStoreError) -> LogPage {
+        await flush()
+        let state = readState.withLock { $0 }
+        do {
+            return try await database.pool.read { db in
+                try LogQueryExecutor.run(query, db: db, ftsThrough: state.ftsThrough) { entry in
+                    guard let floor = state.floors[entry.processID] else { return true }
+                    return entry.sequence >= floor
+                }
+            }
+        } catch {
+            throw LogStoreError(description: "reading the log store failed: \(error)")
+        }
+    }
+
+    /// Removes the lines of one process, or all; returns how many were removed.
+    public func clear(processID: String?) async -> Int {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
+            if !ingest.push(.clear(processID: processID, done: { continuation.resume(returning: $0) })) { continuation.resume(returning: 0) }
+        }
+    }
+
+    /// A live tail. With `tail > 0` the last `tail` matching stored lines come first (oldest
+    /// first); live lines follow without repeats or holes.
+    public func subscribe(filter: LogFilter, tail: Int, capacity: Int = 10_000) async throws(LogStoreError) -> (tail: [LogEntry], subscription: LogSubscription) {
+        let subscription = hub.subscribe(filter: filter, capacity: capacity)
+        guard tail > 0 else { return ([], subscription) }
+        do {
+            let page = try await query(LogQuery(filter: filter, order: .desc, limit: tail))
+            let entries = Array(page.entries.reversed())
+            if let last = entries.last { subscription.skip(through: last.sequence) }
+            return (entries, subscription)
+        } catch {
+            subscription.close()
+            throw error
+        }
+    }
+
+    // MARK: Backpressure
+
+    func notePaused(_ sink: LogSink) {
+        let inserted = pausedSinks.withLock { $0.updateValue(sink, forKey: ObjectIdentifier(sink)) == nil }
+        if inserted { pausedCount.add(1, ordering: .releasing) }
+    }
+
+    func forgetPaused(_ sink: LogSink) {
+        if pausedSinks.withLock({ $0.removeValue(forKey: ObjectIdentifier(sink)) }) != nil {
+            pausedCount.subtract(1, ordering: .releasing)
+        }
+    }
+
+    var hasPausedSinks: Bool { pausedCount.load(ordering: .acquiring) > 0 }
+
+    /// Called by the ingest thread after it freed memory: resumes the sinks now under both marks.
+    func resumeDrainedSinks() {
+        guard hasPausedSinks, ingest.pendingBytes <= configuration.globalHighWaterBytes / 2 else { return }
+        let candidates = pausedSinks.withLock { Array($0.values) }
+        for sink in candidates where sink.pendingBytes <= configuration.sinkLowWaterBytes {
+            if sink.tryResume() { forgetPaused(sink) }
+        }
+    }
+
+    private func resumeAllPaused() {
+        let all = pausedSinks.withLock { all in
+            defer { all.removeAll() }
+            return Array(all.values)
+        }
+        pausedCount.store(0, ordering: .releasing)
+        for sink in all where sink.tryResume() {}
+    }
+
+    // MARK: Threads' shared state
+
+    fileprivate func pushCommit(_ item: CommitItem, bytes: Int = 0) {
+        commits.push(item, bytes: bytes)
+    }
+
+    fileprivate func takeCommits(timeout: Double) -> [CommitItem] { commits.takeAll(timeout: timeout) }
+    fileprivate func releaseCommits(bytes: Int) { commits.release(bytes: bytes) }
+    fileprivate func waitForCommitSpace() { commits.waitForSpace(below: 16 << 20) }
+
+    fileprivate func publishReadState(_ update: (inout ReadState) -> Void) {
+        readState.withLock { update(&$0) }
+    }
+}
+
+/// One run of one process writing into the store. `write` is called from the reactor thread.
+public final class LogSink: Sendable {
+    public let processID: String
+    public let run: Int
+    private let store: LogStore
+    private let pending = Atomic<Int>(0)
+    private let paused = Atomic<Bool>(false)
+    private let onDrained: @Sendable () -> Void
+
+    init(processID: String, run: Int, store: LogStore, onDrained: @escaping @Sendable () -> Void) {
+        self.processID = processID
+        self.run = run
+        self.store = store
+        self.onDrained = onDrained
+    }
+
+    var pendingBytes: Int { pending.load(ordering: .acquiring) }
+
+    /// Hands lines to the store. False: stop reading this process until `onDrained`.
+    public func write(_ stream: LogStream, _ lines: [LineSplitter.Line]) -> Bool {
+        guard !lines.isEmpty else { return true }
+        // What a queued line costs in memory: its bytes plus the String and array overhead.
+        let bytes = lines.reduce(0) { $0 + $1.text.utf8.count + 48 }
+        guard store.ingest.push(.lines(self, stream, lines, readAtMicros: Timestamps.micros(Date()), bytes: bytes), bytes: bytes) else { return true }
+        let now = pending.add(bytes, ordering: .acquiringAndReleasing).newValue
+        let configuration = store.configuration
+        guard now > configuration.sinkHighWaterBytes || store.ingest.pendingBytes > configuration.globalHighWaterBytes else { return true }
+        paused.store(true, ordering: .releasing)
+        store.notePaused(self)
+        // The ingest thread may have drained everything in between: then keep reading.
+        if pendingBytes <= configuration.sinkLowWaterBytes && store.ingest.pendingBytes <= configuration.globalHighWaterBytes / 2 && tryResume(notify: false) {
+            store.forgetPaused(self)
+            return true
+        }
+        return false
+    }
+
+    /// The process is gone: its last lines are written without waiting for the flush interval.
+    public func finish() {
+        store.ingest.push(.finish(processID: processID))
+    }
+
+    func release(bytes: Int) {
+        pending.subtract(bytes, ordering: .acquiringAndReleasing)
+    }
+
+    /// Clears the pause once; true if this call did (and told the reader, unless `notify` is false).
+    @discardableResult
+    func tryResume(notify: Bool = true) -> Bool {
+        guard paused.compareExchange(expected: true, desired: false, ordering: .acquiringAndReleasing).exchanged else { return false }
+        if notify { onDrained() }
+        return true
+    }
+}
+
+/// The ingest thread: parse, number, publish, pack.
+private final class IngestLoop: @unchecked Sendable {
+    private unowned let store: LogStore
+    private var nextSequence: UInt64
+    private var builders: [String: LogBlockBuilder] = [:]
+    private let flushNanos: UInt64
+    private let configuration: LogStoreConfiguration
+
+    init(store: LogStore, nextSequence: UInt64) {
+        self.store = store
+        self.nextSequence = nextSequence
+        self.configuration = store.configuration
+        self.flushNanos = UInt64(max(0.001, store.configuration.flushIntervalSeconds) * 1e9)
+    }
+
+    func run() {
+        var stopping = false
+        while true {
+            let items = store.ingest.takeAll(timeout: stopping ? 0 : builders.isEmpty ? 1 : configuration.flushIntervalSeconds / 2)
+            if items.isEmpty && stopping { break }
+            var released = 0
+            let now = DispatchTime.now().uptimeNanoseconds
+            for item in items {
+                switch item {
+                case .lines(let sink, let stream, let lines, let readAt, let bytes):
+                    var entries: [LogEntry] = []
+                    entries.reserveCapacity(lines.count)
+                    for line in lines {
+                        let parsed = LineParser.parse(line.text)
+                        let entry = LogEntry(
+                            sequence: nextSequence, processID: sink.processID,
+                            timestamp: Timestamps.date(micros: parsed.timestampMicros ?? readAt), level: parsed.level,
+                            message: parsed.message, stream: stream, run: sink.run, truncated: line.truncated,
+                            extraMembers: parsed.extraMembers
+                        )
+                        nextSequence += 1
+                        append(entry, now: now)
+                        entries.append(entry)
+                    }
+                    store.hub.publish(entries)
+                    sink.release(bytes: bytes)
+                    released += bytes
+                case .event(let processID, let level, let message, let run, let extra, let at):
+                    let entry = LogEntry(sequence: nextSequence, processID: processID, timestamp: Timestamps.date(micros: at), level: level, message: message, stream: .supervisor, run: run, extraMembers: extra)
+                    nextSequence += 1
+                    append(entry, now: now)
+                    store.hub.publish([entry])
+                case .finish(let processID):
+                    seal(processID)
+                case .barrier(let done):
+                    sealAll()
+                    store.pushCommit(.barrier(done))
+                case .clear(let processID, let done):
+                    if let processID { builders[processID] = nil } else { builders.removeAll() }
+                    store.pushCommit(.clear(processID: processID, done: done))
+                case .stop:
+                    stopping = true
+                }
+            }
+            store.ingest.release(bytes: released)
+            store.resumeDrainedSinks()
+            for (processID, builder) in builders where !builder.isEmpty && now &- builder.openedAt >= flushNanos {
+                seal(processID)
+            }
+            if stopping {
+                sealAll()
+                // Pushes are refused now; whatever got in before is taken on the next turn.
+                continue
+            }
+            store.waitForCommitSpace()
+        }
+        store.pushCommit(.stop)
+    }
+
+    private func append(_ entry: LogEntry, now: UInt64) {
+        var builder = builders.removeValue(forKey: entry.processID) ?? LogBlockBuilder(processID: entry.processID)
+        builder.append(entry, now: now)
+        if builder.lineCount >= configuration.blockLines || builder.bytes.count >= configuration.blockBytes {
+            let block = builder.seal()
+            store.pushCommit(.block(block), bytes: block.data.count)
+        }
+        builders[entry.processID] = builder
+    }
+
+    private func seal(_ processID: String) {
+        guard var builder = builders.removeValue(forKey: processID), !builder.isEmpty else { return }
+        let block = builder.seal()
+        store.pushCommit(.block(block), bytes: block.data.count)
+    }
+
+    private func sealAll() {
+        for processID in Array(builders.keys) { seal(processID) }
+    }
+}
+
+/// The writer thread: commit, retention, full-text index.
+private final class WriterLoop: @unchecked Sendable {
+    private unowned let store: LogStore
+    private var totals: [String: LogDatabase.ProcessTotals]
+    private var floors: [String: LogDatabase.Floor]
+    private var ftsThrough: Int64
+    private var lastBlockID: Int64 = 0
+    private var lastRetention: UInt64 = 0
+    /// After a failed indexing pass, wait before trying again rather than spin.
+    private var indexingPausedUntil: UInt64 = 0
+    private var configuration: LogStoreConfiguration { store.configuration }
+    private var database: LogDatabase { store.database }
+
+    init(store: LogStore, recovered: LogDatabase.Recovered) {
+        self.store = store
+        self.totals = recovered.totals
+        self.floors = recovered.floors
+        self.ftsThrough = recovered.ftsThrough
+        self.lastBlockID = (try? store.database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM log_blocks") }) ?? nil ?? 0
+    }
+
+    func run() {
+        while true {
+            let backlog = ftsThrough < lastBlockID && DispatchTime.now().uptimeNanoseconds >= indexingPausedUntil
+            let items = store.takeCommits(timeout: backlog ? 0.001 : 1)
+            var stopping = false
+            if !items.isEmpty { stopping = commit(items) }
+            let now = DispatchTime.now().uptimeNanoseconds
+            if now &- lastRetention >= 1_000_000_000 || stopping {
+                lastRetention = now
+                applyRetention()
+            }
+            if stopping { return }
+            if items.isEmpty && ftsThrough < lastBlockID && now >= indexingPausedUntil { indexText(now: now) }
+        }
+    }
+
+    /// Returns true when the stop item was among them.
+    private func commit(_ items: [LogStore.CommitItem]) -> Bool {
+        var done: [@Sendable () -> Void] = []
+        var stopping = false
+        let storedMicros = Timestamps.micros(Date())
+        do {
+            try database.pool.write { db in
+                var blocks: [SealedLogBlock] = []
+                func insertPending() throws {
+                    guard !blocks.isEmpty else { return }
+                    lastBlockID = try database.insert(blocks, storedMicros: storedMicros, db: db)
+                    for block in blocks {
+                        var entry = totals[block.processID, default: .init()]
+                        entry.lines += block.lineCount
+                        entry.bytes += block.data.count
+                        entry.oldestStoredMicros = min(entry.oldestStoredMicros, storedMicros)
+                        totals[block.processID] = entry
+                    }
+                    let maxSequence = blocks.map(\.lastSequence).max() ?? 0
+                    try database.setMeta("next_seq", Int64(maxSequence + 1), db: db)
+                    blocks.removeAll()
+                }
+                for item in items {
+                    switch item {
+                    case .block(let block):
+                        blocks.append(block)
+                    case .barrier(let callback):
+                        done.append(callback)
+                    case .clear(let processID, let callback):
+                        try insertPending()
+                        let removed = try clear(processID, db: db)
+                        done.append { callback(removed) }
+                    case .stop:
+                        stopping = true
+                    }
+                }
+                try insertPending()
+            }
+        } catch {
+            configuration.onError("writing logs failed, lines of this batch are lost: \(error)")
+        }
+        store.releaseCommits(bytes: items.reduce(0) { sum, item in
+            if case .block(let block) = item { return sum + block.data.count }
+            return sum
+        })
+        for callback in done { callback() }
+        return stopping
+    }
+
+    private func clear(_ processID: String?, db: GRDB.Database) throws -> Int {
+        guard let processID else {
+            let removed = try database.deleteEverything(db: db)
+            totals.removeAll()
+            floors.removeAll()
+            store.publishReadState { $0.floors.removeAll() }
+            return removed
+        }
+        let removed = try database.deleteBlocks(where: "process_id = ?", arguments: [processID], ftsThrough: ftsThrough, db: db)
+        try db.execute(sql: "DELETE FROM log_floors WHERE process_id = ?", arguments: [processID])
+        let hidden = floors.removeValue(forKey: processID)?.hiddenLines ?? 0
+        totals[processID] = nil
+        store.publishReadState { $0.floors[processID] = nil }
+        return removed.lines - hidden
+    }
+
+    private func applyRetention() {
+        let nowMicros = Timestamps.micros(Date())
+        do {
+            for processID in Array(totals.keys) {
+                guard let processTotals = totals[processID] else { continue }
+                let policy = store.retention(for: processID)
+                let summary = RetentionPlanner.Totals(lines: processTotals.lines, bytes: processTotals.bytes)
+                guard RetentionPlanner.isOver(summary, policy: policy, oldestStoredMicros: processTotals.oldestStoredMicros, nowMicros: nowMicros) else { continue }
+                try trim(processID, policy: policy, nowMicros: nowMicros)
+            }
+            try trimGlobal()
+        } catch {
+            configuration.onError("applying log retention failed: \(error)")
+        }
+    }
+
+    private func trim(_ processID: String, policy: LogRetentionPolicy, nowMicros: Int64) throws {
+        try database.pool.write { db in
+            while true {
+                guard let current = totals[processID] else { return }
+                let blocks = try database.oldestBlocks(of: processID, limit: 512, floor: floors[processID], db: db)
+                let plan = RetentionPlanner.plan(totals: .init(lines: current.lines, bytes: current.bytes), policy: policy, oldestFirst: blocks, nowMicros: nowMicros)
+                if plan.isEmpty { return }
+                if !plan.deleteBlocks.isEmpty {
+                    let ids = plan.deleteBlocks.map(String.init).joined(separator: ",")
+                    _ = try database.deleteBlocks(where: "id IN (\(ids))", arguments: [], ftsThrough: ftsThrough, db: db)
+                    if let floor = floors[processID], plan.deleteBlocks.contains(floor.blockID) {
+                        floors[processID] = nil
+                        try db.execute(sql: "DELETE FROM log_floors WHERE process_id = ?", arguments: [processID])
+                    }
+                }
+                if let (blockID, hidden) = plan.floor, let sequence = try database.sequence(ofLine: hidden, inBlock: blockID, db: db) {
+                    floors[processID] = .init(blockID: blockID, hiddenLines: hidden, sequence: sequence)
+                    try db.execute(sql: """
+                        INSERT INTO log_floors (process_id, block_id, hidden_lines, floor_seq) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(process_id) DO UPDATE SET block_id = excluded.block_id, hidden_lines = excluded.hidden_lines, floor_seq = excluded.floor_seq
+                        """, arguments: [processID, blockID, hidden, Int64(sequence)])
+                }
+                var updated = current
+                updated.lines -= plan.linesRemoved
+                updated.bytes -= plan.bytesRemoved
+                updated.oldestStoredMicros = try Int64.fetchOne(db, sql: "SELECT MIN(stored_us) FROM log_blocks WHERE process_id = ?", arguments: [processID]) ?? .max
+                totals[processID] = updated.lines > 0 || updated.bytes > 0 ? updated : nil
+                let floorSequence = floors[processID]?.sequence
+                store.publishReadState { $0.floors[processID] = floorSequence }
+                // The plan stopped inside what was fetched: done. Otherwise fetch the next blocks.
+                if plan.deleteBlocks.count < blocks.count || blocks.isEmpty { return }
+            }
+        }
+    }
+
+    private func trimGlobal() throws {
+        var total = totals.values.reduce(0) { $0 + $1.bytes }
+        guard total > configuration.maxTotalBytes else { return }
+        try database.pool.write { db in
+            while total > configuration.maxTotalBytes {
+                let rows = try Row.fetchAll(db, sql: "SELECT id, process_id, line_count, bytes FROM log_blocks ORDER BY first_seq LIMIT 64")
+                if rows.isEmpty { return }
+                var ids: [Int64] = []
+                for row in rows where total > configuration.maxTotalBytes {
+                    let processID: String = row[1]
+                    let id: Int64 = row[0]
+                    ids.append(id)
+                    total -= row[3] as Int
+                    var entry = totals[processID, default: .init()]
+                    var lines: Int = row[2]
+                    if let floor = floors[processID], floor.blockID == id {
+                        lines -= floor.hiddenLines
+                        floors[processID] = nil
+                        try db.execute(sql: "DELETE FROM log_floors WHERE process_id = ?", arguments: [processID])
+                        store.publishReadState { $0.floors[processID] = nil }
+                    }
+                    entry.lines -= lines
+                    entry.bytes -= row[3] as Int
+                    totals[processID] = entry
+                }
+                _ = try database.deleteBlocks(where: "id IN (\(ids.map(String.init).joined(separator: ",")))", arguments: [], ftsThrough: ftsThrough, db: db)
+            }
+        }
+    }
+
+    private func indexText(now: UInt64) {
+        do {
+            let through = ftsThrough
+            if let last = try database.pool.write({ db in try database.indexText(after: through, limit: 8, db: db) }) {
+                ftsThrough = last
+                store.publishReadState { $0.ftsThrough = last }
+            } else {
+                ftsThrough = lastBlockID
+            }
+        } catch {
+            configuration.onError("full-text indexing of logs failed (retrying in 10 s; q= scans meanwhile): \(error)")
+            indexingPausedUntil = now + 10_000_000_000
+        }
+    }
+}

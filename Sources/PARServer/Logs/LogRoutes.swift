@@ -1,0 +1,182 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+import NIOCore
+import PARCore
+import PARLogs
+import PARSupervisor
+
+/// `GET`/`DELETE /supervisor/logs`, the SSE tail `/supervisor/logs/stream` and the
+/// WebSocket tail `/supervisor/logs/ws`.
+struct LogRoutes: Sendable {
+    let store: LogStore
+    /// How often an idle live tail sends a keep-alive (and finds out the client left).
+    var keepAlive: Duration = .seconds(15)
+
+    func register<Context: RequestContext>(on router: Router<Context>) {
+        router.get("/supervisor/logs") { request, _ in try await self.query(request) }
+        router.delete("/supervisor/logs") { request, _ in try await self.clear(request) }
+        router.get("/supervisor/logs/stream") { request, _ in try await self.serverSentEvents(request) }
+        // Reached only when the request was not a WebSocket upgrade (or its parameters are bad).
+        router.get("/supervisor/logs/ws") { request, _ -> Response in
+            _ = try LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.live)
+            throw APIError(.upgradeRequired, "upgrade required", detail: "this is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket), or use /supervisor/logs/stream for Server-Sent Events")
+        }
+    }
+
+    func registerWebSocket<Methods: RouterMethods>(on router: Methods) where Methods.Context == PARWebSocketContext {
+        router.ws("/supervisor/logs/ws") { request, _ in
+            (try? LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.live)) == nil ? .dontUpgrade : .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            guard let parameters = try? LogRequest(context.request.uri.queryParameters, for: LogRequest.Endpoint.live) else { return }
+            try await webSocketTail(parameters, inbound: inbound, outbound: outbound)
+        }
+    }
+
+    // MARK: Query and clear
+
+    private func query(_ request: Request) async throws -> Response {
+        let parameters = try LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.query)
+        let page: LogPage
+        do throws(LogStoreError) {
+            page = try await store.query(parameters.query)
+        } catch {
+            throw APIError(.internalServerError, "log store failure", detail: error.description)
+        }
+        var json = JSONWriter(capacity: 256 * page.entries.count + 64)
+        json.beginObject()
+        json.key("logs")
+        json.beginArray()
+        for entry in page.entries { json.logEntry(entry) }
+        json.endArray()
+        json.field("count", page.entries.count)
+        json.field("next_cursor", page.nextCursor.map(String.init))
+        json.endObject()
+        return JSONResponse.make(json)
+    }
+
+    private func clear(_ request: Request) async throws -> Response {
+        let parameters = try LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.clear)
+        let processID = parameters.filter.processID
+        let removed = await store.clear(processID: processID)
+        return JSONResponse.make([
+            "status": "success",
+            "message": processID.map { "cleared \(removed) log entries of \($0)" } ?? "cleared \(removed) log entries",
+            "removed": removed,
+        ] as [String: Any])
+    }
+
+    // MARK: Live
+
+    private func subscribe(_ parameters: LogRequest) async throws -> (tail: [LogEntry], subscription: LogSubscription) {
+        do throws(LogStoreError) {
+            return try await store.subscribe(filter: parameters.filter, tail: parameters.tail)
+        } catch {
+            throw APIError(.internalServerError, "log store failure", detail: error.description)
+        }
+    }
+
+    /// One event per line (`id:` is its sequence); a slow reader gets `event: gap` with
+    /// what it missed; a comment line every `keepAlive` while idle.
+    private func serverSentEvents(_ request: Request) async throws -> Response {
+        let parameters = try LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.live)
+        let (tail, subscription) = try await subscribe(parameters)
+        let keepAlive = self.keepAlive
+        let body = ResponseBody { writer in
+            defer { subscription.close() }
+            var buffer = ByteBuffer(string: "retry: 2000\n: tailing logs\n\n")
+            Self.appendEvents(tail.map { LogSubscription.Delivery.entry($0) }, to: &buffer)
+            try await writer.write(buffer)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: keepAlive)
+                        subscription.poke()
+                    }
+                }
+                while let deliveries = await subscription.next() {
+                    var chunk = ByteBuffer()
+                    if deliveries.isEmpty {
+                        chunk.writeString(": keep-alive\n\n")
+                    } else {
+                        Self.appendEvents(deliveries, to: &chunk)
+                    }
+                    try await writer.write(chunk)
+                }
+                group.cancelAll()
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
+            body: body
+        )
+    }
+
+    private static func appendEvents(_ deliveries: [LogSubscription.Delivery], to buffer: inout ByteBuffer) {
+        for delivery in deliveries {
+            switch delivery {
+            case .entry(let entry):
+                var json = JSONWriter(capacity: 256)
+                json.logEntry(entry)
+                buffer.writeString("id: \(entry.sequence)\ndata: ")
+                buffer.writeBytes(json.bytes)
+                buffer.writeString("\n\n")
+            case .gap:
+                buffer.writeString("event: gap\ndata: ")
+                buffer.writeBytes(gapJSON(delivery).bytes)
+                buffer.writeString("\n\n")
+            }
+        }
+    }
+
+    /// `{"missed": n, "first_sequence": a, "last_sequence": b, "cursor": "a-1"}`: fetch the
+    /// missed lines with `GET /supervisor/logs?order=asc&cursor=<cursor>` and the same filters.
+    private static func gapJSON(_ delivery: LogSubscription.Delivery, type: Bool = false) -> JSONWriter {
+        var json = JSONWriter(capacity: 128)
+        guard case .gap(let missed, let first, let last) = delivery else { return json }
+        json.beginObject()
+        if type { json.field("type", "gap") }
+        json.field("missed", missed)
+        json.field("first_sequence", first)
+        json.field("last_sequence", last)
+        json.field("cursor", String(first - 1))
+        json.endObject()
+        return json
+    }
+
+    /// Text messages: `{"type": "log", ...entry}` or `{"type": "gap", ...}`. Messages the
+    /// client sends are ignored; its close ends the tail.
+    private func webSocketTail(_ parameters: LogRequest, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        let (tail, subscription) = try await subscribe(parameters)
+        defer { subscription.close() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await _ in inbound.messages(maxSize: 1 << 16) {}
+                subscription.close()
+            }
+            for entry in tail {
+                try await outbound.write(.text(Self.webSocketText(.entry(entry))))
+            }
+            while let deliveries = await subscription.next() {
+                for delivery in deliveries {
+                    try await outbound.write(.text(Self.webSocketText(delivery)))
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    private static func webSocketText(_ delivery: LogSubscription.Delivery) -> String {
+        switch delivery {
+        case .entry(let entry):
+            var json = JSONWriter(capacity: 256)
+            json.logEntry(entry, type: "log")
+            return String(decoding: json.bytes, as: UTF8.self)
+        case .gap:
+            return String(decoding: gapJSON(delivery, type: true).bytes, as: UTF8.self)
+        }
+    }
+}
