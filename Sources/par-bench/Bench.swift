@@ -15,8 +15,14 @@ import Glibc
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "par-bench", abstract: "Benchmarks of the MultiPAR supervisor.")
 
-    @Option(help: "Comma-separated workloads: W1 (spawn N), W2 (crash to restart), W4 (idle daemon cost), W5 (status latency), L1 (spawn N with cgroup limits, cost per agent over W1), L2 (cpu_limit 0.5 against a 4-process burner), W6 (proxy throughput and latency against direct), P2 (daemon memory while 1 GiB streams through the proxy each way), H1 (/supervisor/health latency with N agents).")
-    var workloads = "W1,W2,W4,W5,L1,L2,W6,P2,H1"
+    @Option(help: "Comma-separated workloads: W1 (spawn N), W2 (crash to restart), W4 (idle daemon cost), W5 (status latency), L1 (spawn N with cgroup limits, cost per agent over W1), L2 (cpu_limit 0.5 against a 4-process burner), W6 (proxy throughput and latency against direct), P2 (daemon memory while 1 GiB streams through the proxy each way), H1 (/supervisor/health latency with N agents), W3 (log ingest: one agent, then ten, printing w3-lines each), Q1 (log queries over what W3 stored), L3 (agent print to SSE subscriber).")
+    var workloads = "W1,W2,W4,W5,L1,L2,W6,P2,H1,W3,Q1,L3"
+
+    @Option(name: .customLong("w3-lines"), help: "Lines each W3 agent prints.")
+    var w3Lines = 1_000_000
+
+    @Option(name: .customLong("l3-samples"), help: "Live lines timed in L3.")
+    var l3Samples = 500
 
     @Option(name: .customLong("w6-seconds"), help: "Seconds of load per W6 run.")
     var w6Seconds = 10.0
@@ -57,6 +63,8 @@ struct Bench: ParsableCommand {
         if selected.contains("H1") { try fleetHealthLatency(&report) }
         if selected.contains("L1") { try spawnWithLimits(&report) }
         if selected.contains("L2") { try cpuLimitAccuracy(&report) }
+        if selected.contains("W3") || selected.contains("Q1") { try logIngest(&report, selected: selected) }
+        if selected.contains("L3") { try liveTailLatency(&report) }
         report.printTable()
     }
 

@@ -42,6 +42,18 @@ public struct LogStoreConfiguration: Sendable {
     }
 }
 
+public struct LogStatistics: Sendable {
+    public var blocks: Int
+    public var lines: Int
+    /// Packed size of the stored lines.
+    public var bytes: Int
+    /// Blocks `q=` still scans line by line until the full-text index reaches them.
+    public var blocksAwaitingFullText: Int
+    public var processes: Int
+    /// The SQLite file and its WAL on disk.
+    public var fileBytes: Int
+}
+
 public struct LogStoreError: Error, CustomStringConvertible {
     public let description: String
 }
@@ -171,6 +183,27 @@ public final class LogStore: Sendable {
                     guard let floor = state.floors[entry.processID] else { return true }
                     return entry.sequence >= floor
                 }
+            }
+        } catch {
+            throw LogStoreError(description: "reading the log store failed: \(error)")
+        }
+    }
+
+    /// How much is stored, and how far behind the full-text index is.
+    public func statistics() async throws(LogStoreError) -> LogStatistics {
+        let ftsThrough = readState.withLock { $0.ftsThrough }
+        let path = configuration.path
+        do {
+            return try await database.pool.read { db in
+                let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), COALESCE(SUM(line_count), 0), COALESCE(SUM(bytes), 0), COALESCE(SUM(id > ?), 0), COUNT(DISTINCT process_id) FROM log_blocks", arguments: [ftsThrough])
+                let hidden = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(hidden_lines), 0) FROM log_floors") ?? 0
+                let fileBytes = ["", "-wal"].reduce(0) { sum, suffix in
+                    sum + ((try? FileManager.default.attributesOfItem(atPath: path + suffix)[.size] as? Int) ?? 0)
+                }
+                return LogStatistics(
+                    blocks: row?[0] ?? 0, lines: (row?[1] ?? 0) - hidden, bytes: row?[2] ?? 0,
+                    blocksAwaitingFullText: row?[3] ?? 0, processes: row?[4] ?? 0, fileBytes: fileBytes
+                )
             }
         } catch {
             throw LogStoreError(description: "reading the log store failed: \(error)")

@@ -17,6 +17,7 @@ struct LogRoutes: Sendable {
     func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("/supervisor/logs") { request, _ in try await self.query(request) }
         router.delete("/supervisor/logs") { request, _ in try await self.clear(request) }
+        router.get("/supervisor/logs/stats") { _, _ in try await self.statistics() }
         router.get("/supervisor/logs/stream") { request, _ in try await self.serverSentEvents(request) }
         // Reached only when the request was not a WebSocket upgrade (or its parameters are bad).
         router.get("/supervisor/logs/ws") { request, _ -> Response in
@@ -52,6 +53,26 @@ struct LogRoutes: Sendable {
         json.endArray()
         json.field("count", page.entries.count)
         json.field("next_cursor", page.nextCursor.map(String.init))
+        json.endObject()
+        return JSONResponse.make(json)
+    }
+
+    private func statistics() async throws -> Response {
+        let stats: LogStatistics
+        do throws(LogStoreError) {
+            stats = try await store.statistics()
+        } catch {
+            throw APIError(.internalServerError, "log store failure", detail: error.description)
+        }
+        var json = JSONWriter(capacity: 256)
+        json.beginObject()
+        json.field("lines", stats.lines)
+        json.field("blocks", stats.blocks)
+        json.field("bytes", stats.bytes)
+        json.field("file_bytes", stats.fileBytes)
+        json.field("processes", stats.processes)
+        json.field("blocks_awaiting_full_text", stats.blocksAwaitingFullText)
+        json.field("live_subscribers", store.hub.subscriberCount)
         json.endObject()
         return JSONResponse.make(json)
     }
