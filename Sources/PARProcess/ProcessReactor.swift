@@ -87,7 +87,7 @@ public final class ProcessReactor: Sendable {
         WatchID(serial: nextSerial.wrappingAdd(1, ordering: .relaxed).oldValue)
     }
 
-    /// Reads a paused child's pipes again. Safe from any thread, and before the pause.
+    /// Reads a paused child's pipes again. Safe from any thread.
     public func resume(_ id: WatchID) {
         resumeRequests.withLock { $0.append(id.serial) }
         _ = par_eventfd_signal(wakeFD)
@@ -149,11 +149,6 @@ public final class ProcessReactor: Sendable {
     /// set (rather than being masked), so a hang-up cannot spin the loop meanwhile.
     private func pause(_ watch: ChildWatch, base: UInt64) {
         guard !watch.paused else { return }
-        if watch.resumeRequested {
-            // The reader drained before we got here: keep reading.
-            watch.resumeRequested = false
-            return
-        }
         watch.paused = true
         for fd in [watch.process.stdoutFD, watch.process.stderrFD] where !watch.isClosed(fd) {
             _ = par_epoll_del(epollFD, fd)
@@ -168,12 +163,10 @@ public final class ProcessReactor: Sendable {
         for serial in serials {
             let base = serial << 2
             guard let watch = watches.withLock({ $0[base | 2] ?? $0[base | 3] ?? $0[base | 1] }) else { continue }
-            guard watch.paused else {
-                watch.resumeRequested = true
-                continue
-            }
+            // A resume always follows the pause it ends: the pause happens on this thread
+            // right after the handler said "full", and resumes are applied only here, later.
+            guard watch.paused else { continue }
             watch.paused = false
-            watch.resumeRequested = false
             if !watch.isClosed(watch.process.stdoutFD) { _ = par_epoll_add(epollFD, watch.process.stdoutFD, base | 2) }
             if !watch.isClosed(watch.process.stderrFD) { _ = par_epoll_add(epollFD, watch.process.stderrFD, base | 3) }
         }
@@ -228,8 +221,6 @@ private final class ChildWatch: @unchecked Sendable {
 
     /// Its pipes are out of the epoll set until resumed.
     var paused = false
-    /// A resume arrived while not paused (the receiver drained before the pause landed).
-    var resumeRequested = false
 
     let process: SpawnedProcess
     let handlers: ChildHandlers

@@ -43,7 +43,7 @@ public enum Timestamps {
               b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"),
               let year = digits(b, 0, 4), let month = digits(b, 5, 2), let day = digits(b, 8, 2),
               let hour = digits(b, 11, 2), let minute = digits(b, 14, 2), let second = digits(b, 17, 2),
-              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+              (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hour < 24, minute < 60, second < 61
         else { return nil }
         var index = 19
         var micros: Int64 = 0
@@ -66,11 +66,15 @@ public enum Timestamps {
             case UInt8(ascii: "+"), UInt8(ascii: "-"):
                 let sign: Int64 = b[index] == UInt8(ascii: "+") ? 1 : -1
                 index += 1
-                guard let hours = digits(b, index, 2) else { return nil }
+                guard let hours = digits(b, index, 2), hours <= 23 else { return nil }
                 index += 2
                 var minutes = 0
-                if index < b.count, b[index] == UInt8(ascii: ":") { index += 1 }
-                if let m = digits(b, index, 2) { minutes = m; index += 2 }
+                if index < b.count {
+                    if b[index] == UInt8(ascii: ":") { index += 1 }
+                    guard let m = digits(b, index, 2), m < 60 else { return nil }
+                    minutes = m
+                    index += 2
+                }
                 offsetSeconds = sign * Int64(hours * 3600 + minutes * 60)
             default:
                 return nil
@@ -95,6 +99,14 @@ public enum Timestamps {
             value = value * 10 + Int(b[index] - 48)
         }
         return value
+    }
+
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
     }
 
     // The classic days-from-civil computation (proleptic Gregorian calendar).

@@ -26,7 +26,7 @@ public struct LogStoreConfiguration: Sendable {
     public init(
         path: String, defaultRetention: LogRetentionPolicy = .default, maxTotalBytes: Int = 8 << 30,
         flushIntervalSeconds: Double = 0.25, blockLines: Int = 4096, blockBytes: Int = 256 << 10,
-        sinkHighWaterBytes: Int = 4 << 20, sinkLowWaterBytes: Int = 1 << 20, globalHighWaterBytes: Int = 32 << 20,
+        sinkHighWaterBytes: Int = 2 << 20, sinkLowWaterBytes: Int = 512 << 10, globalHighWaterBytes: Int = 16 << 20,
         onError: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.path = path
@@ -75,6 +75,7 @@ public final class LogStore: Sendable {
     private let readState: Mutex<ReadState>
     private let policies = Mutex<[String: LogRetentionPolicy]>([:])
     private let pausedSinks = Mutex<[ObjectIdentifier: LogSink]>([:])
+    /// 1 while any sink is paused: lets the ingest thread skip the lock otherwise.
     private let pausedCount = Atomic<Int>(0)
     private let ingestDone = DispatchSemaphore(value: 0)
     private let writerDone = DispatchSemaphore(value: 0)
@@ -97,7 +98,8 @@ public final class LogStore: Sendable {
     enum CommitItem: Sendable {
         case block(SealedLogBlock)
         case barrier(@Sendable () -> Void)
-        case clear(processID: String?, done: @Sendable (Int) -> Void)
+        /// `unwritten`: lines of the process still in open blocks, dropped by the ingest thread.
+        case clear(processID: String?, unwritten: Int, nextSequence: UInt64, done: @Sendable (Int) -> Void)
         case stop
     }
 
@@ -235,35 +237,43 @@ public final class LogStore: Sendable {
 
     // MARK: Backpressure
 
-    func notePaused(_ sink: LogSink) {
-        let inserted = pausedSinks.withLock { $0.updateValue(sink, forKey: ObjectIdentifier(sink)) == nil }
-        if inserted { pausedCount.add(1, ordering: .releasing) }
-    }
-
-    func forgetPaused(_ sink: LogSink) {
-        if pausedSinks.withLock({ $0.removeValue(forKey: ObjectIdentifier(sink)) }) != nil {
-            pausedCount.subtract(1, ordering: .releasing)
+    /// Pauses `sink`'s reader if it is (still) over a mark; false means "stop reading".
+    /// Pausing and resuming both hold this lock, so a sink is registered exactly while
+    /// its reader is paused, and every pause is matched by one `onDrained`.
+    func pauseIfOver(_ sink: LogSink) -> Bool {
+        let globalOver = ingest.pendingBytes > configuration.globalHighWaterBytes
+        let paused = pausedSinks.withLock { registry in
+            guard sink.pauseIfOver(high: configuration.sinkHighWaterBytes, globalOver: globalOver) else { return false }
+            registry[ObjectIdentifier(sink)] = sink
+            return true
         }
+        if paused { pausedCount.store(1, ordering: .releasing) }
+        return !paused
     }
-
-    var hasPausedSinks: Bool { pausedCount.load(ordering: .acquiring) > 0 }
 
     /// Called by the ingest thread after it freed memory: resumes the sinks now under both marks.
     func resumeDrainedSinks() {
-        guard hasPausedSinks, ingest.pendingBytes <= configuration.globalHighWaterBytes / 2 else { return }
-        let candidates = pausedSinks.withLock { Array($0.values) }
-        for sink in candidates where sink.pendingBytes <= configuration.sinkLowWaterBytes {
-            if sink.tryResume() { forgetPaused(sink) }
+        guard pausedCount.load(ordering: .acquiring) > 0 else { return }
+        let globalOK = ingest.pendingBytes <= configuration.globalHighWaterBytes / 2
+        let resumed = pausedSinks.withLock { registry in
+            var resumed: [LogSink] = []
+            for (key, sink) in registry where sink.resumeIfDrained(low: configuration.sinkLowWaterBytes, globalOK: globalOK) {
+                registry[key] = nil
+                resumed.append(sink)
+            }
+            if registry.isEmpty { pausedCount.store(0, ordering: .releasing) }
+            return resumed
         }
+        for sink in resumed { sink.notifyDrained() }
     }
 
     private func resumeAllPaused() {
-        let all = pausedSinks.withLock { all in
-            defer { all.removeAll() }
-            return Array(all.values)
+        let resumed = pausedSinks.withLock { registry in
+            defer { registry.removeAll() }
+            return registry.values.filter { $0.resumeIfDrained(low: .max, globalOK: true) }
         }
         pausedCount.store(0, ordering: .releasing)
-        for sink in all where sink.tryResume() {}
+        for sink in resumed { sink.notifyDrained() }
     }
 
     // MARK: Threads' shared state
@@ -274,7 +284,7 @@ public final class LogStore: Sendable {
 
     fileprivate func takeCommits(timeout: Double) -> [CommitItem] { commits.takeAll(timeout: timeout) }
     fileprivate func releaseCommits(bytes: Int) { commits.release(bytes: bytes) }
-    fileprivate func waitForCommitSpace() { commits.waitForSpace(below: 16 << 20) }
+    fileprivate func waitForCommitSpace() { commits.waitForSpace(below: 8 << 20) }
 
     fileprivate func publishReadState(_ update: (inout ReadState) -> Void) {
         readState.withLock { update(&$0) }
@@ -283,11 +293,17 @@ public final class LogStore: Sendable {
 
 /// One run of one process writing into the store. `write` is called from the reactor thread.
 public final class LogSink: Sendable {
+    private struct Flow {
+        /// Bytes handed in and not yet parsed.
+        var pending = 0
+        /// The last `write` said "stop reading" and no `onDrained` has followed yet.
+        var readerPaused = false
+    }
+
     public let processID: String
     public let run: Int
     private let store: LogStore
-    private let pending = Atomic<Int>(0)
-    private let paused = Atomic<Bool>(false)
+    private let flow = Mutex(Flow())
     private let onDrained: @Sendable () -> Void
 
     init(processID: String, run: Int, store: LogStore, onDrained: @escaping @Sendable () -> Void) {
@@ -297,7 +313,7 @@ public final class LogSink: Sendable {
         self.onDrained = onDrained
     }
 
-    var pendingBytes: Int { pending.load(ordering: .acquiring) }
+    var pendingBytes: Int { flow.withLock { $0.pending } }
 
     /// Hands lines to the store. False: stop reading this process until `onDrained`.
     public func write(_ stream: LogStream, _ lines: [LineSplitter.Line]) -> Bool {
@@ -305,17 +321,14 @@ public final class LogSink: Sendable {
         // What a queued line costs in memory: its bytes plus the String and array overhead.
         let bytes = lines.reduce(0) { $0 + $1.text.utf8.count + 48 }
         guard store.ingest.push(.lines(self, stream, lines, readAtMicros: Timestamps.micros(Date()), bytes: bytes), bytes: bytes) else { return true }
-        let now = pending.add(bytes, ordering: .acquiringAndReleasing).newValue
         let configuration = store.configuration
-        guard now > configuration.sinkHighWaterBytes || store.ingest.pendingBytes > configuration.globalHighWaterBytes else { return true }
-        paused.store(true, ordering: .releasing)
-        store.notePaused(self)
-        // The ingest thread may have drained everything in between: then keep reading.
-        if pendingBytes <= configuration.sinkLowWaterBytes && store.ingest.pendingBytes <= configuration.globalHighWaterBytes / 2 && tryResume(notify: false) {
-            store.forgetPaused(self)
-            return true
+        let (over, paused) = flow.withLock { flow in
+            flow.pending += bytes
+            return (flow.pending > configuration.sinkHighWaterBytes, flow.readerPaused)
         }
-        return false
+        if paused { return false }
+        guard over || store.ingest.pendingBytes > configuration.globalHighWaterBytes else { return true }
+        return store.pauseIfOver(self)
     }
 
     /// The process is gone: its last lines are written without waiting for the flush interval.
@@ -324,16 +337,27 @@ public final class LogSink: Sendable {
     }
 
     func release(bytes: Int) {
-        pending.subtract(bytes, ordering: .acquiringAndReleasing)
+        flow.withLock { $0.pending -= bytes }
     }
 
-    /// Clears the pause once; true if this call did (and told the reader, unless `notify` is false).
-    @discardableResult
-    func tryResume(notify: Bool = true) -> Bool {
-        guard paused.compareExchange(expected: true, desired: false, ordering: .acquiringAndReleasing).exchanged else { return false }
-        if notify { onDrained() }
-        return true
+    /// Under the store's pause lock.
+    func pauseIfOver(high: Int, globalOver: Bool) -> Bool {
+        flow.withLock { flow in
+            if flow.pending > high || globalOver { flow.readerPaused = true }
+            return flow.readerPaused
+        }
     }
+
+    /// Under the store's pause lock; true if the pause ended (call `notifyDrained`).
+    func resumeIfDrained(low: Int, globalOK: Bool) -> Bool {
+        flow.withLock { flow in
+            guard flow.readerPaused, flow.pending <= low, globalOK else { return false }
+            flow.readerPaused = false
+            return true
+        }
+    }
+
+    func notifyDrained() { onDrained() }
 }
 
 /// The ingest thread: parse, number, publish, pack.
@@ -361,8 +385,9 @@ private final class IngestLoop: @unchecked Sendable {
             for item in items {
                 switch item {
                 case .lines(let sink, let stream, let lines, let readAt, let bytes):
+                    let live = store.hub.subscriberCount > 0
                     var entries: [LogEntry] = []
-                    entries.reserveCapacity(lines.count)
+                    if live { entries.reserveCapacity(lines.count) }
                     for line in lines {
                         let parsed = LineParser.parse(line.text)
                         let entry = LogEntry(
@@ -373,9 +398,9 @@ private final class IngestLoop: @unchecked Sendable {
                         )
                         nextSequence += 1
                         append(entry, now: now)
-                        entries.append(entry)
+                        if live { entries.append(entry) }
                     }
-                    store.hub.publish(entries)
+                    if live { store.hub.publish(entries) }
                     sink.release(bytes: bytes)
                     released += bytes
                 case .event(let processID, let level, let message, let run, let extra, let at):
@@ -389,8 +414,14 @@ private final class IngestLoop: @unchecked Sendable {
                     sealAll()
                     store.pushCommit(.barrier(done))
                 case .clear(let processID, let done):
-                    if let processID { builders[processID] = nil } else { builders.removeAll() }
-                    store.pushCommit(.clear(processID: processID, done: done))
+                    var unwritten = 0
+                    if let processID {
+                        unwritten = builders.removeValue(forKey: processID)?.lineCount ?? 0
+                    } else {
+                        unwritten = builders.values.reduce(0) { $0 + $1.lineCount }
+                        builders.removeAll()
+                    }
+                    store.pushCommit(.clear(processID: processID, unwritten: unwritten, nextSequence: nextSequence, done: done))
                 case .stop:
                     stopping = true
                 }
@@ -496,9 +527,11 @@ private final class WriterLoop: @unchecked Sendable {
                         blocks.append(block)
                     case .barrier(let callback):
                         done.append(callback)
-                    case .clear(let processID, let callback):
+                    case .clear(let processID, let unwritten, let nextSequence, let callback):
                         try insertPending()
-                        let removed = try clear(processID, db: db)
+                        let removed = try clear(processID, db: db) + unwritten
+                        // The dropped lines' sequence ids are never handed out again.
+                        try database.setMeta("next_seq", Int64(nextSequence), db: db)
                         done.append { callback(removed) }
                     case .stop:
                         stopping = true
