@@ -102,16 +102,83 @@ struct Restart: ParsableCommand {
 }
 
 struct Logs: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show collected log lines, newest first.")
+    static let configuration = CommandConfiguration(abstract: "Show collected log lines (oldest first on screen), or follow them live.")
     @OptionGroup var connection: Connection
-    @Option(name: .customLong("process-id")) var processID: String?
-    @Option var level: String?
-    @Option var limit = 100
+    @Option(name: .customLong("process-id"), help: "Only this process (par-NAME, or 'supervisor' for the daemon's events).") var processID: String?
+    @Option(help: "Only this level.") var level: String?
+    @Option(name: .customLong("min-level"), help: "This level and above.") var minLevel: String?
+    @Option(help: "From this time (ISO 8601, e.g. 2026-11-27T10:00:00Z).") var since: String?
+    @Option(help: "Up to this time.") var until: String?
+    @Option(help: "stdout, stderr or supervisor.") var stream: String?
+    @Option(name: [.customShort("q"), .customLong("query")], help: "Words every line must contain (word prefixes, any case).") var query: String?
+    @Option(help: "How many lines (newest ones unless --order asc).") var limit = 100
+    @Option(help: "desc (newest first, the default) or asc.") var order: String?
+    @Option(help: "Continue from a previous answer's next_cursor.") var cursor: String?
+    @Flag(name: [.customShort("f"), .customLong("follow")], help: "Keep printing new lines as they arrive (Server-Sent Events); --limit lines of history first.") var follow = false
+    @Flag(help: "Print the API's JSON instead of text lines.") var json = false
 
     func run() throws {
-        var query = ["limit=\(limit)"]
-        if let processID { query.append("process_id=\(processID)") }
-        if let level { query.append("level=\(level)") }
-        try connection.show(try connection.client().get("/supervisor/logs?" + query.joined(separator: "&")))
+        var items: [URLQueryItem] = []
+        func add(_ name: String, _ value: String?) { if let value { items.append(URLQueryItem(name: name, value: value)) } }
+        add("process_id", processID)
+        add("level", level)
+        add("min_level", minLevel)
+        add("since", since)
+        add("until", until)
+        add("stream", stream)
+        add("q", query)
+        if follow {
+            add("tail", String(limit))
+            try followLines(path: "/supervisor/logs/stream" + Self.queryString(items))
+            return
+        }
+        add("limit", String(limit))
+        add("order", order)
+        add("cursor", cursor)
+        let answer = try connection.client().get("/supervisor/logs" + Self.queryString(items))
+        guard !json, answer.status < 400 else { return try connection.show(answer) }
+        let object = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any] ?? [:]
+        var entries = object["logs"] as? [[String: Any]] ?? []
+        if order?.lowercased() != "asc" { entries.reverse() }
+        for entry in entries { print(Self.line(entry)) }
+        if let next = object["next_cursor"] as? String {
+            FileHandle.standardError.write(Data("(more: --cursor \(next)\(order.map { " --order \($0)" } ?? ""))\n".utf8))
+        }
+    }
+
+    private func followLines(path: String) throws {
+        let token = connection.client().token
+        let events: EventStreamClient
+        do {
+            events = try EventStreamClient(host: connection.host, port: connection.port, path: path, token: token)
+        } catch EventStreamClient.Failure.status(let code, let body) {
+            FileHandle.standardError.write(Data("HTTP \(code): \(body)\n".utf8))
+            throw ExitCode(1)
+        }
+        while true {
+            guard let event = try events.next(timeout: 3600) else { continue }
+            if event.event == "gap" {
+                let gap = event.json
+                FileHandle.standardError.write(Data("(missed \(gap["missed"] ?? "?") lines: fetch them with --order asc --cursor \(gap["cursor"] ?? "?"))\n".utf8))
+                continue
+            }
+            print(json ? event.data : Self.line(event.json))
+            fflush(nil)
+        }
+    }
+
+    static func queryString(_ items: [URLQueryItem]) -> String {
+        var components = URLComponents()
+        components.queryItems = items
+        let text = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B") ?? ""
+        return text.isEmpty ? "" : "?" + text
+    }
+
+    /// `2026-11-27T10:00:00.000Z INFO    par-worker  message`
+    static func line(_ entry: [String: Any]) -> String {
+        let timestamp = entry["timestamp"] as? String ?? "-"
+        let level = (entry["level"] as? String ?? "-").padding(toLength: 8, withPad: " ", startingAt: 0)
+        let process = entry["process_id"] as? String ?? "-"
+        return "\(timestamp) \(level) \(process)  \(entry["message"] as? String ?? "")"
     }
 }

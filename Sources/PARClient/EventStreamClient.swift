@@ -4,7 +4,7 @@ import Foundation
 import Glibc
 #endif
 
-/// A blocking Server-Sent Events reader for tests and the bench: one GET on its own
+/// A blocking Server-Sent Events reader (the CLI's `logs --follow`, tests, the bench): one GET on its own
 /// socket, chunked transfer decoding, events split on blank lines.
 public final class EventStreamClient {
     public struct Event: Sendable, Equatable {
@@ -40,13 +40,13 @@ public final class EventStreamClient {
     private var pendingChunk = 0
     private var finished = false
 
-    public init(port: Int, path: String, token: String?, headers extra: [String: String] = [:]) throws {
+    public init(host: String = "127.0.0.1", port: Int, path: String, token: String?, headers extra: [String: String] = [:]) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.fd = fd
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -55,7 +55,7 @@ public final class EventStreamClient {
             close(fd)
             throw Failure.connect(reason)
         }
-        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: text/event-stream\r\n"
+        var request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nAccept: text/event-stream\r\n"
         if let token { request += "Authorization: Bearer \(token)\r\n" }
         for (name, value) in extra { request += "\(name): \(value)\r\n" }
         request += "\r\n"
