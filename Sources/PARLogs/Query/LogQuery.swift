@@ -52,12 +52,15 @@ public struct LogFilter: Sendable, Equatable {
 /// full-text index's prefix query, so indexed and not-yet-indexed blocks agree.
 public struct TextSearch: Sendable, Equatable {
     public let terms: [String]
+    /// The terms as lowercase UTF-8, when all are ASCII (then matching never allocates).
+    private let asciiTerms: [[UInt8]]?
 
     /// Nil when `query` has no letters or digits.
     public init?(_ query: String) {
         let terms = Self.words(query)
         guard !terms.isEmpty else { return nil }
         self.terms = terms
+        asciiTerms = terms.allSatisfy { $0.utf8.allSatisfy { $0 < 0x80 } } ? terms.map { Array($0.utf8) } : nil
     }
 
     static func words(_ text: String) -> [String] {
@@ -70,6 +73,12 @@ public struct TextSearch: Sendable, Equatable {
     }
 
     public func matches(_ text: String) -> Bool {
+        if let asciiTerms {
+            var copy = text
+            return copy.withUTF8 { bytes in
+                asciiTerms.allSatisfy { Self.containsWordPrefix(UnsafeRawBufferPointer(bytes), $0) }
+            }
+        }
         let lowered = text.lowercased()
         return terms.allSatisfy { term in
             var searchRange = lowered.startIndex..<lowered.endIndex
@@ -81,6 +90,46 @@ public struct TextSearch: Sendable, Equatable {
             }
             return false
         }
+    }
+
+    /// Matches a stored line from its packed bytes, before any String is made: a word
+    /// cannot span the message and the extra text, so each term may match in either.
+    /// Nil when the terms are not all ASCII (the caller then matches the decoded text).
+    func prefilter() -> ((UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool)? {
+        guard let asciiTerms else { return nil }
+        return { message, extra in
+            asciiTerms.allSatisfy { Self.containsWordPrefix(message, $0) || Self.containsWordPrefix(extra, $0) }
+        }
+    }
+
+    /// Whether `term` (lowercase ASCII) begins a word of `bytes`, ignoring ASCII case. Bytes
+    /// of multi-byte characters count as letters, as they do in the full-text tokenizer.
+    static func containsWordPrefix(_ bytes: UnsafeRawBufferPointer, _ term: [UInt8]) -> Bool {
+        let count = bytes.count, length = term.count
+        guard length > 0, length <= count else { return length == 0 }
+        let first = term[0]
+        var index = 0
+        var previousIsWord = false
+        while index <= count - length {
+            let byte = bytes[index]
+            let isWord = isWordByte(byte)
+            if !previousIsWord && isWord && lower(byte) == first {
+                var offset = 1
+                while offset < length && lower(bytes[index + offset]) == term[offset] { offset += 1 }
+                if offset == length { return true }
+            }
+            previousIsWord = isWord
+            index += 1
+        }
+        return false
+    }
+
+    private static func isWordByte(_ byte: UInt8) -> Bool {
+        byte >= 0x80 || (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A)
+    }
+
+    private static func lower(_ byte: UInt8) -> UInt8 {
+        byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
     }
 }
 

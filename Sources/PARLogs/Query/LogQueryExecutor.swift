@@ -64,6 +64,7 @@ enum LogQueryExecutor {
             if pending.count > room { pending.removeLast(pending.count - room) }
         }
 
+        let prefilter = filter.text?.prefilter()
         if limit > 0 {
             let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
             while let row = try rows.next() {
@@ -74,7 +75,7 @@ enum LogQueryExecutor {
                 let processID: String = row[0]
                 let baseMicros: Int64 = row[3]
                 try row.withBlockBytes(atIndex: 4) { raw in
-                    try LogBlockDecoder.forEach(raw, processID: processID, firstSequence: firstSequence, baseMicros: baseMicros) { entry in
+                    try LogBlockDecoder.forEach(raw, processID: processID, firstSequence: firstSequence, baseMicros: baseMicros, prefilter: prefilter) { entry in
                         if let cursor = query.cursor, !precedes(cursor, entry.sequence) { return true }
                         if filter.matches(entry) && visible(entry) { pending.append(entry) }
                         return true

@@ -89,16 +89,22 @@ public enum LogBlockDecoder {
     }
 
     /// Calls `body` for every line in order; `body` returns false to stop early.
+    /// `prefilter` sees a line's message and extra bytes first; lines it refuses are
+    /// skipped without building their Strings (most of a text search's cost otherwise).
     public static func forEach(
         _ data: UnsafeRawBufferPointer, processID: String, firstSequence: UInt64, baseMicros: Int64,
+        prefilter: ((UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool)? = nil,
         _ body: (LogEntry) throws -> Bool
     ) throws {
         var reader = Varint.Reader(data)
         while !reader.isAtEnd {
             guard let seqDelta = reader.varint(), let micros = reader.varint(), let flags = reader.byte(),
-                  let run = reader.varint(), let message = reader.string(), let extra = reader.string(),
+                  let run = reader.varint(), let messageBytes = reader.bytes(), let extraBytes = reader.bytes(),
                   let level = LogLevel(rank: Int(flags & 0x07))
             else { throw Corrupt() }
+            if let prefilter, !prefilter(messageBytes, extraBytes) { continue }
+            let message = String(decoding: messageBytes, as: UTF8.self)
+            let extra = String(decoding: extraBytes, as: UTF8.self)
             let entry = LogEntry(
                 sequence: firstSequence + seqDelta, processID: processID,
                 timestamp: Timestamps.date(micros: baseMicros + Varint.unzigzag(micros)), level: level, message: message,
@@ -158,11 +164,11 @@ enum Varint {
             return nil
         }
 
-        mutating func string() -> String? {
+        mutating func bytes() -> UnsafeRawBufferPointer? {
             guard let length = varint(), length <= UInt64(data.count - offset) else { return nil }
             let start = offset
             offset += Int(length)
-            return String(decoding: UnsafeRawBufferPointer(rebasing: data[start..<offset]), as: UTF8.self)
+            return UnsafeRawBufferPointer(rebasing: data[start..<offset])
         }
     }
 }

@@ -16,8 +16,11 @@ final class LogDatabase: Sendable {
             // WAL with NORMAL: a commit survives the daemon being killed; on power loss the
             // commits since the last checkpoint may be lost (the WAL is synced only then).
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Blocks are read once per query and written once: a big page cache per
+            // connection would only add to the daemon's memory.
+            try db.execute(sql: "PRAGMA cache_size = -1024")
         }
-        configuration.maximumReaderCount = 8
+        configuration.maximumReaderCount = 4
         pool = try DatabasePool(path: path, configuration: configuration)
         try pool.write { db in
             try db.execute(sql: """
