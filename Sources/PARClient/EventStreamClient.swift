@@ -41,20 +41,13 @@ public final class EventStreamClient {
     private var finished = false
 
     public init(host: String = "127.0.0.1", port: Int, path: String, token: String?, headers extra: [String: String] = [:]) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd: Int32
+        do {
+            fd = try TCPSocket.connect(host: host, port: port)
+        } catch {
+            throw Failure.connect(String(cString: strerror(error.code)))
+        }
         self.fd = fd
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw Failure.connect(reason)
-        }
         var request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nAccept: text/event-stream\r\n"
         if let token { request += "Authorization: Bearer \(token)\r\n" }
         for (name, value) in extra { request += "\(name): \(value)\r\n" }

@@ -85,19 +85,11 @@ public final class HTTPConnection {
     }
 
     private func connect() throws {
-        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard socketFD >= 0 else { throw HTTPClientError.connect(host: host, port: port, errno: errno) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard result == 0 else {
-            let e = errno
-            Glibc.close(socketFD)
-            throw HTTPClientError.connect(host: host, port: port, errno: e)
+        let socketFD: Int32
+        do {
+            socketFD = try TCPSocket.connect(host: host, port: port)
+        } catch {
+            throw HTTPClientError.connect(host: host, port: port, errno: error.code)
         }
         var one: Int32 = 1
         setsockopt(socketFD, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -185,5 +177,31 @@ public final class HTTPConnection {
         }
         if headers["connection"]?.lowercased() == "close" { close() }
         return HTTPAnswer(status: status, headers: headers, body: body)
+    }
+}
+
+/// An IPv4 TCP connection (the daemon listens on loopback by default).
+enum TCPSocket {
+    struct Failure: Error {
+        let code: Int32
+    }
+
+    /// A connected, close-on-exec socket.
+    static func connect(host: String, port: Int) throws(Failure) -> Int32 {
+        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard socketFD >= 0 else { throw Failure(code: errno) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else {
+            let code = errno
+            Glibc.close(socketFD)
+            throw Failure(code: code)
+        }
+        return socketFD
     }
 }
