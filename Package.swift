@@ -56,6 +56,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         /// A small blocking HTTP/1.1 client for the loopback daemon: the CLI, tests and bench use it.
         .target(name: "PARClient"),

@@ -190,9 +190,10 @@ struct LogStoreBasicTests {
         let everything = try await store.query(LogQuery(limit: 11))
         #expect(everything.entries.count == 10)
         #expect(everything.nextCursor == nil)
-        // A page exactly as long as what is left still offers a cursor; the page after is empty.
+        // A page exactly as long as what is left offers no cursor: nothing follows.
         let exact = try await store.query(LogQuery(limit: 10))
-        #expect(exact.nextCursor == 1)
+        #expect(exact.entries.count == 10)
+        #expect(exact.nextCursor == nil)
         let afterExact = try await store.query(LogQuery(limit: 10, cursor: 1))
         #expect(afterExact.entries.isEmpty)
         #expect(afterExact.nextCursor == nil)

@@ -42,7 +42,8 @@ enum LogQueryExecutor {
         let orderColumn = query.order == .desc || filter.processID != nil ? "last_seq" : "first_seq"
         let sql = "SELECT process_id, first_seq, last_seq, base_us, data FROM log_blocks \(whereClause) ORDER BY \(orderColumn) \(query.order == .desc ? "DESC" : "ASC")"
 
-        let limit = max(0, query.limit)
+        // One line more than asked tells whether another page follows.
+        let limit = max(0, query.limit) + (query.limit > 0 ? 1 : 0)
         var results: [LogEntry] = []
         results.reserveCapacity(min(limit, 10_000))
         var pending: [LogEntry] = []
@@ -84,7 +85,8 @@ enum LogQueryExecutor {
             }
             emit(through: nil)
         }
-        let next = results.count == limit && limit > 0 ? results.last?.sequence : nil
-        return LogPage(entries: results, nextCursor: next)
+        let hasMore = query.limit > 0 && results.count > query.limit
+        if hasMore { results.removeLast() }
+        return LogPage(entries: results, nextCursor: hasMore ? results.last?.sequence : nil)
     }
 }

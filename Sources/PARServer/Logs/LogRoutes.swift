@@ -6,6 +6,7 @@ import NIOCore
 import PARCore
 import PARLogs
 import PARSupervisor
+import ServiceLifecycle
 
 /// `GET`/`DELETE /supervisor/logs`, the SSE tail `/supervisor/logs/stream` and the
 /// WebSocket tail `/supervisor/logs/ws`.
@@ -106,26 +107,12 @@ struct LogRoutes: Sendable {
         let keepAlive = self.keepAlive
         let body = ResponseBody { writer in
             defer { subscription.close() }
-            var buffer = ByteBuffer(string: "retry: 2000\n: tailing logs\n\n")
-            Self.appendEvents(tail.map { LogSubscription.Delivery.entry($0) }, to: &buffer)
-            try await writer.write(buffer)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    while true {
-                        try await Task.sleep(for: keepAlive)
-                        subscription.poke()
-                    }
-                }
-                while let deliveries = await subscription.next() {
-                    var chunk = ByteBuffer()
-                    if deliveries.isEmpty {
-                        chunk.writeString(": keep-alive\n\n")
-                    } else {
-                        Self.appendEvents(deliveries, to: &chunk)
-                    }
-                    try await writer.write(chunk)
-                }
-                group.cancelAll()
+            // A tail never ends by itself: on daemon shutdown end it, or the server would
+            // wait for it before the agents are stopped.
+            try await withGracefulShutdownHandler {
+                try await Self.pump(tail: tail, subscription: subscription, keepAlive: keepAlive, into: &writer)
+            } onGracefulShutdown: {
+                subscription.close()
             }
             try await writer.finish(nil)
         }
@@ -134,6 +121,30 @@ struct LogRoutes: Sendable {
             headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
             body: body
         )
+    }
+
+    private static func pump(tail: [LogEntry], subscription: LogSubscription, keepAlive: Duration, into writer: inout any ResponseBodyWriter) async throws {
+        var buffer = ByteBuffer(string: "retry: 2000\n: tailing logs\n\n")
+        appendEvents(tail.map { LogSubscription.Delivery.entry($0) }, to: &buffer)
+        try await writer.write(buffer)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: keepAlive)
+                    subscription.poke()
+                }
+            }
+            while let deliveries = await subscription.next() {
+                var chunk = ByteBuffer()
+                if deliveries.isEmpty {
+                    chunk.writeString(": keep-alive\n\n")
+                } else {
+                    appendEvents(deliveries, to: &chunk)
+                }
+                try await writer.write(chunk)
+            }
+            group.cancelAll()
+        }
     }
 
     private static func appendEvents(_ deliveries: [LogSubscription.Delivery], to buffer: inout ByteBuffer) {
@@ -173,6 +184,14 @@ struct LogRoutes: Sendable {
     private func webSocketTail(_ parameters: LogRequest, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         let (tail, subscription) = try await subscribe(parameters)
         defer { subscription.close() }
+        try await withGracefulShutdownHandler {
+            try await relayTail(tail, subscription: subscription, inbound: inbound, outbound: outbound)
+        } onGracefulShutdown: {
+            subscription.close()
+        }
+    }
+
+    private func relayTail(_ tail: [LogEntry], subscription: LogSubscription, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await _ in inbound.messages(maxSize: 1 << 16) {}
