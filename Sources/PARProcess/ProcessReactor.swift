@@ -199,7 +199,7 @@ public final class ProcessReactor: Sendable {
 
     private func retire(_ watch: ChildWatch, fd: Int32, token: UInt64, base: UInt64) {
         guard watch.markClosed(fd) else { return }
-        if !watch.paused || fd == watch.process.pidfd { _ = par_epoll_del(epollFD, fd) }
+        _ = par_epoll_del(epollFD, fd) // ENOENT for a paused pipe, which is out of the set already
         close(fd)
         watches.withLock { _ = $0.removeValue(forKey: token) }
     }

@@ -135,23 +135,4 @@ extension JSONWriter {
         endObject()
     }
 
-    mutating func value(_ value: JSONValue) {
-        switch value {
-        case .string(let s): string(s)
-        case .number(let n): double(n)
-        case .bool(let b): bool(b)
-        case .null: null()
-        case .array(let items):
-            beginArray()
-            for item in items { self.value(item) }
-            endArray()
-        case .object(let members):
-            beginObject()
-            for (name, member) in members.sorted(by: { $0.key < $1.key }) {
-                key(name)
-                self.value(member)
-            }
-            endObject()
-        }
-    }
 }

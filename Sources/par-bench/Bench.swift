@@ -101,25 +101,18 @@ struct Bench: ParsableCommand {
         try Self.waitUntilRunning(daemon.client(), count: 1)
         let pid = daemon.process.processIdentifier
         let before = Double(try ProcStat.rssKiB(pid)) / 1024
-        let peak = Mutex(before)
-        let done = Atomic<Bool>(false)
-        let watcher = Thread {
-            while !done.load(ordering: .relaxed) {
-                if let rss = try? ProcStat.rssKiB(pid) { peak.withLock { $0 = max($0, Double(rss) / 1024) } }
-                usleep(20_000)
-            }
-        }
-        watcher.start()
+        let peak = RSSWatcher(pid: pid)
+        defer { peak.stop() }
         let start = Clock.now()
         let downloaded = try StreamingClient.download(port: daemon.port, path: "/agents/echo/download?mb=1024")
         let downSeconds = Clock.now() - start
         let upStart = Clock.now()
         let uploaded = try StreamingClient.upload(port: daemon.port, path: "/agents/echo/upload", bytes: 1 << 30)
         let upSeconds = Clock.now() - upStart
-        done.store(true, ordering: .relaxed)
         usleep(50_000)
+        peak.stop()
         guard downloaded == 1 << 30, uploaded == 1 << 30 else { throw BenchError.failed("streamed \(downloaded) down and \(uploaded) up") }
-        let growth = peak.withLock { $0 } - before
+        let growth = max(0, peak.peakMiB - before)
         report.add("P2", "daemon RSS growth while 1 GiB streams down then up", agents: 1, value: growth, unit: "MiB", bar: 64)
         report.add("P2", "download through the proxy", agents: 1, value: 1024 / downSeconds, unit: "MiB/s", bar: nil)
         report.add("P2", "upload through the proxy", agents: 1, value: 1024 / upSeconds, unit: "MiB/s", bar: nil)
@@ -199,18 +192,9 @@ struct Bench: ParsableCommand {
         throw BenchError.failed("fewer than \(count) agents running after 120 s")
     }
 
-    /// Milliseconds per GET on one keep-alive connection, after 50 warm-up requests.
+    /// Milliseconds per GET on one keep-alive connection.
     static func latencies(_ client: PARAPIClient, path: String, count: Int) throws -> [Double] {
-        for _ in 0..<50 { _ = try client.get(path) }
-        var latencies: [Double] = []
-        latencies.reserveCapacity(count)
-        for _ in 0..<count {
-            let t0 = Clock.now()
-            let answer = try client.get(path)
-            latencies.append((Clock.now() - t0) * 1000)
-            guard answer.status == 200 else { throw BenchError.failed("\(path): \(answer.status)") }
-        }
-        return latencies
+        try latencies(client, paths: Array(repeating: path, count: count))
     }
 
     /// A tiny agent: a shell script that execs sleep, so the agent's pid is the one to kill.

@@ -144,9 +144,10 @@ extension Bench {
         return min(found, expected)
     }
 
-    /// Milliseconds per GET, one after another on one keep-alive connection.
+    /// Milliseconds per GET, one after another on one keep-alive connection, after up to
+    /// 50 warm-up requests.
     static func latencies(_ client: PARAPIClient, paths: [String]) throws -> [Double] {
-        for path in paths.prefix(20) { _ = try client.get(path) }
+        for path in paths.prefix(50) { _ = try client.get(path) }
         return try paths.map { path in
             let t0 = Clock.now()
             let answer = try client.get(path)

@@ -19,6 +19,12 @@ private func sequences(_ batch: [LogSubscription.Delivery]?) -> [UInt64?] {
     }
 }
 
+/// Returns once a reader is parked in `next()` (or after 5 s, so a bug fails rather than hangs).
+private func waitUntilWaiting(_ subscription: LogSubscription) async {
+    let deadline = ContinuousClock.now + .seconds(5)
+    while !subscription.isWaiting && ContinuousClock.now < deadline { await Task.yield() }
+}
+
 /// `next()` with a deadline, so a missing wake-up fails the test instead of hanging it.
 private func nextBatch(_ subscription: LogSubscription, timeout: Duration = .seconds(5)) async -> [LogSubscription.Delivery]?? {
     await withTaskGroup(of: Optional<[LogSubscription.Delivery]?>.self) { group in
@@ -64,7 +70,7 @@ struct LogHubTests {
         let subscription = hub.subscribe(filter: LogFilter())
         let reader = Task { await subscription.next() }
         // Whether or not the reader is already waiting, it gets the entries.
-        try await Task.sleep(for: .milliseconds(20))
+        await waitUntilWaiting(subscription)
         hub.publish(entries(1...2))
         let batch = try #require(await reader.value)
         #expect(sequences(batch) == [1, 2])
@@ -175,7 +181,7 @@ struct LogHubTests {
         let hub = LogHub()
         let subscription = hub.subscribe(filter: LogFilter())
         let reader = Task { await subscription.next() }
-        try await Task.sleep(for: .milliseconds(20))
+        await waitUntilWaiting(subscription)
         subscription.poke()
         let batch = try #require(await reader.value)
         #expect(batch.isEmpty)
@@ -190,7 +196,7 @@ struct LogHubTests {
         #expect(sequences(try #require(await subscription.next())) == [1, 2])
         // The poke was consumed with the entries.
         let reader = Task { await subscription.next() }
-        try await Task.sleep(for: .milliseconds(20))
+        await waitUntilWaiting(subscription)
         hub.publish(entries(3...3))
         #expect(sequences(try #require(await reader.value)) == [3])
         subscription.close()
@@ -222,7 +228,7 @@ struct LogHubTests {
         let hub = LogHub()
         let subscription = hub.subscribe(filter: LogFilter())
         let reader = Task { await subscription.next() }
-        try await Task.sleep(for: .milliseconds(20))
+        await waitUntilWaiting(subscription)
         subscription.close()
         let batch = await reader.value
         #expect(batch == nil)
@@ -242,7 +248,7 @@ struct LogHubTests {
         let hub = LogHub()
         let subscription = hub.subscribe(filter: LogFilter())
         let reader = Task { await subscription.next() }
-        try await Task.sleep(for: .milliseconds(20))
+        await waitUntilWaiting(subscription)
         reader.cancel()
         let batch = await reader.value
         #expect(batch == nil)

@@ -78,11 +78,9 @@ private func eventually(timeout: Double = 5, _ condition: () async throws -> Boo
     }
 }
 
-/// Whether the full-text index covers every block written so far.
-private func fullTextCaughtUp(_ store: LogStore) throws -> Bool {
-    let ftsThrough = try store.database.recover().ftsThrough
-    let lastBlock = try store.database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM log_blocks") } ?? 0
-    return ftsThrough >= lastBlock
+/// Whether the full-text index covers every block written so far, as queries see it.
+private func fullTextCaughtUp(_ store: LogStore) async throws -> Bool {
+    try await store.statistics().blocksAwaitingFullText == 0
 }
 
 private func storedBytes(_ store: LogStore, _ processID: String) throws -> Int {
@@ -292,8 +290,7 @@ struct LogStoreBasicTests {
         }
         #expect(try await seqs(LogFilter(processID: "p2", text: TextSearch("u5"))) == [6])
 
-        #expect(try await eventually { try fullTextCaughtUp(store) })
-        try await Task.sleep(for: .milliseconds(100)) // the writer publishes its progress right after committing it
+        #expect(try await eventually { try await fullTextCaughtUp(store) })
         for ((q, _), earlier) in zip(textQueries, before) {
             #expect(try await seqs(LogFilter(text: TextSearch(q))) == earlier, "q=\(q) after indexing")
             #expect(try await sequences(store, LogFilter(text: TextSearch(q)), order: .desc) == earlier.reversed())
@@ -326,8 +323,7 @@ struct LogStoreBasicTests {
             before[q] = try await sequences(store, LogFilter(text: search))
             #expect(before[q] == expected, "q=\(q) before indexing")
         }
-        #expect(try await eventually { try fullTextCaughtUp(store) })
-        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await eventually { try await fullTextCaughtUp(store) })
         for q in queries {
             #expect(try await sequences(store, LogFilter(text: TextSearch(q))) == before[q], "q=\(q) after indexing")
         }
@@ -520,7 +516,7 @@ struct LogStoreRetentionTests {
         #expect(try await sequences(store, LogFilter(processID: "kept", text: TextSearch("kept"))) == newest)
         let belowFloor = try await store.query(LogQuery(filter: LogFilter(processID: "kept"), order: .asc, limit: 10, cursor: newest[0] - 200))
         #expect(belowFloor.entries.map(\.sequence) == Array(newest.prefix(10)))
-        #expect(try await eventually { try fullTextCaughtUp(store) })
+        #expect(try await eventually { try await fullTextCaughtUp(store) })
         #expect(try await sequences(store, LogFilter(processID: "kept", text: TextSearch("line"))) == newest)
         store.shutdown()
 

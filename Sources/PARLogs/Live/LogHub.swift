@@ -162,6 +162,9 @@ public final class LogSubscription: Sendable {
         }
     }
 
+    /// A `next()` is parked waiting for something to hand out (tests wait for this).
+    var isWaiting: Bool { state.withLock { $0.waiter != nil } }
+
     /// Stops the tail; a waiting `next()` returns nil.
     public func close() {
         hub.remove(id)

@@ -117,8 +117,7 @@ public struct LogEntry: Sendable, Equatable {
 
     /// `extra` decoded, for callers that want to look inside.
     public var extra: [String: JSONValue] {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(extraJSON.utf8)) as? [String: Any] else { return [:] }
-        return object.mapValues(JSONValue.init(any:))
+        JSONText.decode(members: String(extraJSON.dropFirst().dropLast()))
     }
 
     /// The text full-text search looks at: the message and the extra members.
@@ -152,43 +151,55 @@ public enum JSONValue: Sendable, Equatable {
 
     /// Compact JSON text of this value, keys sorted.
     public var jsonText: String {
-        switch self {
-        case .string(let s): return JSONText.quoted(s)
-        case .number(let n):
-            if n.isFinite && n == n.rounded() && abs(n) < 1e15 { return String(Int64(n)) }
-            return n.isFinite ? "\(n)" : "null"
-        case .bool(let b): return b ? "true" : "false"
-        case .null: return "null"
-        case .array(let items): return "[" + items.map(\.jsonText).joined(separator: ",") + "]"
+        var json = JSONWriter(capacity: 64)
+        json.value(self)
+        return json.text
+    }
+}
+
+extension JSONWriter {
+    public mutating func value(_ value: JSONValue) {
+        switch value {
+        case .string(let s): string(s)
+        case .number(let n): double(n)
+        case .bool(let b): bool(b)
+        case .null: null()
+        case .array(let items):
+            beginArray()
+            for item in items { self.value(item) }
+            endArray()
         case .object(let members):
-            return "{" + JSONText.members(members) + "}"
+            beginObject()
+            for (name, member) in members.sorted(by: { $0.key < $1.key }) {
+                key(name)
+                self.value(member)
+            }
+            endObject()
         }
     }
 }
 
-/// JSON text helpers shared by the store (event fields) and the HTTP layer.
+/// JSON text for extra fields kept as object members without braces (see
+/// `LogEntry.extraMembers`), written with the daemon's one `JSONWriter`.
 public enum JSONText {
-    /// `s` as a JSON string literal, escaped per RFC 8259.
+    /// `s` as a JSON string literal.
     public static func quoted(_ s: String) -> String {
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        var json = JSONWriter(capacity: s.utf8.count + 2)
+        json.string(s)
+        return json.text
     }
 
     /// Object members without braces, keys sorted.
     public static func members(_ members: [String: JSONValue]) -> String {
-        members.sorted { $0.key < $1.key }.map { quoted($0.key) + ":" + $0.value.jsonText }.joined(separator: ",")
+        guard !members.isEmpty else { return "" }
+        let object = JSONValue.object(members).jsonText
+        return String(object.dropFirst().dropLast())
+    }
+
+    /// The members decoded; empty if `members` is empty or not valid.
+    public static func decode(members: String) -> [String: JSONValue] {
+        guard !members.isEmpty,
+              let object = try? JSONSerialization.jsonObject(with: Data("{\(members)}".utf8)) as? [String: Any] else { return [:] }
+        return object.mapValues(JSONValue.init(any:))
     }
 }

@@ -25,11 +25,7 @@ public enum LineParser {
         public var timestamp: Date? { timestampMicros.map { Date(timeIntervalSince1970: Double($0) / 1_000_000) } }
 
         /// `extraMembers` decoded, for callers that want to look inside.
-        public var extra: [String: JSONValue] {
-            guard !extraMembers.isEmpty,
-                  let object = try? JSONSerialization.jsonObject(with: Data("{\(extraMembers)}".utf8)) as? [String: Any] else { return [:] }
-            return object.mapValues(JSONValue.init(any:))
-        }
+        public var extra: [String: JSONValue] { JSONText.decode(members: extraMembers) }
     }
 
     /// Keys of `extra` the store sets itself; a JSON line's own keys of these names are

@@ -29,8 +29,9 @@ public struct LogBlockBuilder: Sendable {
 
     public var isEmpty: Bool { lineCount == 0 }
 
-    public mutating func append(_ entry: LogEntry, now: UInt64) {
-        let micros = Timestamps.micros(entry.timestamp)
+    /// `micros`: the entry's time when the caller has it already (saves a Date round trip per line).
+    public mutating func append(_ entry: LogEntry, micros known: Int64? = nil, now: UInt64) {
+        let micros = known ?? Timestamps.micros(entry.timestamp)
         if lineCount == 0 {
             firstSequence = entry.sequence
             baseMicros = micros

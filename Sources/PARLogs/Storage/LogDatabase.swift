@@ -68,6 +68,8 @@ final class LogDatabase: Sendable {
     struct Recovered: Sendable {
         var nextSequence: UInt64
         var ftsThrough: Int64
+        /// The newest block's id (0 when empty): how far the full-text index has to go.
+        var lastBlockID: Int64
         var totals: [String: ProcessTotals]
         var floors: [String: Floor]
     }
@@ -83,6 +85,7 @@ final class LogDatabase: Sendable {
             let maxSeq = try Int64.fetchOne(db, sql: "SELECT MAX(last_seq) FROM log_blocks") ?? 0
             let stored = try Int64.fetchOne(db, sql: "SELECT value FROM log_meta WHERE key = 'next_seq'") ?? 1
             let fts = try Int64.fetchOne(db, sql: "SELECT value FROM log_meta WHERE key = 'fts_through'") ?? 0
+            let lastBlockID = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM log_blocks") ?? 0
             var totals: [String: ProcessTotals] = [:]
             let rows = try Row.fetchAll(db, sql: "SELECT process_id, SUM(line_count), SUM(bytes), MIN(stored_us) FROM log_blocks GROUP BY process_id")
             for row in rows {
@@ -95,7 +98,7 @@ final class LogDatabase: Sendable {
                 totals[processID, default: ProcessTotals()].lines -= floor.hiddenLines
                 floors[processID] = floor
             }
-            return Recovered(nextSequence: UInt64(max(stored, maxSeq + 1)), ftsThrough: fts, totals: totals, floors: floors)
+            return Recovered(nextSequence: UInt64(max(stored, maxSeq + 1)), ftsThrough: fts, lastBlockID: lastBlockID, totals: totals, floors: floors)
         }
     }
 

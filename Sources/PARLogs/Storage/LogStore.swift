@@ -70,9 +70,11 @@ public final class LogStore: Sendable {
     public let hub = LogHub()
     let database: LogDatabase
     let ingest = WorkQueue<IngestItem>()
-    private let commits = WorkQueue<CommitItem>()
+    fileprivate let commits = WorkQueue<CommitItem>()
+    /// Ingest stops taking work while more than this waits to be committed.
+    fileprivate static let commitQueueBytes = 8 << 20
     /// What queries need from the writer: how far full text goes, and the retention floors.
-    private let readState: Mutex<ReadState>
+    fileprivate let readState: Mutex<ReadState>
     private let policies = Mutex<[String: LogRetentionPolicy]>([:])
     private let pausedSinks = Mutex<[ObjectIdentifier: LogSink]>([:])
     /// 1 while any sink is paused: lets the ingest thread skip the lock otherwise.
@@ -275,20 +277,6 @@ public final class LogStore: Sendable {
         pausedCount.store(0, ordering: .releasing)
         for sink in resumed { sink.notifyDrained() }
     }
-
-    // MARK: Threads' shared state
-
-    fileprivate func pushCommit(_ item: CommitItem, bytes: Int = 0) {
-        commits.push(item, bytes: bytes)
-    }
-
-    fileprivate func takeCommits(timeout: Double) -> [CommitItem] { commits.takeAll(timeout: timeout) }
-    fileprivate func releaseCommits(bytes: Int) { commits.release(bytes: bytes) }
-    fileprivate func waitForCommitSpace() { commits.waitForSpace(below: 8 << 20) }
-
-    fileprivate func publishReadState(_ update: (inout ReadState) -> Void) {
-        readState.withLock { update(&$0) }
-    }
 }
 
 /// One run of one process writing into the store. `write` is called from the reactor thread.
@@ -312,8 +300,6 @@ public final class LogSink: Sendable {
         self.store = store
         self.onDrained = onDrained
     }
-
-    var pendingBytes: Int { flow.withLock { $0.pending } }
 
     /// Hands lines to the store. False: stop reading this process until `onDrained`.
     public func write(_ stream: LogStream, _ lines: [LineSplitter.Line]) -> Bool {
@@ -390,14 +376,15 @@ private final class IngestLoop: @unchecked Sendable {
                     if live { entries.reserveCapacity(lines.count) }
                     for line in lines {
                         let parsed = LineParser.parse(line.text)
+                        let micros = parsed.timestampMicros ?? readAt
                         let entry = LogEntry(
                             sequence: nextSequence, processID: sink.processID,
-                            timestamp: Timestamps.date(micros: parsed.timestampMicros ?? readAt), level: parsed.level,
+                            timestamp: Timestamps.date(micros: micros), level: parsed.level,
                             message: parsed.message, stream: stream, run: sink.run, truncated: line.truncated,
                             extraMembers: parsed.extraMembers
                         )
                         nextSequence += 1
-                        append(entry, now: now)
+                        append(entry, micros: micros, now: now)
                         if live { entries.append(entry) }
                     }
                     if live { store.hub.publish(entries) }
@@ -406,13 +393,13 @@ private final class IngestLoop: @unchecked Sendable {
                 case .event(let processID, let level, let message, let run, let extra, let at):
                     let entry = LogEntry(sequence: nextSequence, processID: processID, timestamp: Timestamps.date(micros: at), level: level, message: message, stream: .supervisor, run: run, extraMembers: extra)
                     nextSequence += 1
-                    append(entry, now: now)
+                    append(entry, micros: at, now: now)
                     store.hub.publish([entry])
                 case .finish(let processID):
                     seal(processID)
                 case .barrier(let done):
                     sealAll()
-                    store.pushCommit(.barrier(done))
+                    store.commits.push(.barrier(done))
                 case .clear(let processID, let done):
                     var unwritten = 0
                     if let processID {
@@ -421,7 +408,7 @@ private final class IngestLoop: @unchecked Sendable {
                         unwritten = builders.values.reduce(0) { $0 + $1.lineCount }
                         builders.removeAll()
                     }
-                    store.pushCommit(.clear(processID: processID, unwritten: unwritten, nextSequence: nextSequence, done: done))
+                    store.commits.push(.clear(processID: processID, unwritten: unwritten, nextSequence: nextSequence, done: done))
                 case .stop:
                     stopping = true
                 }
@@ -436,17 +423,17 @@ private final class IngestLoop: @unchecked Sendable {
                 // Pushes are refused now; whatever got in before is taken on the next turn.
                 continue
             }
-            store.waitForCommitSpace()
+            store.commits.waitForSpace(below: LogStore.commitQueueBytes)
         }
-        store.pushCommit(.stop)
+        store.commits.push(.stop)
     }
 
-    private func append(_ entry: LogEntry, now: UInt64) {
+    private func append(_ entry: LogEntry, micros: Int64, now: UInt64) {
         var builder = builders.removeValue(forKey: entry.processID) ?? LogBlockBuilder(processID: entry.processID)
-        builder.append(entry, now: now)
+        builder.append(entry, micros: micros, now: now)
         if builder.lineCount >= configuration.blockLines || builder.bytes.count >= configuration.blockBytes {
             let block = builder.seal()
-            store.pushCommit(.block(block), bytes: block.data.count)
+            store.commits.push(.block(block), bytes: block.data.count)
         }
         builders[entry.processID] = builder
     }
@@ -454,7 +441,7 @@ private final class IngestLoop: @unchecked Sendable {
     private func seal(_ processID: String) {
         guard var builder = builders.removeValue(forKey: processID), !builder.isEmpty else { return }
         let block = builder.seal()
-        store.pushCommit(.block(block), bytes: block.data.count)
+        store.commits.push(.block(block), bytes: block.data.count)
     }
 
     private func sealAll() {
@@ -468,7 +455,7 @@ private final class WriterLoop: @unchecked Sendable {
     private var totals: [String: LogDatabase.ProcessTotals]
     private var floors: [String: LogDatabase.Floor]
     private var ftsThrough: Int64
-    private var lastBlockID: Int64 = 0
+    private var lastBlockID: Int64
     private var lastRetention: UInt64 = 0
     /// After a failed indexing pass, wait before trying again rather than spin.
     private var indexingPausedUntil: UInt64 = 0
@@ -480,13 +467,13 @@ private final class WriterLoop: @unchecked Sendable {
         self.totals = recovered.totals
         self.floors = recovered.floors
         self.ftsThrough = recovered.ftsThrough
-        self.lastBlockID = (try? store.database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM log_blocks") }) ?? nil ?? 0
+        self.lastBlockID = recovered.lastBlockID
     }
 
     func run() {
         while true {
             let backlog = ftsThrough < lastBlockID && DispatchTime.now().uptimeNanoseconds >= indexingPausedUntil
-            let items = store.takeCommits(timeout: backlog ? 0.001 : 1)
+            let items = store.commits.takeAll(timeout: backlog ? 0.001 : 1)
             var stopping = false
             if !items.isEmpty { stopping = commit(items) }
             let now = DispatchTime.now().uptimeNanoseconds
@@ -542,7 +529,7 @@ private final class WriterLoop: @unchecked Sendable {
         } catch {
             configuration.onError("writing logs failed, lines of this batch are lost: \(error)")
         }
-        store.releaseCommits(bytes: items.reduce(0) { sum, item in
+        store.commits.release(bytes: items.reduce(0) { sum, item in
             if case .block(let block) = item { return sum + block.data.count }
             return sum
         })
@@ -555,14 +542,14 @@ private final class WriterLoop: @unchecked Sendable {
             let removed = try database.deleteEverything(db: db)
             totals.removeAll()
             floors.removeAll()
-            store.publishReadState { $0.floors.removeAll() }
+            store.readState.withLock { $0.floors.removeAll() }
             return removed
         }
         let removed = try database.deleteBlocks(where: "process_id = ?", arguments: [processID], ftsThrough: ftsThrough, db: db)
         try db.execute(sql: "DELETE FROM log_floors WHERE process_id = ?", arguments: [processID])
         let hidden = floors.removeValue(forKey: processID)?.hiddenLines ?? 0
         totals[processID] = nil
-        store.publishReadState { $0.floors[processID] = nil }
+        store.readState.withLock { $0.floors[processID] = nil }
         return removed.lines - hidden
     }
 
@@ -610,7 +597,7 @@ private final class WriterLoop: @unchecked Sendable {
                 updated.oldestStoredMicros = try Int64.fetchOne(db, sql: "SELECT MIN(stored_us) FROM log_blocks WHERE process_id = ?", arguments: [processID]) ?? .max
                 totals[processID] = updated.lines > 0 || updated.bytes > 0 ? updated : nil
                 let floorSequence = floors[processID]?.sequence
-                store.publishReadState { $0.floors[processID] = floorSequence }
+                store.readState.withLock { $0.floors[processID] = floorSequence }
                 // The plan stopped inside what was fetched: done. Otherwise fetch the next blocks.
                 if plan.deleteBlocks.count < blocks.count || blocks.isEmpty { return }
             }
@@ -636,7 +623,7 @@ private final class WriterLoop: @unchecked Sendable {
                         lines -= floor.hiddenLines
                         floors[processID] = nil
                         try db.execute(sql: "DELETE FROM log_floors WHERE process_id = ?", arguments: [processID])
-                        store.publishReadState { $0.floors[processID] = nil }
+                        store.readState.withLock { $0.floors[processID] = nil }
                     }
                     entry.lines -= lines
                     entry.bytes -= row[3] as Int
@@ -652,7 +639,7 @@ private final class WriterLoop: @unchecked Sendable {
             let through = ftsThrough
             if let last = try database.pool.write({ db in try database.indexText(after: through, limit: 8, db: db) }) {
                 ftsThrough = last
-                store.publishReadState { $0.ftsThrough = last }
+                store.readState.withLock { $0.ftsThrough = last }
             } else {
                 ftsThrough = lastBlockID
             }

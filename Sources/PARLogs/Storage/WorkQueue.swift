@@ -65,7 +65,4 @@ final class WorkQueue<Item: Sendable>: Sendable {
             _ = spaceFreed.wait(timeout: .now() + 0.05)
         }
     }
-
-    /// Wakes a consumer waiting in `takeAll` (to notice shutdown).
-    func wake() { itemsReady.signal() }
 }
