@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", exact: "1.35.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", exact: "2.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
@@ -55,6 +56,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -83,6 +85,10 @@ let package = Package(
         .testTarget(name: "PARPackagesTests", dependencies: ["PARPackages", "PARTestKit"]),
         .testTarget(name: "PARProcessTests", dependencies: ["PARProcess", "CPARSys"]),
         .testTarget(name: "PARLogsTests", dependencies: ["PARLogs", "PARCore"]),
+        .testTarget(name: "PARServerTests", dependencies: [
+            "PARServer",
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .testTarget(name: "PAREndToEndTests", dependencies: [
             "PARClient", "PARTestKit",
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

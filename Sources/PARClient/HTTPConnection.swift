@@ -181,13 +181,13 @@ public final class HTTPConnection {
 }
 
 /// An IPv4 TCP connection (the daemon listens on loopback by default).
-enum TCPSocket {
-    struct Failure: Error {
-        let code: Int32
+public enum TCPSocket {
+    public struct Failure: Error {
+        public let code: Int32
     }
 
     /// A connected, close-on-exec socket.
-    static func connect(host: String, port: Int) throws(Failure) -> Int32 {
+    public static func connect(host: String, port: Int) throws(Failure) -> Int32 {
         let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard socketFD >= 0 else { throw Failure(code: errno) }
         var address = sockaddr_in()

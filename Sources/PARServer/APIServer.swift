@@ -62,9 +62,17 @@ public enum APIServer {
         WebSocketProxy(supervisor: supervisor, logger: logger).register(on: webSocketRouter)
         // The log tail is management API: it needs the token whatever the proxy's setting.
         logRoutes.registerWebSocket(on: webSocketRouter.group().add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken)))
+        let proxySettings = ProxySettings(
+            routes: supervisor.routeTable, pools: AgentConnectionPools(),
+            timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000)),
+            requiredToken: options.proxyRequiresToken ? options.token : nil
+        )
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter),
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: webSocketRouter,
+                configuration: .init(http1: .init(additionalChannelHandlers: [AgentProxyHandler.install(settings: proxySettings)]))
+            ),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "par/\(options.version)"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? options.port) },
             logger: logger

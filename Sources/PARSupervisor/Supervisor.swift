@@ -22,6 +22,8 @@ public actor Supervisor {
     private let exitEvents: AsyncStream<(AgentID, Int, ChildExit)>
     private let exitContinuation: AsyncStream<(AgentID, Int, ChildExit)>.Continuation
     private var agents: [AgentID: AgentRecord] = [:]
+    /// Ports of running agents for the proxy, republished by `update` with every record.
+    public nonisolated let routeTable = RouteTable()
     private var ports: PortPool
     private var shuttingDown = false
     private let workerPath: String
@@ -166,7 +168,7 @@ public actor Supervisor {
         let decision = tracker.record(success: result.healthy, error: result.error, now: now)
         record.health = tracker
         record.nextProbeAt = now + tracker.nextProbeDelay()
-        agents[agentID] = record
+        update(agentID, record)
         // The loop may be sleeping long (it had nothing else due): reschedule it.
         healthWakeup.signal()
         switch decision {
@@ -174,8 +176,9 @@ public actor Supervisor {
             break
         case .ready:
             guard record.state == .starting else { break }
-            agents[agentID]?.state = .running
-            agents[agentID]?.readyAt = Date()
+            record.state = .running
+            record.readyAt = Date()
+            update(agentID, record)
             let seconds = now - tracker.startedAt
             logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(agentID.processID) is ready (health check passed after \(String(format: "%.3f", seconds)) s)", fields: ["run": .number(Double(run))])
         case .restart(let reason, let detail):
@@ -189,7 +192,7 @@ public actor Supervisor {
         guard var record = agents[agentID], let pid = record.pid, record.healthKill == nil,
               record.state == .starting || record.state == .running, !record.stopRequested, !shuttingDown else { return }
         record.healthKill = (reason, detail)
-        agents[agentID] = record
+        update(agentID, record)
         logs.appendEvent(agentID: agentID.rawValue, level: .error, message: "\(agentID.processID) \(detail); killing it (\(reason))", fields: ["reason": .string(reason), "pid": .number(Double(pid))])
         if let group = record.cgroup { cgroups.kill(group) }
         ProcessSignals.signalSession(pid, SIGKILL)
@@ -251,13 +254,13 @@ public actor Supervisor {
             }
             releasePort(&record)
             releaseCgroup(agentID, &record)
-            agents[agentID] = record
+            update(agentID, record)
             return status(of: agentID)!
         }
         let run = record.run
         record.stopRequested = true
         record.state = .stopping
-        agents[agentID] = record
+        update(agentID, record)
         let timeout = timeoutSeconds ?? record.spec.stopTimeoutSeconds
         logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "stopping \(processID) (SIGTERM, SIGKILL after \(timeout) s)", fields: ["pid": .number(Double(pid))])
         ProcessSignals.signalSession(pid, SIGTERM)
@@ -419,7 +422,7 @@ public actor Supervisor {
             }
             throw .internalFailure("cannot start \(agentID.processID): \(error)")
         }
-        agents[agentID] = record
+        update(agentID, record)
         logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "spawned \(agentID.processID) (pid \(record.pid ?? 0), port \(port))", fields: ["pid": .number(Double(record.pid ?? 0)), "port": .number(Double(port)), "run": .number(Double(record.run))])
         return status(of: agentID)!
     }
@@ -527,7 +530,7 @@ public actor Supervisor {
             record.state = .stopped
             releasePort(&record)
             releaseCgroup(agentID, &record)
-            agents[agentID] = record
+            update(agentID, record)
             logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(processID) stopped (\(exit.termination))", fields: exitFields(exit, run: run))
             return
         }
@@ -547,20 +550,20 @@ public actor Supervisor {
             record.error = exit.termination.isFailure ? (oomKilled ? "oom_killed; " : "") + (healthKill.map { "\($0.reason): \($0.detail); " } ?? "") + reason : nil
             releasePort(&record)
             releaseCgroup(agentID, &record)
-            agents[agentID] = record
+            update(agentID, record)
         case .giveUp(let reason):
             record.state = .failed
             record.error = (oomKilled ? "oom_killed; " : "") + (healthKill.map { "\($0.reason): \($0.detail); " } ?? "") + reason
             releasePort(&record)
             releaseCgroup(agentID, &record)
-            agents[agentID] = record
+            update(agentID, record)
             logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) \(reason)", fields: exitFields(exit, run: run))
         case .restart(let delay, let consecutive):
             record.state = .crashed
             record.consecutiveRestarts = consecutive
             logs.appendEvent(agentID: agentID.rawValue, level: .warning, message: "restarting \(processID) in \(delay) s (restart \(consecutive) of at most \(record.spec.restart.maxRestarts))", fields: ["delay_seconds": .number(delay)])
             if delay <= 0 {
-                agents[agentID] = record
+                update(agentID, record)
                 relaunch(agentID)
             } else {
                 record.nextRestartAt = Date().addingTimeInterval(delay)
@@ -569,7 +572,7 @@ public actor Supervisor {
                     guard !Task.isCancelled else { return }
                     await self?.relaunch(agentID, expectedRun: run)
                 }
-                agents[agentID] = record
+                update(agentID, record)
             }
         }
     }
@@ -600,7 +603,7 @@ public actor Supervisor {
             releaseCgroup(agentID, &record)
             logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(agentID.processID) \(record.error!)")
         }
-        agents[agentID] = record
+        update(agentID, record)
     }
 
     private func waitForExit(_ agentID: AgentID, run: Int, timeoutSeconds: Double) async -> Bool {
@@ -694,11 +697,21 @@ public actor Supervisor {
         guard let id = try? AgentID(validating: agentID), let record = agents[id] else {
             return .unknown(known: agents.keys.sorted().map(\.rawValue))
         }
-        if record.state == .running, let port = record.port, record.pid != nil { return .forward(port: port) }
+        if let port = Self.routablePort(record) { return .forward(port: port) }
         var retryAfter: Int?
         if let next = record.nextRestartAt { retryAfter = max(1, Int(next.timeIntervalSinceNow.rounded(.up))) }
         if record.state == .starting { retryAfter = 1 }
         return .unavailable(state: record.state, retryAfter: retryAfter)
+    }
+
+    private static func routablePort(_ record: AgentRecord) -> Int? {
+        record.state == .running && record.pid != nil ? record.port : nil
+    }
+
+    /// Writes a record back and republishes its route, so `routeTable` never lags the records.
+    private func update(_ agentID: AgentID, _ record: AgentRecord) {
+        agents[agentID] = record
+        routeTable.publish(agentID.rawValue, port: Self.routablePort(record))
     }
 
     // MARK: - Leftovers of a previous daemon

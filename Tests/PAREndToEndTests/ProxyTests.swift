@@ -10,15 +10,6 @@ import Glibc
 /// `/agents/{id}/...` through the real daemon to a real agent.
 @Suite("Reverse proxy")
 struct ProxyTests {
-    /// A daemon with one ready echo agent named `echo`.
-    private func echoDaemon(_ arguments: [String] = [], environment: [String: String] = [:]) throws -> DaemonHarness {
-        let daemon = try DaemonHarness(extraArguments: arguments)
-        let answer = try daemon.spawn("echo", package: try daemon.install(EchoAgent.package()), ["env_vars": environment])
-        #expect(answer.status == 200, "\(answer.text)")
-        try daemon.waitFor("par-echo", timeout: 20) { state($0) == "running" }
-        return daemon
-    }
-
     @Test func everyMethodAndTheQueryStringReachTheAgent() throws {
         let daemon = try echoDaemon()
         defer { daemon.stop() }

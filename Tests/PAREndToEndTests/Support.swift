@@ -29,6 +29,15 @@ extension DaemonHarness {
     }
 }
 
+/// A daemon with one ready echo agent named `echo`.
+func echoDaemon(_ arguments: [String] = [], environment: [String: String] = [:]) throws -> DaemonHarness {
+    let daemon = try DaemonHarness(extraArguments: arguments)
+    let answer = try daemon.spawn("echo", package: try daemon.install(EchoAgent.package()), ["env_vars": environment])
+    #expect(answer.status == 200, "\(answer.text)")
+    try daemon.waitFor("par-echo", timeout: 20) { state($0) == "running" }
+    return daemon
+}
+
 func pid(_ status: [String: Any]) -> Int32? {
     (status["pid"] as? NSNumber).map { Int32(truncating: $0) }
 }

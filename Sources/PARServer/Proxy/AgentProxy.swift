@@ -6,6 +6,9 @@ import NIOCore
 import NIOHTTP1
 import PARSupervisor
 
+/// The proxy's slow path, for requests the channel-level `AgentProxyHandler` hands on
+/// (it answers unknown and stopped agents, and takes the rare request that arrives
+/// pipelined behind a management call or while the route table is a moment behind).
 /// `/agents/{agent_id}/...` to `http://127.0.0.1:{port}/...`: bodies stream both ways
 /// (nothing is buffered whole), connections to agents are pooled, hop-by-hop headers are
 /// dropped and X-Forwarded-* added. The target is always the agent's loopback port, never
@@ -17,10 +20,7 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
     /// When the proxy asks for the management token, it is not passed on to agents.
     let stripsAuthorization: Bool
 
-    /// Headers that describe one connection, not the message (RFC 9110 section 7.6.1).
-    static var hopByHop: Set<String> {
-        ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"]
-    }
+    static var hopByHop: Set<String> { ProxyHeaders.hopByHop }
 
     func register(on router: Router<Context>) {
         let methods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .head, .options]

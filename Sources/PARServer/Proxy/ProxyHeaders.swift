@@ -1,0 +1,169 @@
+import NIOHTTP1
+
+/// How a request's head is rewritten on its way to an agent and a response's head on its
+/// way back: pure functions over NIO's HTTP/1 heads, so the proxy's hot path converts
+/// nothing (no HTTPTypes, no Foundation) and allocates little.
+enum ProxyHeaders {
+    /// Headers that describe one connection, not the message (RFC 9110 section 7.6.1),
+    /// plus the framing and host headers the proxy sets itself.
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+        "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
+    ]
+
+    /// The part of `uri` after `/agents/{agent_id}` (`prefixLength` bytes), as the agent
+    /// sees it: `/agents/a` and `/agents/a?x=1` become `/` and `/?x=1`. Nil when the rest
+    /// does not start at a segment boundary.
+    static func agentURI(_ uri: String, prefixLength: Int) -> String? {
+        let rest = uri.utf8.dropFirst(prefixLength)
+        guard let first = rest.first else { return "/" }
+        if first == UInt8(ascii: "/") { return String(Substring(rest)) }
+        if first == UInt8(ascii: "?") { return "/" + String(Substring(rest)) }
+        return nil
+    }
+
+    /// The head sent to the agent: end-to-end headers kept, hop-by-hop ones (and those the
+    /// client named in `Connection`) dropped, framing restated, and `X-Forwarded-*` added
+    /// (any the client sent are replaced, except `X-Forwarded-For`, which is extended).
+    static func agentRequest(
+        _ request: HTTPRequestHead, uri: String, agentPort: Int, prefix: String, clientAddress: String, stripAuthorization: Bool
+    ) -> HTTPRequestHead {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(request.headers.count + 6)
+        headers.add(name: "Host", value: "127.0.0.1:\(agentPort)")
+        let tokens = connectionTokens(request.headers)
+        var forwardedFor: String?
+        var contentLength: String?
+        var chunked = false
+        var authority: String?
+        for (name, value) in request.headers {
+            switch HeaderName(name) {
+            case .contentLength: contentLength = value; continue
+            case .transferEncoding: chunked = true; continue
+            case .host: authority = authority ?? value; continue
+            case .forwardedFor: forwardedFor = forwardedFor.map { $0 + ", " + value } ?? value; continue
+            // Answered by the proxy itself (100 Continue), so not asked of the agent.
+            case .expect: continue
+            case .authorization where stripAuthorization: continue
+            case .hopByHop, .otherForwarded: continue
+            case .authorization, .other: break
+            }
+            if !tokens.isEmpty, tokens.contains(name.lowercased()) { continue }
+            headers.add(name: name, value: value)
+        }
+        if let contentLength {
+            headers.add(name: "Content-Length", value: contentLength)
+        } else if chunked {
+            headers.add(name: "Transfer-Encoding", value: "chunked")
+        } else if request.method != .GET, request.method != .HEAD {
+            // No framing means no body; say so, or the encoder would frame one as chunked.
+            headers.add(name: "Content-Length", value: "0")
+        }
+        headers.add(name: "X-Forwarded-For", value: forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress)
+        headers.add(name: "X-Forwarded-Proto", value: "http")
+        if let authority { headers.add(name: "X-Forwarded-Host", value: authority) }
+        headers.add(name: "X-Forwarded-Prefix", value: prefix)
+        return HTTPRequestHead(version: .http1_1, method: request.method, uri: uri, headers: headers)
+    }
+
+    /// The head sent back to the client: the agent's status and end-to-end headers, with its
+    /// `Content-Length` kept (the body is relayed byte for byte) and other framing redone by
+    /// the encoder.
+    static func clientResponse(_ head: HTTPResponseHead, closing: Bool) -> HTTPResponseHead {
+        var response = head
+        response.version = .http1_1
+        let tokens = connectionTokens(head.headers)
+        var needsFiltering = !tokens.isEmpty
+        if !needsFiltering {
+            for (name, _) in head.headers {
+                if case .other = HeaderName(name) { continue }
+                if case .contentLength = HeaderName(name) { continue }
+                needsFiltering = true
+                break
+            }
+        }
+        if needsFiltering {
+            var headers = HTTPHeaders()
+            headers.reserveCapacity(head.headers.count)
+            for (name, value) in head.headers {
+                switch HeaderName(name) {
+                case .contentLength, .other, .authorization, .expect, .forwardedFor, .otherForwarded: break
+                case .transferEncoding, .host, .hopByHop: continue
+                }
+                if !tokens.isEmpty, tokens.contains(name.lowercased()) { continue }
+                headers.add(name: name, value: value)
+            }
+            response.headers = headers
+        }
+        if closing { response.headers.replaceOrAdd(name: "Connection", value: "close") }
+        return response
+    }
+
+    /// Header names listed in `Connection`, lowercased: connection-scoped, to be dropped too.
+    static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
+        var tokens = Set<String>()
+        for value in headers[canonicalForm: "connection"] {
+            let token = value.lowercased()
+            if token != "close", token != "keep-alive" { tokens.insert(token) }
+        }
+        return tokens
+    }
+
+    /// The classes of header the proxy treats specially, recognised without allocating.
+    enum HeaderName {
+        case contentLength, transferEncoding, host, forwardedFor, otherForwarded, expect, authorization, hopByHop, other
+
+        init(_ name: String) {
+            let count = name.utf8.count
+            // Most headers are none of these; their length alone says so.
+            guard count >= 2, count <= 19 else { self = .other; return }
+            if count > 12, Self.hasPrefix(name, "x-forwarded-") {
+                self = Self.equals(name, "x-forwarded-for") ? .forwardedFor : .otherForwarded
+                return
+            }
+            switch count {
+            case 14 where Self.equals(name, "content-length"): self = .contentLength
+            case 17 where Self.equals(name, "transfer-encoding"): self = .transferEncoding
+            case 4 where Self.equals(name, "host"): self = .host
+            case 6 where Self.equals(name, "expect"): self = .expect
+            case 13 where Self.equals(name, "authorization"): self = .authorization
+            case 10 where Self.equals(name, "connection") || Self.equals(name, "keep-alive"),
+                 16 where Self.equals(name, "proxy-connection"),
+                 18 where Self.equals(name, "proxy-authenticate"),
+                 19 where Self.equals(name, "proxy-authorization"),
+                 2 where Self.equals(name, "te"),
+                 7 where Self.equals(name, "trailer") || Self.equals(name, "upgrade"):
+                self = .hopByHop
+            default:
+                self = .other
+            }
+        }
+
+        /// ASCII case-insensitive equality with a lowercase literal.
+        static func equals(_ name: String, _ lowercase: StaticString) -> Bool {
+            guard name.utf8.count == lowercase.utf8CodeUnitCount else { return false }
+            return lowercase.withUTF8Buffer { expected in
+                var index = 0
+                for byte in name.utf8 {
+                    let lowered = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
+                    if lowered != expected[index] { return false }
+                    index += 1
+                }
+                return true
+            }
+        }
+
+        static func hasPrefix(_ name: String, _ lowercase: StaticString) -> Bool {
+            lowercase.withUTF8Buffer { expected in
+                var index = 0
+                for byte in name.utf8 {
+                    guard index < expected.count else { return true }
+                    let lowered = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
+                    if lowered != expected[index] { return false }
+                    index += 1
+                }
+                return index == expected.count
+            }
+        }
+    }
+}

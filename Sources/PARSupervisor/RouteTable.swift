@@ -1,0 +1,21 @@
+import Synchronization
+
+/// The ports of routable agents, readable from any thread without awaiting the supervisor:
+/// the proxy consults it on every request, where an actor hop per request would cost more
+/// than the forwarding itself. The supervisor republishes an agent's entry whenever it
+/// writes the agent's record, so the table never says "forward" for longer than the actor.
+public final class RouteTable: Sendable {
+    private let ports = Mutex<[String: Int]>([:])
+
+    public init() {}
+
+    /// The agent's port when it is running and answers its health check; nil otherwise
+    /// (unknown, starting, stopped, crashed: the slow path explains which).
+    public func port(of agentID: String) -> Int? {
+        ports.withLock { $0[agentID] }
+    }
+
+    func publish(_ agentID: String, port: Int?) {
+        ports.withLock { $0[agentID] = port }
+    }
+}

@@ -1,0 +1,210 @@
+import Foundation
+import PARClient
+import PARTestKit
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The proxy at the level of one client connection: keep-alive, pipelining, framing and
+/// pooled agent connections, driven over raw sockets so nothing is hidden by a client.
+@Suite("Proxy connections")
+struct ProxyConnectionTests {
+    @Test func pipelinedRequestsForAgentsAndTheAPIAreAnsweredInOrder() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        let connection = try RawConnection(port: daemon.port)
+        defer { connection.close() }
+        // Five requests in one write: proxied, API, proxied, unknown agent, proxied.
+        try connection.send(
+            "GET /agents/echo/echo?n=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /runtime/health HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /agents/echo/echo?n=2 HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /agents/nobody/echo HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /agents/echo/echo?n=3 HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        let answers = try (0..<5).map { _ in try connection.readResponse() }
+        #expect(answers.map(\.status) == [200, 200, 200, 404, 200])
+        #expect(answers[0].json["query"] as? String == "n=1")
+        #expect(answers[1].json["status"] != nil, "the API's health answer, not an agent's: \(answers[1].text)")
+        #expect(answers[2].json["query"] as? String == "n=2")
+        #expect(answers[3].json["error"] as? String == "unknown agent")
+        #expect(answers[4].json["query"] as? String == "n=3")
+    }
+
+    @Test func oneConnectionCarriesManyRequestsAndClosesWhenAsked() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        let connection = try RawConnection(port: daemon.port)
+        defer { connection.close() }
+        for n in 0..<200 {
+            try connection.send("GET /agents/echo/echo?n=\(n) HTTP/1.1\r\nHost: x\r\n\r\n")
+            let answer = try connection.readResponse()
+            #expect(answer.status == 200)
+            #expect(answer.json["query"] as? String == "n=\(n)")
+        }
+        try connection.send("GET /agents/echo/echo?last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let last = try connection.readResponse()
+        #expect(last.status == 200)
+        #expect(last.headers["connection"]?.lowercased() == "close")
+        #expect(try connection.readToEnd().isEmpty, "the proxy closes the connection after a Connection: close request")
+    }
+
+    @Test func expectContinueIsAnsweredAndChunkedUploadsArrive() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        let connection = try RawConnection(port: daemon.port)
+        defer { connection.close() }
+        try connection.send("POST /agents/echo/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        let interim = try connection.readResponse()
+        #expect(interim.status == 100, "a client waiting for 100 Continue is told to go on")
+        try connection.send("hello")
+        let answer = try connection.readResponse()
+        #expect(answer.status == 200)
+        #expect(answer.json["body_length"] as? Int == 5)
+        #expect((answer.json["headers"] as? [String: String])?["expect"] == nil)
+
+        try connection.send("PUT /agents/echo/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        try connection.send("4\r\nabcd\r\n")
+        try connection.send("6\r\nefghij\r\n0\r\n\r\n")
+        let chunked = try connection.readResponse()
+        #expect(chunked.status == 200)
+        #expect(chunked.json["body_length"] as? Int == 10)
+    }
+
+    @Test func concurrentClientsEachGetTheirOwnAnswers() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        let mismatches = Counter()
+        DispatchQueue.concurrentPerform(iterations: 16) { client in
+            guard let connection = try? RawConnection(port: daemon.port) else { mismatches.add(1000); return }
+            defer { connection.close() }
+            for n in 0..<20 {
+                let query = "client=\(client)&n=\(n)"
+                guard (try? connection.send("GET /agents/echo/echo?\(query) HTTP/1.1\r\nHost: x\r\n\r\n")) != nil,
+                      let answer = try? connection.readResponse(), answer.json["query"] as? String == query
+                else { mismatches.add(1); continue }
+            }
+        }
+        #expect(mismatches.value == 0, "every answer belongs to the request on its own connection")
+    }
+
+    @Test func aRestartedAgentIsReachedOnFreshConnections() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        let connection = try RawConnection(port: daemon.port)
+        defer { connection.close() }
+        try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try connection.readResponse().status == 200)
+        let before = pid(try daemon.process("par-echo"))
+        #expect(try daemon.client().post("/supervisor/restart/par-echo", json: [:]).status == 200)
+        try daemon.waitFor("par-echo", timeout: 20) { state($0) == "running" && pid($0) != before }
+        // The pooled connection to the old process is gone; the proxy must not use it.
+        for _ in 0..<3 {
+            try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try connection.readResponse().status == 200)
+        }
+    }
+
+    @Test func theTokenIsNotPassedOnWhenTheProxyAsksForIt() throws {
+        let daemon = try echoDaemon(["--proxy-requires-token"])
+        defer { daemon.stop() }
+        let connection = try RawConnection(port: daemon.port)
+        defer { connection.close() }
+        try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try connection.readResponse().status == 401)
+        try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(daemon.token)\r\n\r\n")
+        let answer = try connection.readResponse()
+        #expect(answer.status == 200)
+        #expect((answer.json["headers"] as? [String: String])?["authorization"] == nil, "the management token never reaches an agent")
+    }
+}
+
+private final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add(_ n: Int) { lock.lock(); count += n; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+}
+
+/// One TCP connection speaking HTTP/1.1 by hand: writes what it is given and reads
+/// responses framed by Content-Length (all the echo agent and the API send here).
+private final class RawConnection {
+    struct Response {
+        var status: Int
+        var headers: [String: String]
+        var body: [UInt8]
+        var text: String { String(decoding: body, as: UTF8.self) }
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
+    }
+
+    struct Failure: Error, CustomStringConvertible { var description: String }
+
+    private let fd: Int32
+    private var buffered: [UInt8] = []
+
+    init(port: Int) throws {
+        do {
+            fd = try TCPSocket.connect(host: "127.0.0.1", port: port)
+        } catch {
+            throw Failure(description: "connect to \(port) failed: errno \(error.code)")
+        }
+        var timeout = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    func close() { Glibc.close(fd) }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else { throw Failure(description: "send failed: errno \(errno)") }
+            offset += sent
+        }
+    }
+
+    /// Reads until the peer closes; what arrived after the last response.
+    func readToEnd() throws -> [UInt8] {
+        while try fill() {}
+        defer { buffered = [] }
+        return buffered
+    }
+
+    func readResponse() throws -> Response {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        var headEnd: Int?
+        while headEnd == nil {
+            headEnd = buffered.indices.dropLast(3).first { Array(buffered[$0..<$0 + 4]) == separator }
+            if headEnd == nil, try !fill() { throw Failure(description: "connection closed before a response head") }
+        }
+        let head = String(decoding: buffered[0..<headEnd!], as: UTF8.self)
+        buffered.removeFirst(headEnd! + 4)
+        var lines = head.components(separatedBy: "\r\n")
+        let statusLine = lines.removeFirst().split(separator: " ")
+        guard statusLine.count >= 2, let status = Int(statusLine[1]) else { throw Failure(description: "bad status line in \(head)") }
+        var headers: [String: String] = [:]
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        let length = status == 100 ? 0 : Int(headers["content-length"] ?? "0") ?? 0
+        while buffered.count < length {
+            if try !fill() { throw Failure(description: "connection closed inside a body") }
+        }
+        let body = Array(buffered[0..<length])
+        buffered.removeFirst(length)
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    private func fill() throws -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if count < 0 { throw Failure(description: "recv failed: errno \(errno)") }
+        if count == 0 { return false }
+        buffered.append(contentsOf: chunk[0..<count])
+        return true
+    }
+}
