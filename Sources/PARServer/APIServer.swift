@@ -18,8 +18,10 @@ public enum APIServer {
         public var proxyTimeoutSeconds: Double
         /// Whether `/agents/*` needs the management token too (off: agents are the public surface).
         public var proxyRequiresToken: Bool
+        /// How long an unused keep-alive connection to an agent is kept open.
+        public var proxyIdleTimeoutSeconds: Double
 
-        public init(host: String = "127.0.0.1", port: Int = 8000, token: String, maxBodyBytes: Int = 1 << 20, version: String, proxyTimeoutSeconds: Double = 60, proxyRequiresToken: Bool = false) {
+        public init(host: String = "127.0.0.1", port: Int = 8000, token: String, maxBodyBytes: Int = 1 << 20, version: String, proxyTimeoutSeconds: Double = 60, proxyRequiresToken: Bool = false, proxyIdleTimeoutSeconds: Double = 30) {
             self.host = host
             self.port = port
             self.token = token
@@ -27,6 +29,7 @@ public enum APIServer {
             self.version = version
             self.proxyTimeoutSeconds = proxyTimeoutSeconds
             self.proxyRequiresToken = proxyRequiresToken
+            self.proxyIdleTimeoutSeconds = proxyIdleTimeoutSeconds
         }
     }
 
@@ -63,7 +66,8 @@ public enum APIServer {
         // The log tail is management API: it needs the token whatever the proxy's setting.
         logRoutes.registerWebSocket(on: webSocketRouter.group().add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken)))
         let proxySettings = ProxySettings(
-            routes: supervisor.routeTable, pools: AgentConnectionPools(),
+            routes: supervisor.routeTable,
+            pools: AgentConnectionPools(idleTimeout: .milliseconds(Int64(options.proxyIdleTimeoutSeconds * 1000))),
             timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000)),
             requiredToken: options.proxyRequiresToken ? options.token : nil
         )

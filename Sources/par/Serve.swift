@@ -60,6 +60,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("proxy-timeout"), help: "Seconds the proxy waits for an agent's response head before answering 504.")
     var proxyTimeout = 60.0
 
+    @Option(name: .customLong("proxy-idle-timeout"), help: "Seconds an unused keep-alive connection from the proxy to an agent stays open.")
+    var proxyIdleTimeout = 30.0
+
     @Flag(name: .customLong("proxy-requires-token"), help: "Ask for the management token on /agents/* too.")
     var proxyRequiresToken = false
 
@@ -95,6 +98,7 @@ struct Serve: AsyncParsableCommand {
         }
         guard sampleInterval > 0 else { throw ValidationError("--sample-interval must be positive") }
         guard proxyTimeout > 0 else { throw ValidationError("--proxy-timeout must be positive") }
+        guard proxyIdleTimeout > 0 else { throw ValidationError("--proxy-idle-timeout must be positive") }
         guard maxPackageMB > 0, maxPackageEntries > 0 else { throw ValidationError("--max-package-mb and --max-package-entries must be positive") }
         if let maxAgents, maxAgents < 1 { throw ValidationError("--max-agents must be at least 1") }
         if let maxTotalMemoryMB, maxTotalMemoryMB < 4 { throw ValidationError("--max-total-memory-mb must be at least 4") }
@@ -140,7 +144,7 @@ struct Serve: AsyncParsableCommand {
         let app = APIServer.makeApplication(
             supervisor: supervisor,
             agentClient: agentClient,
-            options: .init(host: host, port: port, token: token, version: Par.version, proxyTimeoutSeconds: proxyTimeout, proxyRequiresToken: proxyRequiresToken),
+            options: .init(host: host, port: port, token: token, version: Par.version, proxyTimeoutSeconds: proxyTimeout, proxyRequiresToken: proxyRequiresToken, proxyIdleTimeoutSeconds: proxyIdleTimeout),
             logger: logger,
             onListening: { boundPort in
                 // One line for people and scripts: tests read the port from it.

@@ -107,6 +107,34 @@ struct ProxyConnectionTests {
         }
     }
 
+    @Test func idleConnectionsToAgentsAreClosed() throws {
+        let daemon = try DaemonHarness(extraArguments: ["--proxy-idle-timeout", "1"])
+        defer { daemon.stop() }
+        // TCP health checks, so the only connections to the agent are the proxy's.
+        #expect(try daemon.spawn("echo", package: try daemon.install(EchoAgent.package(health: "{type: tcp}"))).status == 200)
+        try daemon.waitFor("par-echo", timeout: 20) { state($0) == "running" }
+        let agentPort = try #require(try daemon.process("par-echo")["port"] as? Int)
+        let connection = try RawConnection(port: daemon.port)
+        defer { connection.close() }
+        try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try connection.readResponse().status == 200)
+        #expect(Self.establishedConnections(toPort: agentPort) == 1, "the answered request left one pooled connection")
+        #expect(try ProcessInspection.eventually(timeout: 10) { Self.establishedConnections(toPort: agentPort) == 0 })
+        // The client's own connection is still good, and a fresh agent connection serves it.
+        try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try connection.readResponse().status == 200)
+    }
+
+    /// Established IPv4 connections whose local end is `port` (the agent's side of each).
+    static func establishedConnections(toPort port: Int) -> Int {
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return -1 }
+        let wanted = String(format: ":%04X", port)
+        return table.split(separator: "\n").dropFirst().filter { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 3 && fields[1].hasSuffix(wanted) && fields[3] == "01"
+        }.count
+    }
+
     @Test func theTokenIsNotPassedOnWhenTheProxyAsksForIt() throws {
         let daemon = try echoDaemon(["--proxy-requires-token"])
         defer { daemon.stop() }

@@ -74,6 +74,8 @@ struct AgentConnection {
     let channel: any Channel
     let handler: AgentConnectionHandler
     let port: Int
+    /// When it last went back to the pool.
+    var idleSince = NIODeadline.now()
 }
 
 /// Idle keep-alive connections to agents, one pool per event loop so a client connection
@@ -82,13 +84,18 @@ struct AgentConnection {
 final class AgentConnectionPool: @unchecked Sendable {  // confined to `eventLoop`
     let eventLoop: any EventLoop
     private var idle: [Int: [AgentConnection]] = [:]
+    private var sweep: Scheduled<Void>?
     /// Enough for the bench's 32 concurrent clients per agent with room to spare; more idle
     /// connections than this are closed rather than kept.
     static let maxIdlePerPort = 128
     static let connectTimeout = TimeAmount.seconds(2)
+    /// Idle connections are closed after this long (`--proxy-idle-timeout`): many agents
+    /// (Python's threading servers among them) hold a thread per open connection.
+    let idleTimeout: TimeAmount
 
-    init(eventLoop: any EventLoop) {
+    init(eventLoop: any EventLoop, idleTimeout: TimeAmount) {
         self.eventLoop = eventLoop
+        self.idleTimeout = idleTimeout
     }
 
     /// The most recently used idle connection to `port`, if one is still open.
@@ -105,7 +112,32 @@ final class AgentConnectionPool: @unchecked Sendable {  // confined to `eventLoo
             connection.channel.close(promise: nil)
             return
         }
-        idle[connection.port, default: []].append(connection)
+        var returned = connection
+        returned.idleSince = .now()
+        idle[connection.port, default: []].append(returned)
+        scheduleSweep()
+    }
+
+    /// One timer per pool while it holds anything, not one per connection.
+    private func scheduleSweep() {
+        guard sweep == nil else { return }
+        sweep = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(max(idleTimeout.nanoseconds / 2, 1_000_000))) { [weak self] in
+            guard let self else { return }
+            self.sweep = nil
+            self.closeIdle(olderThan: .now() - self.idleTimeout)
+            if !self.idle.isEmpty { self.scheduleSweep() }
+        }
+    }
+
+    /// Closes connections idle since before `cutoff` (the oldest sit first in each list).
+    func closeIdle(olderThan cutoff: NIODeadline) {
+        for (port, connections) in idle {
+            let stale = connections.prefix { $0.idleSince < cutoff }
+            guard !stale.isEmpty else { continue }
+            idle[port] = Array(connections.dropFirst(stale.count))
+            if idle[port]?.isEmpty == true { idle[port] = nil }
+            for connection in stale { connection.channel.close(promise: nil) }
+        }
     }
 
     /// Opens a new connection to the agent on `port`; `completion` runs on this loop.
@@ -152,35 +184,25 @@ final class AgentConnectionPool: @unchecked Sendable {  // confined to `eventLoo
         if idle[port]?.isEmpty == true { idle[port] = nil }
     }
 
-    /// Closes every idle connection (daemon shutdown).
-    func closeAll() {
-        let all = idle.values.flatMap { $0 }
-        idle = [:]
-        for connection in all { connection.channel.close(promise: nil) }
-    }
 }
 
 /// The pools of all event loops, created on first use by a loop's first proxied request.
 final class AgentConnectionPools: Sendable {
     private let pools = Mutex<[ObjectIdentifier: AgentConnectionPool]>([:])
+    private let idleTimeout: TimeAmount
 
-    init() {}
+    init(idleTimeout: TimeAmount) {
+        self.idleTimeout = idleTimeout
+    }
 
     /// Must be called on `eventLoop`; the pool returned is used only there.
     func pool(for eventLoop: any EventLoop) -> AgentConnectionPool {
         pools.withLock { pools in
             let key = ObjectIdentifier(eventLoop)
             if let existing = pools[key] { return existing }
-            let pool = AgentConnectionPool(eventLoop: eventLoop)
+            let pool = AgentConnectionPool(eventLoop: eventLoop, idleTimeout: idleTimeout)
             pools[key] = pool
             return pool
-        }
-    }
-
-    func closeAll() {
-        let all = pools.withLock { Array($0.values) }
-        for pool in all {
-            pool.eventLoop.execute { pool.closeAll() }
         }
     }
 }
