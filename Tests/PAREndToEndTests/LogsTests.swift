@@ -533,6 +533,53 @@ struct LogLiveTests {
         #expect(events.compactMap { ($0.json["sequence"] as? NSNumber)?.intValue } == stored.suffix(25).compactMap(sequence), "the stored lines from the tail on, each once")
     }
 
+    @Test func aReconnectingStreamResumesAfterTheLastEventItSaw() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let go = daemon.root.appendingPathComponent("go-resume")
+        #expect(try daemon.spawn("resume", package: try daemon.install(.commandPackage(script: Self.twoBatches)), ["env_vars": ["GO_FILE": go.path]]).status == 200)
+        try daemon.waitForLines("par-resume", count: 10)
+        let path = "/supervisor/logs/stream?process_id=par-resume"
+        var lastID: String?
+        do {
+            let first = try EventStreamClient(port: daemon.port, path: path + "&tail=3", token: daemon.token)
+            lastID = try first.events(count: 3, timeout: 20).last?.id
+        }
+        let seen = try #require(lastID)
+        // Disconnected while the agent prints 20 more lines.
+        #expect(FileManager.default.createFile(atPath: go.path, contents: nil))
+        try daemon.waitForLines("par-resume", count: 30)
+
+        // What a browser's EventSource sends when it reconnects.
+        let resumed = try EventStreamClient(port: daemon.port, path: path, token: daemon.token, headers: ["Last-Event-ID": seen])
+        let missed = try resumed.events(count: 20, timeout: 20)
+        #expect(missed.map { $0.json["message"] as? String ?? "" } == (1...20).map { "live \($0)" }, "every line after the last one seen, once")
+        #expect(try resumed.next(timeout: 0.5) == nil)
+
+        // after= does the same without the header, from any sequence.
+        let stored = try daemon.allLogs("process_id=par-resume&order=asc")
+        let fromMiddle = try EventStreamClient(port: daemon.port, path: path + "&after=\(sequence(stored[24]) ?? 0)", token: daemon.token)
+        #expect(try fromMiddle.events(count: 5, timeout: 20).map { $0.json["message"] as? String ?? "" } == (16...20).map { "live \($0)" })
+    }
+
+    @Test func badResumePointsAreRefusedNamingThem() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        for (path, headers, field) in [
+            ("/supervisor/logs/stream", ["Last-Event-ID": "abc"], "Last-Event-ID"),
+            ("/supervisor/logs/stream?after=-1", [:], "after"),
+            ("/supervisor/logs/stream?after=5&tail=5", [:], "tail"),
+        ] as [(String, [String: String], String)] {
+            do {
+                _ = try EventStreamClient(port: daemon.port, path: path, token: daemon.token, headers: headers)
+                Issue.record("\(path) \(headers) opened a stream")
+            } catch EventStreamClient.Failure.status(let code, let body) {
+                #expect(code == 400)
+                #expect(body.contains("\"field\":\"\(field)\""), "\(body)")
+            }
+        }
+    }
+
     @Test func serverSentEventsNeedTheToken() throws {
         let daemon = try DaemonHarness()
         defer { daemon.stop() }

@@ -13,7 +13,7 @@ struct LogRequest: Sendable {
         var allowed: [String] {
             switch self {
             case .query: ["process_id", "level", "min_level", "since", "until", "stream", "q", "order", "limit", "cursor"]
-            case .live: ["process_id", "level", "min_level", "since", "until", "stream", "q", "tail"]
+            case .live: ["process_id", "level", "min_level", "since", "until", "stream", "q", "tail", "after"]
             case .clear: ["process_id"]
             }
         }
@@ -24,10 +24,13 @@ struct LogRequest: Sendable {
     var limit = 100
     var cursor: UInt64?
     var tail = 0
+    /// Live tails: resume after this sequence (`after=`, or the `Last-Event-ID` a browser's
+    /// EventSource sends when it reconnects), replaying every matching line stored since.
+    var after: UInt64?
 
     static let maxLimit = 10_000
 
-    init(_ parameters: FlatDictionary<Substring, Substring>, for endpoint: Endpoint) throws(APIError) {
+    init(_ parameters: FlatDictionary<Substring, Substring>, for endpoint: Endpoint, lastEventID: String? = nil) throws(APIError) {
         let allowed = endpoint.allowed
         for (key, _) in parameters where !allowed.contains(String(key)) {
             throw Self.invalid(String(key), "is not a parameter of this endpoint; use \(allowed.joined(separator: ", "))")
@@ -80,6 +83,20 @@ struct LogRequest: Sendable {
                 throw Self.invalid("tail", "must be an integer from 0 to \(Self.maxLimit), got \(raw.debugDescription)")
             }
             tail = parsed
+        }
+        if let raw = try value("after") {
+            guard let parsed = UInt64(raw) else {
+                throw Self.invalid("after", "must be the sequence of the last line received (digits), got \(raw.debugDescription)")
+            }
+            after = parsed
+        } else if let lastEventID, !lastEventID.isEmpty {
+            guard let parsed = UInt64(lastEventID.trimmingCharacters(in: .whitespaces)) else {
+                throw Self.invalid("Last-Event-ID", "must be the id of an event this stream sent (digits), got \(lastEventID.debugDescription)")
+            }
+            after = parsed
+        }
+        if after != nil, tail > 0 {
+            throw Self.invalid("tail", "cannot be combined with after (or Last-Event-ID): after already replays what was missed")
         }
     }
 

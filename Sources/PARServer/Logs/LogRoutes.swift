@@ -102,15 +102,26 @@ struct LogRoutes: Sendable {
     /// One event per line (`id:` is its sequence); a slow reader gets `event: gap` with
     /// what it missed; a comment line every `keepAlive` while idle.
     private func serverSentEvents(_ request: Request) async throws -> Response {
-        let parameters = try LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.live)
+        let parameters = try LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.live, lastEventID: request.headers[HTTPField.Name("Last-Event-ID")!])
         let (tail, subscription) = try await subscribe(parameters)
         let keepAlive = self.keepAlive
+        let store = self.store
         let body = ResponseBody { writer in
             defer { subscription.close() }
             // A tail never ends by itself: on daemon shutdown end it, or the server would
             // wait for it before the agents are stopped.
             try await withGracefulShutdownHandler {
-                try await Self.pump(tail: tail, subscription: subscription, keepAlive: keepAlive, into: &writer)
+                var start = ByteBuffer(string: "retry: 2000\n: tailing logs\n\n")
+                Self.appendEvents(tail.map { LogSubscription.Delivery.entry($0) }, to: &start)
+                try await writer.write(start)
+                if let after = parameters.after {
+                    try await Self.catchUp(store: store, filter: parameters.filter, after: after, subscription: subscription) { entries in
+                        var chunk = ByteBuffer()
+                        Self.appendEvents(entries.map { LogSubscription.Delivery.entry($0) }, to: &chunk)
+                        try await writer.write(chunk)
+                    }
+                }
+                try await Self.pump(subscription: subscription, keepAlive: keepAlive, into: &writer)
             } onGracefulShutdown: {
                 subscription.close()
             }
@@ -123,10 +134,31 @@ struct LogRoutes: Sendable {
         )
     }
 
-    private static func pump(tail: [LogEntry], subscription: LogSubscription, keepAlive: Duration, into writer: inout any ResponseBodyWriter) async throws {
-        var buffer = ByteBuffer(string: "retry: 2000\n: tailing logs\n\n")
-        appendEvents(tail.map { LogSubscription.Delivery.entry($0) }, to: &buffer)
-        try await writer.write(buffer)
+    /// Every stored line after `sequence` that matches, page by page, before the live lines.
+    /// The subscription was opened before the first page is read, so a line is either in a
+    /// page or still queued live; `skip(through:)` drops the queued copies of paged lines.
+    private static func catchUp(
+        store: LogStore, filter: LogFilter, after sequence: UInt64, subscription: LogSubscription,
+        deliver: ([LogEntry]) async throws -> Void
+    ) async throws {
+        var cursor = sequence
+        while !Task.isCancelled {
+            let page: LogPage
+            do throws(LogStoreError) {
+                page = try await store.query(LogQuery(filter: filter, order: .asc, limit: 1_000, cursor: cursor))
+            } catch {
+                throw APIError(.internalServerError, "log store failure", detail: error.description)
+            }
+            if let last = page.entries.last {
+                cursor = last.sequence
+                subscription.skip(through: last.sequence)
+                try await deliver(page.entries)
+            }
+            guard page.nextCursor != nil else { return }
+        }
+    }
+
+    private static func pump(subscription: LogSubscription, keepAlive: Duration, into writer: inout any ResponseBodyWriter) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 while true {
@@ -185,20 +217,25 @@ struct LogRoutes: Sendable {
         let (tail, subscription) = try await subscribe(parameters)
         defer { subscription.close() }
         try await withGracefulShutdownHandler {
-            try await relayTail(tail, subscription: subscription, inbound: inbound, outbound: outbound)
+            for entry in tail {
+                try await outbound.write(.text(Self.webSocketText(.entry(entry))))
+            }
+            if let after = parameters.after {
+                try await Self.catchUp(store: store, filter: parameters.filter, after: after, subscription: subscription) { entries in
+                    for entry in entries { try await outbound.write(.text(Self.webSocketText(.entry(entry)))) }
+                }
+            }
+            try await relayTail(subscription: subscription, inbound: inbound, outbound: outbound)
         } onGracefulShutdown: {
             subscription.close()
         }
     }
 
-    private func relayTail(_ tail: [LogEntry], subscription: LogSubscription, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+    private func relayTail(subscription: LogSubscription, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await _ in inbound.messages(maxSize: 1 << 16) {}
                 subscription.close()
-            }
-            for entry in tail {
-                try await outbound.write(.text(Self.webSocketText(.entry(entry))))
             }
             while let deliveries = await subscription.next() {
                 for delivery in deliveries {
