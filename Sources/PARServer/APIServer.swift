@@ -57,7 +57,9 @@ public enum APIServer {
         ManagementRoutes(supervisor: supervisor, maxBodyBytes: options.maxBodyBytes, version: options.version).register(on: router)
         let logRoutes = LogRoutes(store: supervisor.logs)
         logRoutes.register(on: router)
-        AgentProxy(supervisor: supervisor, client: agentClient, timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000)), stripsAuthorization: options.proxyRequiresToken).register(on: router)
+        let traffic = ProxyTraffic()
+        MetricsRoutes(supervisor: supervisor, traffic: traffic).register(on: router)
+        AgentProxy(supervisor: supervisor, client: agentClient, timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000)), traffic: traffic, stripsAuthorization: options.proxyRequiresToken).register(on: router)
         let webSocketRouter = Router(context: PARWebSocketContext.self)
         if options.proxyRequiresToken {
             webSocketRouter.add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: true))
@@ -68,6 +70,7 @@ public enum APIServer {
         let proxySettings = ProxySettings(
             routes: supervisor.routeTable,
             pools: AgentConnectionPools(idleTimeout: .milliseconds(Int64(options.proxyIdleTimeoutSeconds * 1000))),
+            traffic: traffic,
             timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000)),
             requiredToken: options.proxyRequiresToken ? options.token : nil
         )

@@ -108,7 +108,7 @@ struct ProxyConnectionTests {
     }
 
     @Test func idleConnectionsToAgentsAreClosed() throws {
-        let daemon = try DaemonHarness(extraArguments: ["--proxy-idle-timeout", "1"])
+        let daemon = try DaemonHarness(extraArguments: ["--proxy-idle-timeout", "5"])
         defer { daemon.stop() }
         // TCP health checks, so the only connections to the agent are the proxy's.
         #expect(try daemon.spawn("echo", package: try daemon.install(EchoAgent.package(health: "{type: tcp}"))).status == 200)
@@ -119,7 +119,7 @@ struct ProxyConnectionTests {
         try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try connection.readResponse().status == 200)
         #expect(Self.establishedConnections(toPort: agentPort) == 1, "the answered request left one pooled connection")
-        #expect(try ProcessInspection.eventually(timeout: 10) { Self.establishedConnections(toPort: agentPort) == 0 })
+        #expect(try ProcessInspection.eventually(timeout: 20) { Self.establishedConnections(toPort: agentPort) == 0 }, "closed once idle for 5 s")
         // The client's own connection is still good, and a fresh agent connection serves it.
         try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try connection.readResponse().status == 200)

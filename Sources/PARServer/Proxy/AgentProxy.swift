@@ -17,6 +17,7 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
     let supervisor: Supervisor
     let client: HTTPClient
     let timeout: TimeAmount
+    let traffic: ProxyTraffic
     /// When the proxy asks for the management token, it is not passed on to agents.
     let stripsAuthorization: Bool
 
@@ -37,8 +38,10 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
         case .forward(let agentPort):
             port = agentPort
         case .unknown:
+            traffic.recordUnknownAgent()
             throw APIError(.notFound, "unknown agent", detail: "no agent \(agentID.debugDescription); agents are listed in GET /supervisor/status")
         case .unavailable(let state, let retryAfter):
+            traffic.record(agentID: agentID, status: 503)
             var error = APIError(.serviceUnavailable, "agent not running", detail: "agent \(agentID) is \(state.rawValue)\(retryAfter.map { "; try again in \($0) s" } ?? "")")
             if let retryAfter { error.headers[.retryAfter] = String(retryAfter) }
             throw error
@@ -66,8 +69,11 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
         do {
             response = try await client.execute(outbound, timeout: timeout)
         } catch {
-            throw ProxyErrors.map(error, agentID: agentID, port: port, timeout: timeout)
+            let answer = ProxyErrors.map(error, agentID: agentID, port: port, timeout: timeout)
+            traffic.record(agentID: agentID, failure: answer.status == .gatewayTimeout ? .timedOut : .unreachable)
+            throw answer
         }
+        traffic.record(agentID: agentID, status: Int(response.status.code))
         var headers = HTTPFields()
         var connectionTokens = Set<String>()
         for value in response.headers["connection"] {

@@ -8,6 +8,7 @@ import PARSupervisor
 struct ProxySettings: Sendable {
     var routes: RouteTable
     var pools: AgentConnectionPools
+    var traffic: ProxyTraffic
     /// How long the agent may take to send its response head.
     var timeout: TimeAmount
     /// When set, `/agents/*` needs `Authorization: Bearer <token>` (which is then not passed on).
@@ -283,7 +284,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
                 self.armTimeout(context: context)
                 return
             }
-            self.fail(exchange, status: .gatewayTimeout, error: "agent timed out",
+            self.fail(exchange, status: .gatewayTimeout, failure: .timedOut, error: "agent timed out",
                       detail: "agent \(exchange.agentID) on port \(exchange.port) did not answer within \(Double(self.settings.timeout.nanoseconds) / 1e9) s (--proxy-timeout)")
         }
     }
@@ -299,7 +300,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             case .success(let connection):
                 self.attach(connection, to: current, reused: false)
             case .failure(let error):
-                self.fail(current, status: .badGateway, error: "agent unreachable",
+                self.fail(current, status: .badGateway, failure: .unreachable, error: "agent unreachable",
                           detail: "cannot reach agent \(current.agentID) on port \(current.port): \(error)")
             }
         }
@@ -341,6 +342,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
         case .head(let head):
             exchange.responseStarted = true
             exchange.reusable = head.isKeepAlive
+            settings.traffic.record(agentID: exchange.agentID, status: Int(head.status.code))
             context.write(wrapOutboundOut(.head(ProxyHeaders.clientResponse(head, closing: exchange.closesClient))), promise: nil)
         case .body(let buffer):
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -389,7 +391,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             exchange.pending = [.head(exchange.head)] + (exchange.requestComplete ? [.end(nil)] : [])
             connect(exchange)
         } else {
-            fail(exchange, status: .badGateway, error: "agent unreachable",
+            fail(exchange, status: .badGateway, failure: .unreachable, error: "agent unreachable",
                  detail: "agent \(exchange.agentID) on port \(exchange.port) closed the connection before answering")
         }
     }
@@ -401,8 +403,9 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
     // MARK: Ending an exchange
 
     /// Answers the client with the API's JSON error shape and ends the exchange.
-    private func fail(_ exchange: Exchange, status: HTTPResponseStatus, error: String, detail: String) {
+    private func fail(_ exchange: Exchange, status: HTTPResponseStatus, failure: ProxyTraffic.Failure, error: String, detail: String) {
         guard let context, !exchange.responseStarted else { return }
+        settings.traffic.record(agentID: exchange.agentID, failure: failure)
         exchange.responseStarted = true
         exchange.responseComplete = true
         exchange.reusable = false
