@@ -85,7 +85,7 @@ let package = Package(
         ]),
         .testTarget(name: "PARCoreTests", dependencies: ["PARCore"]),
         .testTarget(name: "PARPackagesTests", dependencies: ["PARPackages", "PARTestKit"]),
-        .testTarget(name: "PARProcessTests", dependencies: ["PARProcess", "CPARSys"]),
+        .testTarget(name: "PARProcessTests", dependencies: ["PARProcess", "CPARSys", "PARTestKit"]),
         .testTarget(name: "PARLogsTests", dependencies: ["PARLogs", "PARCore"]),
         .testTarget(name: "PARServerTests", dependencies: [
             "PARServer",

@@ -82,6 +82,22 @@ public final class ProcessReactor: Sendable {
         close(wakeFD)
     }
 
+    /// Output pipes not yet at their end (two per watched child until each is read out).
+    public var openPipes: Int {
+        watches.withLock { all in all.keys.count { $0 & 3 == 2 || $0 & 3 == 3 } }
+    }
+
+    /// Waits until every pipe has been read to its end, or `timeout` passes. For shutdown,
+    /// after the children exited: what they printed last is still in their pipes (a paused
+    /// pipe is read once the receiver has room), and `shutdown()` closes what is left.
+    /// Checks every 10 ms; it runs once per daemon, so a wake-up channel is not worth it.
+    public func waitForOutputToEnd(timeout: Duration) async {
+        let deadline = ContinuousClock.now + timeout
+        while openPipes > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
     /// Names a watch before it starts, so its handlers can refer to it (for `resume`).
     public func reserveWatchID() -> WatchID {
         WatchID(serial: nextSerial.wrappingAdd(1, ordering: .relaxed).oldValue)

@@ -210,6 +210,9 @@ public actor Supervisor {
         for cleanup in cleanups.values { await cleanup.value }
         cgroups.removeInstance()
         exitContinuation.finish()
+        // The agents have exited; their last lines may still be in the pipes (a paused one
+        // is resumed as the store drains). Read them out before the fds close.
+        await reactor.waitForOutputToEnd(timeout: .seconds(5))
         reactor.shutdown()
         logs.shutdown()
     }

@@ -279,6 +279,41 @@ struct LogDurabilityTests {
         try checkSecondDaemon(second, before: before)
     }
 
+    @Test func whatAgentsPrintWhileTheDaemonShutsDownIsKept() throws {
+        // On SIGTERM the agent prints 200,000 lines (22 MB, more than the store buffers,
+        // so its pipe is paused and full when it exits), then exits.
+        let script = """
+        cat > bye.py <<'PY'
+        import signal, sys, time
+        def bye(*_):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            out = sys.stdout
+            for i in range(200000):
+                out.write("bye %06d %s\\n" % (i, "x" * 100))
+            out.flush()
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, bye)
+        print("ready", flush=True)
+        while True:
+            time.sleep(0.1)
+        PY
+        exec python3 bye.py
+        """
+        let first = try DaemonHarness()
+        first.keepFiles = true
+        defer { first.keepFiles = false; first.stop() }
+        #expect(try first.spawn("bye", package: try first.install(.commandPackage(script: script))).status == 200)
+        _ = try first.waitForLines("par-bye", count: 1)
+        #expect(first.terminate(timeoutSeconds: 60) == 0)
+
+        let second = try DaemonHarness(root: first.root)
+        second.keepFiles = true
+        defer { second.terminate() }
+        let lines = try second.allLogs("process_id=par-bye&order=asc&q=bye")
+        #expect(lines.count == 200_000, "every line printed before the agent exited is stored")
+        #expect(lines.last.map { ($0["message"] as? String)?.hasPrefix("bye 199999") == true } == true)
+    }
+
     @Test func linesReadableBeforeASigkillOfTheSupervisorAreStillThere() throws {
         let first = try DaemonHarness()
         defer { first.keepFiles = false; first.stop() }

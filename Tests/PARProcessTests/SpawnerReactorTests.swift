@@ -1,6 +1,7 @@
 import Foundation
 import PARCore
 import PARProcess
+import PARTestKit
 import Testing
 
 #if canImport(Glibc)
@@ -262,3 +263,56 @@ struct SpawnerReactorTests {
         }
     }
 }
+
+@Suite("ProcessReactor at shutdown")
+struct ReactorShutdownTests {
+    /// Pauses at the first batch (as a full log store does) and counts what arrives.
+    final class PausingReceiver: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines = 0
+        private var paused = false
+        var count: Int { lock.lock(); defer { lock.unlock() }; return lines }
+
+        func handlers(onExit: @escaping @Sendable () -> Void) -> ChildHandlers {
+            ChildHandlers(
+                onLines: { [self] _, batch in
+                    lock.lock(); defer { lock.unlock() }
+                    lines += batch.count
+                    if paused { return true }
+                    paused = true
+                    return false
+                },
+                onExit: { _ in onExit() }
+            )
+        }
+    }
+
+    @Test func outputLeftInAPausedPipeIsReadBeforeTheReactorStops() async throws {
+        let reactor = try ProcessReactor()
+        defer { reactor.shutdown() }
+        let receiver = PausingReceiver()
+        let exited = DispatchSemaphore(value: 0)
+        let id = reactor.reserveWatchID()
+        // One line (which pauses the pipe), then, once told, 2999 more that fit in the pipe:
+        // the child exits while its pipe is paused and holds its last lines.
+        let go = FileManager.default.temporaryDirectory.appendingPathComponent("go-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: go) }
+        let script = "echo first; while [ ! -e \(go) ]; do sleep 0.01; done; i=1; while [ $i -lt 3000 ]; do echo \"line $i\"; i=$((i+1)); done"
+        let process = try Spawner.spawn(executable: "/bin/sh", argv: ["sh", "-c", script], environment: ["PATH": "/usr/bin:/bin"], workingDirectory: "/")
+        reactor.watch(process, id: id, handlers: receiver.handlers { exited.signal() })
+        #expect(try ProcessInspection.eventually { receiver.count == 1 })
+        #expect(FileManager.default.createFile(atPath: go, contents: nil))
+        #expect(exited.wait(timeout: .now() + 30) == .success)
+        #expect(receiver.count == 1, "paused: nothing after the first line was read")
+        #expect(reactor.openPipes > 0)
+
+        await reactor.waitForOutputToEnd(timeout: .milliseconds(300))
+        #expect(reactor.openPipes > 0, "a paused pipe is not read by waiting alone")
+
+        reactor.resume(id)
+        await reactor.waitForOutputToEnd(timeout: .seconds(10))
+        #expect(reactor.openPipes == 0)
+        #expect(receiver.count == 3000, "every line, once the receiver had room")
+    }
+}
+
