@@ -135,6 +135,21 @@ struct ProxyConnectionTests {
         }.count
     }
 
+    @Test func aNeverEndingStreamDoesNotHoldUpTheDaemonsShutdown() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        let agentPID = try #require(pid(try daemon.process("par-echo")))
+        let connection = try RawConnection(port: daemon.port)
+        defer { connection.close() }
+        try connection.send("GET /agents/echo/sse HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try connection.readHead().status == 200)
+        let start = Date()
+        #expect(daemon.terminate(timeoutSeconds: 30) == 0)
+        #expect(Date().timeIntervalSince(start) < 15, "in-flight answers get a few seconds, then their connections close")
+        _ = try? connection.readToEnd()
+        #expect(kill(agentPID, 0) != 0, "the agent was stopped too")
+    }
+
     @Test func theTokenIsNotPassedOnWhenTheProxyAsksForIt() throws {
         let daemon = try echoDaemon(["--proxy-requires-token"])
         defer { daemon.stop() }
@@ -201,7 +216,16 @@ private final class RawConnection {
         return buffered
     }
 
+    /// Reads just a response head (for answers that never end).
+    func readHead() throws -> Response {
+        try readResponse(bodyLength: 0)
+    }
+
     func readResponse() throws -> Response {
+        try readResponse(bodyLength: nil)
+    }
+
+    private func readResponse(bodyLength: Int?) throws -> Response {
         let separator: [UInt8] = [13, 10, 13, 10]
         var headEnd: Int?
         while headEnd == nil {
@@ -218,7 +242,7 @@ private final class RawConnection {
             guard let colon = line.firstIndex(of: ":") else { continue }
             headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
-        let length = status == 100 ? 0 : Int(headers["content-length"] ?? "0") ?? 0
+        let length = bodyLength ?? (status == 100 ? 0 : Int(headers["content-length"] ?? "0") ?? 0)
         while buffered.count < length {
             if try !fill() { throw Failure(description: "connection closed inside a body") }
         }

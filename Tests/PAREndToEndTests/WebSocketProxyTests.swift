@@ -36,6 +36,25 @@ struct WebSocketProxyTests {
         #expect(headers["x-forwarded-prefix"] == "/agents/ws")
     }
 
+    @Test func anOpenWebSocketDoesNotHoldUpTheDaemonsShutdown() async throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        #expect(try daemon.spawn("ws", package: try daemon.install(EchoAgent.package())).status == 200)
+        try daemon.waitFor("par-ws", timeout: 20) { state($0) == "running" }
+        let elapsed = Mutex<Double?>(nil)
+        try await WebSocketClient.connect(url: "ws://127.0.0.1:\(daemon.port)/agents/ws/ws", logger: Logger(label: "test")) { inbound, outbound, _ in
+            var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+            try await outbound.write(.text("hello"))
+            _ = try await messages.next()
+            let start = Date()
+            let status = daemon.terminate(timeoutSeconds: 30)
+            elapsed.withLock { $0 = status == 0 ? Date().timeIntervalSince(start) : nil }
+            while try await messages.next() != nil {}
+        }
+        let seconds = try #require(elapsed.withLock { $0 }, "the daemon exited cleanly")
+        #expect(seconds < 15)
+    }
+
     @Test func upgradeToAnUnknownAgentIsRefused() async throws {
         let daemon = try DaemonHarness()
         defer { daemon.stop() }

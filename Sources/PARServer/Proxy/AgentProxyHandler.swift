@@ -13,6 +13,10 @@ struct ProxySettings: Sendable {
     var timeout: TimeAmount
     /// When set, `/agents/*` needs `Authorization: Bearer <token>` (which is then not passed on).
     var requiredToken: String?
+    /// On daemon shutdown, how long a request still being answered may take before its
+    /// connection is closed: an agent's never-ending stream (SSE) must not hold the
+    /// daemon up, since the agents are stopped only after the server has closed.
+    var drainTimeout: TimeAmount = .seconds(5)
 }
 
 /// The proxy's fast path, one per client connection, placed between NIO's HTTP/1 decoder
@@ -48,6 +52,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
     /// One timer per connection, re-armed lazily: a timer per request cost more than the
     /// request's own parsing under load.
     private var timeoutTimer: Scheduled<Void>?
+    private var drainTimer: Scheduled<Void>?
     private var readHeld = false
     /// Set once the connection is being closed by the proxy: what the client still sends
     /// (the rest of a body the agent did not wait for) is dropped, never handed on.
@@ -95,6 +100,8 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
         abandonExchange()
         timeoutTimer?.cancel()
         timeoutTimer = nil
+        drainTimer?.cancel()
+        drainTimer = nil
         self.context = nil
     }
 
@@ -125,6 +132,12 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
         // it would wrongly do mid-exchange; tell it only when the exchange is over.
         if event is ChannelShouldQuiesceEvent, exchange != nil {
             quiescePending = true
+            drainTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.drainTimeout) { [weak self] in
+                guard let self, self.exchange != nil, let context = self.context else { return }
+                self.abandonExchange()
+                self.closing = true
+                context.close(promise: nil)
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -453,6 +466,8 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
         }
         if quiescePending {
             quiescePending = false
+            drainTimer?.cancel()
+            drainTimer = nil
             context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         }
         let waiting = backlog
