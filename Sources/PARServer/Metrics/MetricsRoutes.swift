@@ -18,68 +18,72 @@ struct MetricsRoutes: Sendable {
     }
 
     private func scrape() async throws -> Response {
-        let registry = PrometheusCollectorRegistry()
+        let metrics = Exposition()
         let statuses = await supervisor.statuses()
-        registry.makeGauge(name: "par_uptime_seconds", help: "Seconds since the daemon started.")
-            .set(Date().timeIntervalSince(supervisor.startedAt))
+        metrics.gauge("uptime", unit: "seconds", "Seconds since the daemon started.", Date().timeIntervalSince(supervisor.startedAt))
 
         var byState: [ProcessState: Int] = [:]
         for status in statuses { byState[status.state, default: 0] += 1 }
         for state in ProcessState.allCases {
-            registry.makeGauge(name: "par_agents", labels: [("state", state.rawValue)], help: "Agents by state.")
-                .set(Double(byState[state] ?? 0))
+            metrics.gauge("agents", "Agents by state.", labels: [("state", state.rawValue)], Double(byState[state] ?? 0))
         }
         for status in statuses {
             let labels = [("agent_id", status.agentID)]
             let healthy = status.state == .running && status.healthStatus == "healthy"
-            registry.makeGauge(name: "par_agent_up", labels: labels, help: "1 when the agent runs and passes its health check.")
-                .set(healthy ? 1.0 : 0.0)
-            registry.makeCounter(name: "par_agent_restarts_total", labels: labels, help: "Restarts by policy since the agent was spawned.")
-                .increment(by: Int64(status.restartCount))
-            registry.makeGauge(name: "par_agent_health_consecutive_failures", labels: labels, help: "Health probes failed in a row.")
-                .set(Double(status.consecutiveProbeFailures))
+            metrics.gauge("agent_up", "1 when the agent runs and passes its health check.", labels: labels, healthy ? 1 : 0)
+            metrics.counter("agent_restarts", "Restarts by policy since the agent was spawned.", labels: labels, UInt64(status.restartCount))
+            metrics.gauge("agent_health_consecutive_failures", "Health probes failed in a row.", labels: labels, Double(status.consecutiveProbeFailures))
             if let probe = status.lastProbe {
-                registry.makeGauge(name: "par_agent_health_probe_seconds", labels: labels, help: "Latency of the last health probe.")
-                    .set(probe.result.latencySeconds)
+                metrics.gauge("agent_health_probe", unit: "seconds", "Latency of the last health probe.", labels: labels, probe.result.latencySeconds)
             }
             if let uptime = status.uptimeSeconds {
-                registry.makeGauge(name: "par_agent_uptime_seconds", labels: labels, help: "Seconds the current run has been up.")
-                    .set(uptime)
+                metrics.gauge("agent_uptime", unit: "seconds", "Seconds the current run has been up.", labels: labels, uptime)
             }
             if let resources = status.resources {
-                registry.makeGauge(name: "par_agent_memory_rss_bytes", labels: labels, help: "Resident memory of the agent's processes.")
-                    .set(Double(resources.memory.rssBytes))
-                registry.makeGauge(name: "par_agent_cpu_ratio", labels: labels, help: "CPU used over the last sample, in cores.")
-                    .set(resources.cpu.percent / 100)
-                registry.makeGauge(name: "par_agent_processes", labels: labels, help: "Processes in the agent's tree.")
-                    .set(Double(resources.numProcesses))
+                metrics.gauge("agent_memory_rss", unit: "bytes", "Resident memory of the agent's processes.", labels: labels, Double(resources.memory.rssBytes))
+                metrics.gauge("agent_cpu", unit: "ratio", "CPU used over the last sample, in cores.", labels: labels, resources.cpu.percent / 100)
+                metrics.gauge("agent_processes", "Processes in the agent's tree.", labels: labels, Double(resources.numProcesses))
             }
         }
 
         let traffic = traffic.snapshot()
         for (agentID, counts) in traffic.agents {
             for (index, count) in counts.byClass.enumerated() where count > 0 {
-                registry.makeCounter(name: "par_proxy_requests_total", labels: [("agent_id", agentID), ("code", "\(index + 1)xx")], help: "Requests answered through /agents/{agent_id}, by status class.")
-                    .increment(by: Int64(count))
+                metrics.counter("proxy_requests", "Requests answered through /agents/{agent_id}, by status class.", labels: [("agent_id", agentID), ("code", "\(index + 1)xx")], count)
             }
             for (reason, count) in [("unreachable", counts.unreachable), ("timeout", counts.timedOut)] where count > 0 {
-                registry.makeCounter(name: "par_proxy_errors_total", labels: [("agent_id", agentID), ("reason", reason)], help: "Answers the proxy gave itself (502 unreachable, 504 timeout).")
-                    .increment(by: Int64(count))
+                metrics.counter("proxy_errors", "Answers the proxy gave itself (502 unreachable, 504 timeout).", labels: [("agent_id", agentID), ("reason", reason)], count)
             }
         }
-        registry.makeCounter(name: "par_proxy_unknown_agent_total", help: "Requests for agents the supervisor does not know (404).")
-            .increment(by: Int64(traffic.unknownAgent))
+        metrics.counter("proxy_unknown_agent", "Requests for agents the supervisor does not know (404).", traffic.unknownAgent)
 
         let logs = supervisor.logs
         if let stats = try? await logs.statistics() {
-            registry.makeGauge(name: "par_log_lines", help: "Log lines stored.").set(Double(stats.lines))
-            registry.makeGauge(name: "par_log_bytes", help: "Bytes of stored log lines.").set(Double(stats.bytes))
-            registry.makeGauge(name: "par_log_file_bytes", help: "Size of the log database file.").set(Double(stats.fileBytes))
+            metrics.gauge("log_lines", "Log lines stored.", Double(stats.lines))
+            metrics.gauge("log", unit: "bytes", "Bytes of stored log lines.", Double(stats.bytes))
+            metrics.gauge("log_file", unit: "bytes", "Size of the log database file.", Double(stats.fileBytes))
         }
-        registry.makeGauge(name: "par_log_live_subscribers", help: "Open live log tails.").set(Double(logs.hub.subscriberCount))
+        metrics.gauge("log_live_subscribers", "Open live log tails.", Double(logs.hub.subscriberCount))
 
         var buffer = ByteBuffer()
-        buffer.writeBytes(registry.emitToBuffer())
+        buffer.writeBytes(metrics.registry.emitToBuffer())
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: ResponseBody(byteBuffer: buffer))
+    }
+}
+
+/// One scrape's registry, with every name under the `par` namespace.
+private struct Exposition {
+    let registry = PrometheusCollectorRegistry()
+
+    func gauge(_ name: String, unit: String = "", _ help: String, labels: [(String, String)] = [], _ value: Double) {
+        registry.makeGauge(descriptor: Self.descriptor(name, unit: unit, help), labels: labels).set(value)
+    }
+
+    func counter(_ name: String, _ help: String, labels: [(String, String)] = [], _ value: UInt64) {
+        registry.makeCounter(descriptor: Self.descriptor(name, unit: "total", help), labels: labels).increment(by: Int64(value))
+    }
+
+    private static func descriptor(_ name: String, unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "par", metricName: name, unitName: unit, helpText: help)
     }
 }
