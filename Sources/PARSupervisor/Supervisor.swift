@@ -637,9 +637,12 @@ public actor Supervisor {
         record.cgroup = nil
         let cgroups = self.cgroups
         let previous = cleanups[agentID]
+        let logger = self.logger
         cleanups[agentID] = Task {
             await previous?.value
-            await cgroups.destroy(group)
+            if !(await cgroups.destroy(group)) {
+                logger.warning("a cgroup of \(agentID.processID) is still busy after 5 s and was left in place; the next daemon start removes it")
+            }
         }
     }
 
