@@ -127,7 +127,9 @@ struct ProxyConnectionTests {
 
     /// Established IPv4 connections whose local end is `port` (the agent's side of each).
     static func establishedConnections(toPort port: Int) -> Int {
-        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return -1 }
+        // Read to the end: /proc files report no size, and a one-shot read stops at a page.
+        guard let data = FileHandle(forReadingAtPath: "/proc/net/tcp")?.readDataToEndOfFile() else { return -1 }
+        let table = String(decoding: data, as: UTF8.self)
         let wanted = String(format: ":%04X", port)
         return table.split(separator: "\n").dropFirst().filter { line in
             let fields = line.split(separator: " ")
