@@ -73,6 +73,28 @@ struct ProxyConnectionTests {
         #expect(chunked.json["body_length"] as? Int == 10)
     }
 
+    @Test func anHTTP10ClientGetsAnAnswerItCanRead() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        let sized = try RawConnection(port: daemon.port)
+        defer { sized.close() }
+        try sized.send("GET /agents/echo/echo HTTP/1.0\r\nHost: x\r\n\r\n")
+        let answer = try sized.readResponse()
+        #expect(answer.status == 200)
+        #expect(answer.json["path"] as? String == "/echo")
+        #expect(try sized.readToEnd().isEmpty, "HTTP/1.0 without keep-alive: closed after the answer")
+
+        // A stream of unknown length: no chunked framing (1.0 has none), ended by the close.
+        let stream = try RawConnection(port: daemon.port)
+        defer { stream.close() }
+        try stream.send("GET /agents/echo/sse HTTP/1.0\r\nHost: x\r\n\r\n")
+        let head = try stream.readHead()
+        #expect(head.status == 200)
+        #expect(head.headers["transfer-encoding"] == nil)
+        let start = String(decoding: try stream.readSome(), as: UTF8.self)
+        #expect(start.hasPrefix("data: tick 0"), "raw event bytes, not a chunk size: \(start.prefix(40))")
+    }
+
     @Test func concurrentClientsEachGetTheirOwnAnswers() throws {
         let daemon = try echoDaemon()
         defer { daemon.stop() }
@@ -209,6 +231,13 @@ private final class RawConnection {
             guard sent > 0 else { throw Failure(description: "send failed: errno \(errno)") }
             offset += sent
         }
+    }
+
+    /// What has arrived beyond the last response, waiting for at least one byte.
+    func readSome() throws -> [UInt8] {
+        if buffered.isEmpty, try !fill() { return [] }
+        defer { buffered = [] }
+        return buffered
     }
 
     /// Reads until the peer closes; what arrived after the last response.

@@ -272,6 +272,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             closesClient: !request.isKeepAlive,
             deadline: .now() + settings.timeout
         )
+        exchange.clientVersion = request.version
         self.exchange = exchange
         if request.headers.contains(name: "expect") {
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
@@ -356,7 +357,10 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             exchange.responseStarted = true
             exchange.reusable = head.isKeepAlive
             settings.traffic.record(agentID: exchange.agentID, status: Int(head.status.code))
-            context.write(wrapOutboundOut(.head(ProxyHeaders.clientResponse(head, closing: exchange.closesClient))), promise: nil)
+            // An HTTP/1.0 client cannot read chunked framing: a body of unknown length is
+            // ended by closing the connection instead.
+            if exchange.clientVersion == .http1_0, !head.headers.contains(name: "content-length") { exchange.closesClient = true }
+            context.write(wrapOutboundOut(.head(ProxyHeaders.clientResponse(head, version: exchange.clientVersion, closing: exchange.closesClient))), promise: nil)
         case .body(let buffer):
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         case .end:
@@ -506,6 +510,8 @@ private final class Exchange {
     var closesClient: Bool
     /// When the agent must have sent its answer's head.
     let deadline: NIODeadline
+    /// The client's HTTP version, which the answer is framed for.
+    var clientVersion = HTTPVersion.http1_1
     /// The answer's last write, which a closing connection waits for.
     var lastWrite: EventLoopFuture<Void>?
     var agent: AgentConnection?

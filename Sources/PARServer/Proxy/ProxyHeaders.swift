@@ -69,9 +69,9 @@ enum ProxyHeaders {
     /// The head sent back to the client: the agent's status and end-to-end headers, with its
     /// `Content-Length` kept (the body is relayed byte for byte) and other framing redone by
     /// the encoder.
-    static func clientResponse(_ head: HTTPResponseHead, closing: Bool) -> HTTPResponseHead {
+    static func clientResponse(_ head: HTTPResponseHead, version: HTTPVersion = .http1_1, closing: Bool) -> HTTPResponseHead {
         var response = head
-        response.version = .http1_1
+        response.version = version
         let tokens = connectionTokens(head.headers)
         var needsFiltering = !tokens.isEmpty
         if !needsFiltering {
