@@ -259,7 +259,6 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
         return String(Substring(bytes[start...last]))
     }
 
-
     private func begin(_ request: HTTPRequestHead, target: Target, context: ChannelHandlerContext) {
         exchangeSerial &+= 1
         let prefix = "/agents/\(target.agentID)"
@@ -274,7 +273,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
         )
         exchange.clientVersion = request.version
         self.exchange = exchange
-        if request.headers.contains(name: "expect") {
+        if request.version == .http1_1, request.headers[canonicalForm: "expect"].contains(where: { ProxyHeaders.HeaderName.equals(String($0), "100-continue") }) {
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
             context.flush()
         }
