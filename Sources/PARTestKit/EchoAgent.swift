@@ -91,6 +91,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Upgrade", "websocket")
         self.send_header("Connection", "Upgrade")
         self.send_header("Sec-WebSocket-Accept", accept)
+        offered = [p.strip() for p in (self.headers.get("Sec-WebSocket-Protocol") or "").split(",") if p.strip()]
+        if offered:
+            self.send_header("Sec-WebSocket-Protocol", offered[0])
         self.end_headers()
         self.wfile.flush()
         self.close_connection = True

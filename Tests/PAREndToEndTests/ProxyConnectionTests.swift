@@ -95,6 +95,38 @@ struct ProxyConnectionTests {
         #expect(start.hasPrefix("data: tick 0"), "raw event bytes, not a chunk size: \(start.prefix(40))")
     }
 
+    @Test func aWebSocketSubprotocolIsAgreedWithTheAgent() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        let connection = try RawConnection(port: daemon.port)
+        defer { connection.close() }
+        try connection.send(
+            "GET /agents/echo/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                + "Sec-WebSocket-Protocol: graphql-ws, other\r\n\r\n"
+        )
+        let head = try connection.readHead()
+        #expect(head.status == 101)
+        #expect(head.headers["sec-websocket-protocol"] == "graphql-ws")
+        // A masked text frame "headers": the agent answers with the headers it was sent.
+        let mask: [UInt8] = [1, 2, 3, 4]
+        let payload = Array("headers".utf8).enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        try connection.send(bytes: [0x81, 0x80 | UInt8(payload.count)] + mask + payload)
+        // An unmasked server frame; its length is 7 bits, or 16 more after the marker 126.
+        var frame: [UInt8] = []
+        func span() -> (start: Int, count: Int)? {
+            guard frame.count >= 2 else { return nil }
+            let short = Int(frame[1] & 0x7F)
+            guard short == 126 else { return (2, short) }
+            return frame.count >= 4 ? (4, Int(frame[2]) << 8 | Int(frame[3])) : nil
+        }
+        while span().map({ frame.count < $0.start + $0.count }) ?? true { frame += try connection.readSome() }
+        let (start, count) = try #require(span())
+        let text = String(decoding: frame[start..<(start + count)], as: UTF8.self)
+        let headers = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: String]
+        #expect(headers?["sec-websocket-protocol"] == "graphql-ws", "the agent was asked for the protocol the client was given: \(text)")
+    }
+
     @Test func concurrentClientsEachGetTheirOwnAnswers() throws {
         let daemon = try echoDaemon()
         defer { daemon.stop() }
@@ -224,7 +256,10 @@ private final class RawConnection {
     func close() { Glibc.close(fd) }
 
     func send(_ text: String) throws {
-        let bytes = Array(text.utf8)
+        try send(bytes: Array(text.utf8))
+    }
+
+    func send(bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }

@@ -32,6 +32,11 @@ struct WebSocketProxy: Sendable {
             router.ws(RouterPath(path)) { request, context in
                 guard let agentID = context.parameters.get("agent_id"),
                       case .forward = await supervisor.route(agentID) else { return .dontUpgrade }
+                // The answer goes out before the agent is reached, so the proxy picks the
+                // client's first subprotocol and asks the agent for exactly that one.
+                if let offered = Self.firstSubprotocol(request.headers) {
+                    return .upgrade([.secWebSocketProtocol: offered])
+                }
                 return .upgrade([:])
             } onUpgrade: { inbound, outbound, context in
                 try await relay(request: context.request, inbound: inbound, outbound: outbound)
@@ -56,6 +61,9 @@ struct WebSocketProxy: Sendable {
         var configuration = WebSocketClientConfiguration()
         configuration.additionalHeaders[HTTPField.Name("X-Forwarded-Prefix")!] = "/agents/\(agentID)"
         configuration.additionalHeaders[HTTPField.Name("X-Forwarded-Proto")!] = "http"
+        if let subprotocol = Self.firstSubprotocol(request.headers) {
+            configuration.additionalHeaders[.secWebSocketProtocol] = subprotocol
+        }
         let query = request.uri.query.map { "?\($0)" } ?? ""
         let maxBytes = Self.maxMessageBytes
         try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)\(rest)\(query)", configuration: configuration, logger: logger) { agentInbound, agentOutbound, _ in
@@ -76,6 +84,13 @@ struct WebSocketProxy: Sendable {
                 group.cancelAll()
             }
         }
+    }
+
+    static func firstSubprotocol(_ headers: HTTPFields) -> String? {
+        headers[values: .secWebSocketProtocol]
+            .flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { !$0.isEmpty }
     }
 
     static func frame(_ message: WebSocketMessage) -> WebSocketOutboundWriter.OutboundFrame {
