@@ -127,6 +127,32 @@ struct ProxyConnectionTests {
         #expect(headers?["sec-websocket-protocol"] == "graphql-ws", "the agent was asked for the protocol the client was given: \(text)")
     }
 
+    @Test func aClientThatHalfClosesAfterItsRequestStillGetsTheAnswer() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        let connection = try RawConnection(port: daemon.port)
+        defer { connection.close() }
+        try connection.send("GET /agents/echo/slow?seconds=0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+        connection.shutdownWrite()
+        let answer = try connection.readResponse()
+        #expect(answer.status == 200)
+        #expect(answer.json["slow"] as? Bool == true)
+    }
+
+    @Test func anAgentThatAnswersBeforeTheBodyEndsClosesTheConnectionCleanly() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        let connection = try RawConnection(port: daemon.port)
+        defer { connection.close() }
+        // /health answers without reading the body; most of the declared body never comes.
+        try connection.send("POST /agents/echo/health HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n")
+        try connection.send(bytes: [UInt8](repeating: 0x61, count: 100_000))
+        let answer = try connection.readResponse()
+        #expect(answer.status == 200)
+        #expect(answer.headers["connection"]?.lowercased() == "close", "the rest of the request cannot be framed: the connection ends")
+        #expect(try connection.readToEnd().isEmpty)
+    }
+
     @Test func concurrentClientsEachGetTheirOwnAnswers() throws {
         let daemon = try echoDaemon()
         defer { daemon.stop() }
@@ -254,6 +280,9 @@ private final class RawConnection {
     }
 
     func close() { Glibc.close(fd) }
+
+    /// Tells the peer nothing more will be sent (a half-close), keeping the read side open.
+    func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
 
     func send(_ text: String) throws {
         try send(bytes: Array(text.utf8))

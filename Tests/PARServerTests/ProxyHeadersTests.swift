@@ -81,5 +81,8 @@ struct ProxyHeadersTests {
         #expect(answer.headers["Keep-Alive"].isEmpty)
         #expect(answer.headers["Connection"].isEmpty)
         #expect(ProxyHeaders.clientResponse(agent, closing: true).headers["Connection"] == ["close"])
+        let old = ProxyHeaders.clientResponse(agent, version: .http1_0, closing: false)
+        #expect(old.version == .http1_0)
+        #expect(old.headers["Connection"] == ["keep-alive"], "an HTTP/1.0 client keeps the connection only when told")
     }
 }

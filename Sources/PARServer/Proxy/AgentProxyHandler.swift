@@ -58,6 +58,12 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
     /// (the rest of a body the agent did not wait for) is dropped, never handed on.
     private var closing = false
     private var quiescePending = false
+    /// Input end and errors that arrived during an exchange, passed on once it is over.
+    private var heldEvents: [HeldEvent] = []
+    private enum HeldEvent {
+        case inputClosed
+        case error(any Error)
+    }
     private var exchangeSerial = 0
 
     init(settings: ProxySettings) {
@@ -132,6 +138,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
         // it would wrongly do mid-exchange; tell it only when the exchange is over.
         if event is ChannelShouldQuiesceEvent, exchange != nil {
             quiescePending = true
+            guard drainTimer == nil else { return }
             drainTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.drainTimeout) { [weak self] in
                 guard let self, self.exchange != nil, let context = self.context else { return }
                 self.abandonExchange()
@@ -140,7 +147,23 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             }
             return
         }
+        // A client that half-closes after its request still wants the answer; Hummingbird
+        // would end the connection at once, so it hears of the close after the exchange.
+        if let channelEvent = event as? ChannelEvent, channelEvent == .inputClosed, exchange != nil || !backlog.isEmpty {
+            heldEvents.append(.inputClosed)
+            return
+        }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A parse error in bytes pipelined behind a proxied request: Hummingbird answers it
+        // with a 400 and closes, which must come after the answer being relayed, not in it.
+        if exchange != nil || !backlog.isEmpty {
+            heldEvents.append(.error(error))
+            return
+        }
+        context.fireErrorCaught(error)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -304,9 +327,11 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
 
     private func connect(_ exchange: Exchange) {
         let serial = exchange.serial
-        pool?.connect(port: exchange.port) { [weak self] result in
+        guard let pool else { return }
+        pool.connect(port: exchange.port) { [weak self, pool] result in
             guard let self, let current = self.exchange, current.serial == serial else {
-                if case .success(let connection) = result { self?.pool?.giveBack(connection) }
+                // The client went away while connecting: the fresh connection is kept for others.
+                if case .success(let connection) = result { pool.giveBack(connection) }
                 return
             }
             switch result {
@@ -359,6 +384,9 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             // An HTTP/1.0 client cannot read chunked framing: a body of unknown length is
             // ended by closing the connection instead.
             if exchange.clientVersion == .http1_0, !head.headers.contains(name: "content-length") { exchange.closesClient = true }
+            // Answered before the whole request arrived: the rest of it cannot be framed for
+            // anyone else, so the connection ends with this answer; say so up front.
+            if !exchange.requestComplete { exchange.closesClient = true }
             context.write(wrapOutboundOut(.head(ProxyHeaders.clientResponse(head, version: exchange.clientVersion, closing: exchange.closesClient))), promise: nil)
         case .body(let buffer):
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -401,7 +429,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             exchange.closesClient = true
             exchange.reusable = false
             finish(exchange)
-        } else if exchange.reusedConnection, exchange.retryable {
+        } else if exchange.reusedConnection, exchange.retryable, exchange.isIdempotent {
             // A pooled connection the agent had just closed: the request never reached it.
             exchange.reusedConnection = false
             exchange.pending = [.head(exchange.head)] + (exchange.requestComplete ? [.end(nil)] : [])
@@ -436,7 +464,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
         body.writeInteger(UInt8(ascii: "\n"))
         var headers: HTTPHeaders = ["Content-Type": "application/json", "Content-Length": String(body.readableBytes)]
         if exchange.closesClient { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.clientVersion, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         let written = context.eventLoop.makePromise(of: Void.self)
         context.write(wrapOutboundOut(.end(nil)), promise: written)
@@ -460,10 +488,16 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
         if exchange.closesClient {
             closing = true
             backlog.removeAll()
+            // With the client still sending its body, closing at once would reset the
+            // connection (unread data) and could destroy the answer in flight; what it still
+            // sends is read and dropped for a moment first.
+            let linger: TimeAmount = exchange.requestComplete ? .zero : .seconds(1)
+            let channel = context.channel
+            let close = { context.eventLoop.assumeIsolated().scheduleTask(in: linger) { channel.close(promise: nil) } }
             if let lastWrite = exchange.lastWrite {
-                lastWrite.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+                lastWrite.assumeIsolated().whenComplete { _ in _ = close() }
             } else {
-                context.close(promise: nil)
+                _ = close()
             }
             return
         }
@@ -471,6 +505,13 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             quiescePending = false
             drainTimer?.cancel()
             drainTimer = nil
+            if !backlog.isEmpty {
+                // Shutting down: requests pipelined behind this one are not started.
+                backlog.removeAll()
+                closing = true
+                context.close(promise: nil)
+                return
+            }
             context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         }
         let waiting = backlog
@@ -482,6 +523,16 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
         if let next = self.exchange, next.agentNeedsFlush, let agent = next.agent {
             next.agentNeedsFlush = false
             agent.channel.flush()
+        }
+        if self.exchange == nil, backlog.isEmpty, !heldEvents.isEmpty {
+            let held = heldEvents
+            heldEvents.removeAll()
+            for event in held {
+                switch event {
+                case .inputClosed: context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+                case .error(let error): context.fireErrorCaught(error)
+                }
+            }
         }
         resumeReadsIfPossible()
     }
@@ -511,6 +562,15 @@ private final class Exchange {
     let deadline: NIODeadline
     /// The client's HTTP version, which the answer is framed for.
     var clientVersion = HTTPVersion.http1_1
+
+    /// Safe to send twice (RFC 9110 section 9.2.2): only these are retried when a pooled
+    /// connection turns out closed, as the agent may have acted on the first copy.
+    var isIdempotent: Bool {
+        switch head.method {
+        case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: true
+        default: false
+        }
+    }
     /// The answer's last write, which a closing connection waits for.
     var lastWrite: EventLoopFuture<Void>?
     var agent: AgentConnection?

@@ -95,7 +95,12 @@ enum ProxyHeaders {
             }
             response.headers = headers
         }
-        if closing { response.headers.replaceOrAdd(name: "Connection", value: "close") }
+        if closing {
+            response.headers.replaceOrAdd(name: "Connection", value: "close")
+        } else if version == .http1_0 {
+            // HTTP/1.0 closes after each answer unless told otherwise.
+            response.headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+        }
         return response
     }
 
