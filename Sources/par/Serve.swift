@@ -57,7 +57,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("cgroup-every-agent"), help: "On cgroup v1, give agents without limits a cgroup too (each start then costs the kernel ~12 ms). On v2 every agent always has one.")
     var cgroupEveryAgent = false
 
-    @Option(name: .customLong("proxy-timeout"), help: "Seconds the proxy waits for an agent's response head before answering 504.")
+    @Option(name: .customLong("proxy-timeout"), help: "Seconds the proxy waits for an agent's response head before answering 504, and for a client that accepts none of an answer before dropping it.")
     var proxyTimeout = 60.0
 
     @Option(name: .customLong("proxy-idle-timeout"), help: "Seconds an unused keep-alive connection from the proxy to an agent stays open.")

@@ -153,6 +153,30 @@ struct ProxyConnectionTests {
         #expect(try connection.readToEnd().isEmpty)
     }
 
+    @Test func aClientThatStopsReadingIsDroppedAfterTheProxyTimeout() throws {
+        let daemon = try DaemonHarness(extraArguments: ["--proxy-timeout", "2"])
+        defer { daemon.stop() }
+        // TCP health checks, so the only connections to the agent are the proxy's.
+        #expect(try daemon.spawn("echo", package: try daemon.install(EchoAgent.package(health: "{type: tcp}"))).status == 200)
+        try daemon.waitFor("par-echo", timeout: 20) { state($0) == "running" }
+        let agentPort = try #require(try daemon.process("par-echo")["port"] as? Int)
+        let connection = try RawConnection(port: daemon.port)
+        defer { connection.close() }
+        try connection.send("GET /agents/echo/download?mb=256 HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try connection.readHead().status == 200)
+        // Reads nothing more: buffers fill, the proxy stops reading the agent, and after
+        // 2 s without progress it lets go of both sides.
+        #expect(try ProcessInspection.eventually(timeout: 20) { Self.establishedConnections(toPort: agentPort) == 0 },
+                "the agent connection is closed, not pinned by a client that reads nothing")
+        var received = 0
+        while true {
+            let chunk = try connection.readSome()
+            if chunk.isEmpty { break }
+            received += chunk.count
+        }
+        #expect(received < 256 << 20, "the answer was cut off")
+    }
+
     @Test func concurrentClientsEachGetTheirOwnAnswers() throws {
         let daemon = try echoDaemon()
         defer { daemon.stop() }

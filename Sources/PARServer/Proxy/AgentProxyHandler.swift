@@ -53,6 +53,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
     /// request's own parsing under load.
     private var timeoutTimer: Scheduled<Void>?
     private var drainTimer: Scheduled<Void>?
+    private var stallTimer: Scheduled<Void>?
     private var readHeld = false
     /// Set once the connection is being closed by the proxy: what the client still sends
     /// (the rest of a body the agent did not wait for) is dropped, never handed on.
@@ -108,6 +109,8 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
         timeoutTimer = nil
         drainTimer?.cancel()
         drainTimer = nil
+        stallTimer?.cancel()
+        stallTimer = nil
         self.context = nil
     }
 
@@ -129,7 +132,22 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { exchange?.agent?.handler.resumeReading() }
+        if context.channel.isWritable {
+            stallTimer?.cancel()
+            stallTimer = nil
+            exchange?.agent?.handler.resumeReading()
+        } else if exchange != nil, stallTimer == nil {
+            // A client that stops reading would pin the agent connection (and the agent's
+            // answer) for ever; one that takes nothing for a whole proxy timeout is dropped.
+            stallTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.timeout) { [weak self] in
+                guard let self, let context = self.context else { return }
+                self.stallTimer = nil
+                guard self.exchange != nil, !context.channel.isWritable else { return }
+                self.abandonExchange()
+                self.closing = true
+                context.close(promise: nil)
+            }
+        }
         context.fireChannelWritabilityChanged()
     }
 
