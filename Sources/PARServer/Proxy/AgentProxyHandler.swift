@@ -236,13 +236,13 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             } else {
                 context.fireChannelRead(wrapInboundOut(part))
             }
-        case .end:
+        case .end(let trailers):
             if let exchange {
                 exchange.requestComplete = true
                 if exchange.responseComplete {
                     finish(exchange)
                 } else {
-                    send(.end(nil), in: exchange)
+                    send(.end(trailers), in: exchange)
                 }
             } else {
                 context.fireChannelRead(wrapInboundOut(part))
@@ -408,15 +408,15 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             context.write(wrapOutboundOut(.head(ProxyHeaders.clientResponse(head, version: exchange.clientVersion, closing: exchange.closesClient))), promise: nil)
         case .body(let buffer):
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        case .end:
+        case .end(let trailers):
             exchange.responseComplete = true
             if !exchange.requestComplete { exchange.closesClient = true }
             if exchange.closesClient {
                 let written = context.eventLoop.makePromise(of: Void.self)
-                context.write(wrapOutboundOut(.end(nil)), promise: written)
+                context.write(wrapOutboundOut(.end(trailers)), promise: written)
                 exchange.lastWrite = written.futureResult
             } else {
-                context.write(wrapOutboundOut(.end(nil)), promise: nil)
+                context.write(wrapOutboundOut(.end(trailers)), promise: nil)
             }
             context.flush()
             if exchange.requestComplete {

@@ -34,12 +34,12 @@ enum ProxyHeaders {
         let tokens = connectionTokens(request.headers)
         var forwardedFor: String?
         var contentLength: String?
-        var chunked = false
+        var transferCodings: [String] = []
         var authority: String?
         for (name, value) in request.headers {
             switch HeaderName(name) {
             case .contentLength: contentLength = value; continue
-            case .transferEncoding: chunked = true; continue
+            case .transferEncoding: transferCodings.append(value); continue
             case .host: authority = authority ?? value; continue
             case .forwardedFor: forwardedFor = forwardedFor.map { $0 + ", " + value } ?? value; continue
             // Answered by the proxy itself (100 Continue), so not asked of the agent.
@@ -53,8 +53,10 @@ enum ProxyHeaders {
         }
         if let contentLength {
             headers.add(name: "Content-Length", value: contentLength)
-        } else if chunked {
-            headers.add(name: "Transfer-Encoding", value: "chunked")
+        } else if !transferCodings.isEmpty {
+            // Kept whole: a body sent `gzip, chunked` is de-chunked by the decoder but is
+            // still gzip, and the encoder chunks it again for the agent.
+            headers.add(name: "Transfer-Encoding", value: transferCodings.joined(separator: ", "))
         } else if request.method != .GET, request.method != .HEAD {
             // No framing means no body; say so, or the encoder would frame one as chunked.
             headers.add(name: "Content-Length", value: "0")
