@@ -76,6 +76,7 @@ let package = Package(
         ),
         .executableTarget(name: "par-bench", dependencies: [
             "PARClient", "PARTestKit",
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         /// Shared by tests and the bench tool: building APKGs, starting a daemon, /proc checks.

@@ -82,10 +82,14 @@ struct Bench: ParsableCommand {
         }
         let direct = try run(port, "/")
         let proxied = try run(daemon.port, "/agents/fast/")
+        let relay = try ReferenceRelay(targetPort: port)
+        defer { relay.stop() }
+        let relayed = try run(relay.port, "/")
         let c = "\(w6Connections) connections, \(useWrk ? "wrk -t2" : "built-in load")"
         report.add("W6", "direct: requests/s (\(c))", agents: 1, value: direct.requestsPerSecond, unit: "req/s", bar: nil)
         report.add("W6", "proxied: requests/s (\(c))", agents: 1, value: proxied.requestsPerSecond, unit: "req/s", bar: nil)
         report.add("W6", "proxied throughput as a share of direct", agents: 1, value: proxied.requestsPerSecond / direct.requestsPerSecond, unit: "ratio", bar: nil, floor: 0.5)
+        report.add("W6", "yardstick: NIO byte relay (no HTTP) as a share of direct", agents: 1, value: relayed.requestsPerSecond / direct.requestsPerSecond, unit: "ratio", bar: nil)
         report.add("W6", "direct latency p99", agents: 1, value: direct.p99Milliseconds, unit: "ms", bar: nil)
         report.add("W6", "proxied latency p99", agents: 1, value: proxied.p99Milliseconds, unit: "ms", bar: nil)
         report.add("W6", "latency added by the proxy, p99", agents: 1, value: proxied.p99Milliseconds - direct.p99Milliseconds, unit: "ms", bar: 2)
