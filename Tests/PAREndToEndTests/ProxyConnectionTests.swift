@@ -154,12 +154,8 @@ struct ProxyConnectionTests {
     }
 
     @Test func aClientThatStopsReadingIsDroppedAfterTheProxyTimeout() throws {
-        let daemon = try DaemonHarness(extraArguments: ["--proxy-timeout", "2"])
+        let (daemon, agentPort) = try Self.echoDaemonWithOnlyProxyConnections(["--proxy-timeout", "2"])
         defer { daemon.stop() }
-        // TCP health checks, so the only connections to the agent are the proxy's.
-        #expect(try daemon.spawn("echo", package: try daemon.install(EchoAgent.package(health: "{type: tcp}"))).status == 200)
-        try daemon.waitFor("par-echo", timeout: 20) { state($0) == "running" }
-        let agentPort = try #require(try daemon.process("par-echo")["port"] as? Int)
         let connection = try RawConnection(port: daemon.port)
         defer { connection.close() }
         try connection.send("GET /agents/echo/download?mb=256 HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -212,12 +208,8 @@ struct ProxyConnectionTests {
     }
 
     @Test func idleConnectionsToAgentsAreClosed() throws {
-        let daemon = try DaemonHarness(extraArguments: ["--proxy-idle-timeout", "5"])
+        let (daemon, agentPort) = try Self.echoDaemonWithOnlyProxyConnections(["--proxy-idle-timeout", "5"])
         defer { daemon.stop() }
-        // TCP health checks, so the only connections to the agent are the proxy's.
-        #expect(try daemon.spawn("echo", package: try daemon.install(EchoAgent.package(health: "{type: tcp}"))).status == 200)
-        try daemon.waitFor("par-echo", timeout: 20) { state($0) == "running" }
-        let agentPort = try #require(try daemon.process("par-echo")["port"] as? Int)
         let connection = try RawConnection(port: daemon.port)
         defer { connection.close() }
         try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -227,6 +219,19 @@ struct ProxyConnectionTests {
         // The client's own connection is still good, and a fresh agent connection serves it.
         try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try connection.readResponse().status == 200)
+    }
+
+    /// An echo agent checked by TCP connects (which close at once), so every connection
+    /// to its port is the proxy's; returns the daemon and that port.
+    static func echoDaemonWithOnlyProxyConnections(_ arguments: [String]) throws -> (DaemonHarness, Int) {
+        let daemon = try DaemonHarness(extraArguments: arguments)
+        #expect(try daemon.spawn("echo", package: try daemon.install(EchoAgent.package(health: "{type: tcp}"))).status == 200)
+        try daemon.waitFor("par-echo", timeout: 20) { state($0) == "running" }
+        guard let port = try daemon.process("par-echo")["port"] as? Int else {
+            daemon.stop()
+            throw RawConnection.Failure(description: "par-echo has no port")
+        }
+        return (daemon, port)
     }
 
     /// Established IPv4 connections whose local end is `port` (the agent's side of each).
