@@ -62,13 +62,17 @@ struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     private func checkToken(_ request: Request) throws {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-              Self.constantTimeEquals(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), token)
-        else {
+        guard Self.isBearer(request.headers[.authorization], token: token) else {
             var error = APIError(.unauthorized, "unauthorized", detail: "send the management token as 'Authorization: Bearer <token>'; it is in <data-dir>/token (or PAR_TOKEN)")
             error.headers[.wwwAuthenticate] = "Bearer realm=\"par\""
             throw error
         }
+    }
+
+    /// Whether an `Authorization` value is `Bearer <token>`; the proxy's fast path asks too.
+    static func isBearer(_ header: String?, token: String) -> Bool {
+        guard let header, header.hasPrefix("Bearer ") else { return false }
+        return constantTimeEquals(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), token)
     }
 
     static func constantTimeEquals(_ a: String, _ b: String) -> Bool {

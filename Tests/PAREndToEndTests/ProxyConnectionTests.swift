@@ -15,7 +15,6 @@ struct ProxyConnectionTests {
         let daemon = try echoDaemon()
         defer { daemon.stop() }
         let connection = try RawConnection(port: daemon.port)
-        defer { connection.close() }
         // Five requests in one write: proxied, API, proxied, unknown agent, proxied.
         try connection.send(
             "GET /agents/echo/echo?n=1 HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -37,7 +36,6 @@ struct ProxyConnectionTests {
         let daemon = try echoDaemon()
         defer { daemon.stop() }
         let connection = try RawConnection(port: daemon.port)
-        defer { connection.close() }
         for n in 0..<200 {
             try connection.send("GET /agents/echo/echo?n=\(n) HTTP/1.1\r\nHost: x\r\n\r\n")
             let answer = try connection.readResponse()
@@ -55,7 +53,6 @@ struct ProxyConnectionTests {
         let daemon = try echoDaemon()
         defer { daemon.stop() }
         let connection = try RawConnection(port: daemon.port)
-        defer { connection.close() }
         try connection.send("POST /agents/echo/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
         let interim = try connection.readResponse()
         #expect(interim.status == 100, "a client waiting for 100 Continue is told to go on")
@@ -77,7 +74,6 @@ struct ProxyConnectionTests {
         let daemon = try echoDaemon()
         defer { daemon.stop() }
         let sized = try RawConnection(port: daemon.port)
-        defer { sized.close() }
         try sized.send("GET /agents/echo/echo HTTP/1.0\r\nHost: x\r\n\r\n")
         let answer = try sized.readResponse()
         #expect(answer.status == 200)
@@ -86,7 +82,6 @@ struct ProxyConnectionTests {
 
         // A stream of unknown length: no chunked framing (1.0 has none), ended by the close.
         let stream = try RawConnection(port: daemon.port)
-        defer { stream.close() }
         try stream.send("GET /agents/echo/sse HTTP/1.0\r\nHost: x\r\n\r\n")
         let head = try stream.readHead()
         #expect(head.status == 200)
@@ -99,7 +94,6 @@ struct ProxyConnectionTests {
         let daemon = try echoDaemon()
         defer { daemon.stop() }
         let connection = try RawConnection(port: daemon.port)
-        defer { connection.close() }
         try connection.send(
             "GET /agents/echo/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
@@ -131,7 +125,6 @@ struct ProxyConnectionTests {
         let daemon = try echoDaemon()
         defer { daemon.stop() }
         let connection = try RawConnection(port: daemon.port)
-        defer { connection.close() }
         try connection.send("GET /agents/echo/slow?seconds=0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
         connection.shutdownWrite()
         let answer = try connection.readResponse()
@@ -143,7 +136,6 @@ struct ProxyConnectionTests {
         let daemon = try echoDaemon()
         defer { daemon.stop() }
         let connection = try RawConnection(port: daemon.port)
-        defer { connection.close() }
         // /health answers without reading the body; most of the declared body never comes.
         try connection.send("POST /agents/echo/health HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n")
         try connection.send(bytes: [UInt8](repeating: 0x61, count: 100_000))
@@ -157,7 +149,6 @@ struct ProxyConnectionTests {
         let (daemon, agentPort) = try Self.echoDaemonWithOnlyProxyConnections(["--proxy-timeout", "2"])
         defer { daemon.stop() }
         let connection = try RawConnection(port: daemon.port)
-        defer { connection.close() }
         try connection.send("GET /agents/echo/download?mb=256 HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try connection.readHead().status == 200)
         // Reads nothing more: buffers fill, the proxy stops reading the agent, and after
@@ -179,7 +170,6 @@ struct ProxyConnectionTests {
         let mismatches = Counter()
         DispatchQueue.concurrentPerform(iterations: 16) { client in
             guard let connection = try? RawConnection(port: daemon.port) else { mismatches.add(1000); return }
-            defer { connection.close() }
             for n in 0..<20 {
                 let query = "client=\(client)&n=\(n)"
                 guard (try? connection.send("GET /agents/echo/echo?\(query) HTTP/1.1\r\nHost: x\r\n\r\n")) != nil,
@@ -194,7 +184,6 @@ struct ProxyConnectionTests {
         let daemon = try echoDaemon()
         defer { daemon.stop() }
         let connection = try RawConnection(port: daemon.port)
-        defer { connection.close() }
         try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try connection.readResponse().status == 200)
         let before = pid(try daemon.process("par-echo"))
@@ -211,7 +200,6 @@ struct ProxyConnectionTests {
         let (daemon, agentPort) = try Self.echoDaemonWithOnlyProxyConnections(["--proxy-idle-timeout", "5"])
         defer { daemon.stop() }
         let connection = try RawConnection(port: daemon.port)
-        defer { connection.close() }
         try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try connection.readResponse().status == 200)
         #expect(Self.establishedConnections(toPort: agentPort) == 1, "the answered request left one pooled connection")
@@ -228,7 +216,6 @@ struct ProxyConnectionTests {
         #expect(try daemon.spawn("echo", package: try daemon.install(EchoAgent.package(health: "{type: tcp}"))).status == 200)
         try daemon.waitFor("par-echo", timeout: 20) { state($0) == "running" }
         guard let port = try daemon.process("par-echo")["port"] as? Int else {
-            daemon.stop()
             throw RawConnection.Failure(description: "par-echo has no port")
         }
         return (daemon, port)
@@ -251,7 +238,6 @@ struct ProxyConnectionTests {
         defer { daemon.stop() }
         let agentPID = try #require(pid(try daemon.process("par-echo")))
         let connection = try RawConnection(port: daemon.port)
-        defer { connection.close() }
         try connection.send("GET /agents/echo/sse HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try connection.readHead().status == 200)
         let start = Date()
@@ -265,7 +251,6 @@ struct ProxyConnectionTests {
         let daemon = try echoDaemon(["--proxy-requires-token"])
         defer { daemon.stop() }
         let connection = try RawConnection(port: daemon.port)
-        defer { connection.close() }
         try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try connection.readResponse().status == 401)
         try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(daemon.token)\r\n\r\n")
@@ -284,6 +269,7 @@ private final class Counter: @unchecked Sendable {
 
 /// One TCP connection speaking HTTP/1.1 by hand: writes what it is given and reads
 /// responses framed by Content-Length (all the echo agent and the API send here).
+/// Closed when the test lets go of it.
 private final class RawConnection {
     struct Response {
         var status: Int
@@ -295,7 +281,7 @@ private final class RawConnection {
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    private let fd: Int32
+    private var fd: Int32
     private var buffered: [UInt8] = []
 
     init(port: Int) throws {
@@ -308,7 +294,12 @@ private final class RawConnection {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    func close() { Glibc.close(fd) }
+    deinit { close() }
+
+    func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
 
     /// Tells the peer nothing more will be sent (a half-close), keeping the read side open.
     func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }

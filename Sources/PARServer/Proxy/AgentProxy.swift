@@ -21,8 +21,6 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
     /// When the proxy asks for the management token, it is not passed on to agents.
     let stripsAuthorization: Bool
 
-    static var hopByHop: Set<String> { ProxyHeaders.hopByHop }
-
     func register(on router: Router<Context>) {
         let methods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .head, .options]
         for method in methods {
@@ -75,15 +73,12 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
         }
         traffic.record(agentID: agentID, status: Int(response.status.code))
         var headers = HTTPFields()
-        var connectionTokens = Set<String>()
-        for value in response.headers["connection"] {
-            for token in value.split(separator: ",") { connectionTokens.insert(token.trimmingCharacters(in: .whitespaces).lowercased()) }
-        }
+        let connectionTokens = ProxyHeaders.connectionTokens(response.headers)
         var contentLength: Int?
         for (name, value) in response.headers {
             let lower = name.lowercased()
             if lower == "content-length" { contentLength = Int(value) }
-            guard !Self.hopByHop.contains(lower), !connectionTokens.contains(lower), let field = HTTPField.Name(name) else { continue }
+            guard !ProxyHeaders.hopByHop.contains(lower), !connectionTokens.contains(lower), let field = HTTPField.Name(name) else { continue }
             headers.append(HTTPField(name: field, value: value))
         }
         let status = HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase)
@@ -102,10 +97,7 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
     }
 
     static func forwardHeaders(_ request: Request, context: Context, prefix: String) -> HTTPHeaders {
-        var connectionTokens = Set<String>()
-        for value in request.headers[values: .connection] {
-            for token in value.split(separator: ",") { connectionTokens.insert(token.trimmingCharacters(in: .whitespaces).lowercased()) }
-        }
+        let connectionTokens = ProxyHeaders.connectionTokens(values: request.headers[values: .connection])
         var headers = HTTPHeaders()
         var forwardedFor: String?
         for field in request.headers {
@@ -114,7 +106,7 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
                 forwardedFor = forwardedFor.map { $0 + ", " + field.value } ?? field.value
                 continue
             }
-            if hopByHop.contains(name) || connectionTokens.contains(name) || name.hasPrefix("x-forwarded-") { continue }
+            if ProxyHeaders.hopByHop.contains(name) || connectionTokens.contains(name) || name.hasPrefix("x-forwarded-") { continue }
             headers.add(name: field.name.rawName, value: field.value)
         }
         let client = context.remoteAddress?.ipAddress ?? "unknown"

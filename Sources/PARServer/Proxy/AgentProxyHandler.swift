@@ -272,10 +272,9 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
         let agentID = Substring(afterPrefix[afterPrefix.startIndex..<idEnd])
         guard !agentID.isEmpty, !Self.hasEmptySegment(uri), !request.headers.contains(name: "upgrade"),
               let port = settings.routes.port(of: String(agentID)) else { return nil }
-        if let token = settings.requiredToken {
-            guard let header = request.headers.first(name: "authorization"), header.utf8.starts(with: "Bearer ".utf8),
-                  SecurityMiddleware<PARRequestContext>.constantTimeEquals(Self.trimmed(header.utf8.dropFirst(7)), token)
-            else { return nil }
+        if let token = settings.requiredToken,
+           !SecurityMiddleware<PARRequestContext>.isBearer(request.headers.first(name: "authorization"), token: token) {
+            return nil
         }
         guard let agentURI = ProxyHeaders.agentURI(uri, prefixLength: 8 + agentID.utf8.count) else { return nil }
         return Target(agentID: agentID, port: port, uri: agentURI)
@@ -292,12 +291,6 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             previousWasSlash = isSlash
         }
         return false
-    }
-
-    private static func trimmed(_ bytes: Substring.UTF8View) -> String {
-        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-        guard let start = bytes.firstIndex(where: { !isSpace($0) }), let last = bytes.lastIndex(where: { !isSpace($0) }) else { return "" }
-        return String(Substring(bytes[start...last]))
     }
 
     private func begin(_ request: HTTPRequestHead, target: Target, context: ChannelHandlerContext) {

@@ -1,3 +1,4 @@
+import Foundation
 import NIOHTTP1
 
 /// How a request's head is rewritten on its way to an agent and a response's head on its
@@ -75,23 +76,11 @@ enum ProxyHeaders {
         var response = head
         response.version = version
         let tokens = connectionTokens(head.headers)
-        var needsFiltering = !tokens.isEmpty
-        if !needsFiltering {
-            for (name, _) in head.headers {
-                if case .other = HeaderName(name) { continue }
-                if case .contentLength = HeaderName(name) { continue }
-                needsFiltering = true
-                break
-            }
-        }
+        let needsFiltering = !tokens.isEmpty || head.headers.contains { name, _ in HeaderName(name).isDroppedFromAnswers }
         if needsFiltering {
             var headers = HTTPHeaders()
             headers.reserveCapacity(head.headers.count)
-            for (name, value) in head.headers {
-                switch HeaderName(name) {
-                case .contentLength, .other, .authorization, .expect, .forwardedFor, .otherForwarded: break
-                case .transferEncoding, .host, .hopByHop: continue
-                }
+            for (name, value) in head.headers where !HeaderName(name).isDroppedFromAnswers {
                 if !tokens.isEmpty, tokens.contains(name.lowercased()) { continue }
                 headers.add(name: name, value: value)
             }
@@ -108,10 +97,17 @@ enum ProxyHeaders {
 
     /// Header names listed in `Connection`, lowercased: connection-scoped, to be dropped too.
     static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
+        connectionTokens(values: headers[canonicalForm: "connection"].map(String.init))
+    }
+
+    /// The same from raw `Connection` values (comma-separated lists).
+    static func connectionTokens(values: some Sequence<String>) -> Set<String> {
         var tokens = Set<String>()
-        for value in headers[canonicalForm: "connection"] {
-            let token = value.lowercased()
-            if token != "close", token != "keep-alive" { tokens.insert(token) }
+        for value in values {
+            for part in value.split(separator: ",") {
+                let token = part.trimmingCharacters(in: .whitespaces).lowercased()
+                if !token.isEmpty, token != "close", token != "keep-alive" { tokens.insert(token) }
+            }
         }
         return tokens
     }
@@ -119,6 +115,15 @@ enum ProxyHeaders {
     /// The classes of header the proxy treats specially, recognised without allocating.
     enum HeaderName {
         case contentLength, transferEncoding, host, forwardedFor, otherForwarded, expect, authorization, hopByHop, other
+
+        /// An agent's answer loses these: its `Content-Length` stays (the body is relayed
+        /// byte for byte), other framing is redone by the encoder.
+        var isDroppedFromAnswers: Bool {
+            switch self {
+            case .transferEncoding, .host, .hopByHop: true
+            default: false
+            }
+        }
 
         init(_ name: String) {
             let count = name.utf8.count
