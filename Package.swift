@@ -48,7 +48,7 @@ let package = Package(
         ]),
         /// HTTP: management API, auth, errors.
         .target(name: "PARServer", dependencies: [
-            "PARCore", "PARSupervisor", "PARLogs",
+            "PARCore", "PARSupervisor", "PARLogs", "CPARSys",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

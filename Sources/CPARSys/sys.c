@@ -6,6 +6,10 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -68,6 +72,94 @@ int par_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms) {
     } while (n == -1 && errno == EINTR);
     for (int i = 0; i < n; i++) tokens[i] = events[i].data.u64;
     return n;
+}
+
+int par_epoll_set(int epfd, int op, int fd, uint32_t interest, uint64_t token, int exclusive) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = interest | (exclusive ? EPOLLEXCLUSIVE : 0);
+    ev.data.u64 = token;
+    return epoll_ctl(epfd, op, fd, op == EPOLL_CTL_DEL ? NULL : &ev);
+}
+
+int par_epoll_wait_flags(int epfd, uint64_t *tokens, uint32_t *flags, int max, int timeout_ms) {
+    struct epoll_event events[256];
+    if (max > 256) max = 256;
+    int n;
+    do {
+        n = epoll_wait(epfd, events, max, timeout_ms);
+    } while (n == -1 && errno == EINTR);
+    for (int i = 0; i < n; i++) {
+        tokens[i] = events[i].data.u64;
+        flags[i] = events[i].events;
+    }
+    return n;
+}
+
+static void par_set_nodelay(int fd) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int par_tcp_listen4(const char *address, int port, int backlog, int *bound_port) {
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, address, &addr.sin_addr) != 1) { errno = EINVAL; return -1; }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(fd, backlog) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    socklen_t length = sizeof(addr);
+    getsockname(fd, (struct sockaddr *)&addr, &length);
+    *bound_port = ntohs(addr.sin_port);
+    return fd;
+}
+
+int par_tcp_accept(int listen_fd, uint32_t *peer) {
+    struct sockaddr_storage addr;
+    socklen_t length = sizeof(addr);
+    int fd = accept4(listen_fd, (struct sockaddr *)&addr, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return -1;
+    par_set_nodelay(fd);
+    *peer = addr.ss_family == AF_INET ? ((struct sockaddr_in *)&addr)->sin_addr.s_addr : 0;
+    return fd;
+}
+
+int par_tcp_connect_loopback(int port, int *pending) {
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    par_set_nodelay(fd);
+    *pending = 0;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+        if (errno != EINPROGRESS) {
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        *pending = 1;
+    }
+    return fd;
+}
+
+int par_socket_error(int fd) {
+    int error = 0;
+    socklen_t length = sizeof(error);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return errno;
+    return error;
 }
 
 int par_eventfd(void) {

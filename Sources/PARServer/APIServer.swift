@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -48,8 +49,11 @@ public enum APIServer {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
+    /// With `frontDoor`, Hummingbird listens on `privateSocket` (a Unix socket path) and
+    /// serves what the front door hands it; without, it listens on `host:port` itself.
     public static func makeApplication(
         supervisor: Supervisor, agentClient: HTTPClient, options: Options, logger: Logger,
+        frontDoor: FrontDoor? = nil, privateSocket: String? = nil, traffic: ProxyTraffic = ProxyTraffic(),
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: PARRequestContext.self)
@@ -57,7 +61,6 @@ public enum APIServer {
         ManagementRoutes(supervisor: supervisor, maxBodyBytes: options.maxBodyBytes, version: options.version).register(on: router)
         let logRoutes = LogRoutes(store: supervisor.logs)
         logRoutes.register(on: router)
-        let traffic = ProxyTraffic()
         MetricsRoutes(supervisor: supervisor, traffic: traffic).register(on: router)
         AgentProxy(supervisor: supervisor, client: agentClient, timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000)), traffic: traffic, stripsAuthorization: options.proxyRequiresToken).register(on: router)
         let webSocketRouter = Router(context: PARWebSocketContext.self)
@@ -74,14 +77,31 @@ public enum APIServer {
             timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000)),
             requiredToken: options.proxyRequiresToken ? options.token : nil
         )
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [AgentProxyHandler.install(settings: proxySettings)])
+        let server: HTTPServerBuilder
+        let address: BindAddress
+        if let frontDoor, let privateSocket {
+            let webSocketResponder = webSocketRouter.buildResponder()
+            server = frontDoor.serverBuilder { responder in
+                HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: .init(http1: http1))
+            }
+            address = .unixDomainSocket(path: privateSocket)
+        } else {
+            server = .http1WebSocketUpgrade(webSocketRouter: webSocketRouter, configuration: .init(http1: http1))
+            address = .hostname(options.host, port: options.port)
+        }
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: webSocketRouter,
-                configuration: .init(http1: .init(additionalChannelHandlers: [AgentProxyHandler.install(settings: proxySettings)]))
-            ),
-            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "par/\(options.version)"),
-            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? options.port) },
+            server: server,
+            configuration: .init(address: address, serverName: "par/\(options.version)"),
+            onServerRunning: { channel in
+                if let frontDoor {
+                    frontDoor.open()
+                    await onListening(frontDoor.port)
+                } else {
+                    await onListening(channel.localAddress?.port ?? options.port)
+                }
+            },
             logger: logger
         )
     }

@@ -63,6 +63,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("proxy-idle-timeout"), help: "Seconds an unused keep-alive connection from the proxy to an agent stays open.")
     var proxyIdleTimeout = 30.0
 
+    @Option(name: .customLong("proxy-relay-threads"), help: "Threads relaying plain /agents/* requests outside the HTTP server (default: one per core). 0 sends every request through the HTTP server; the relay is also off with --proxy-requires-token and on IPv6 addresses.")
+    var proxyRelayThreads: Int?
+
     @Flag(name: .customLong("proxy-requires-token"), help: "Ask for the management token on /agents/* too.")
     var proxyRequiresToken = false
 
@@ -99,6 +102,7 @@ struct Serve: AsyncParsableCommand {
         guard sampleInterval > 0 else { throw ValidationError("--sample-interval must be positive") }
         guard proxyTimeout > 0 else { throw ValidationError("--proxy-timeout must be positive") }
         guard proxyIdleTimeout > 0 else { throw ValidationError("--proxy-idle-timeout must be positive") }
+        if let proxyRelayThreads, !(0...64).contains(proxyRelayThreads) { throw ValidationError("--proxy-relay-threads must be from 0 to 64") }
         guard maxPackageMB > 0, maxPackageEntries > 0 else { throw ValidationError("--max-package-mb and --max-package-entries must be positive") }
         if let maxAgents, maxAgents < 1 { throw ValidationError("--max-agents must be at least 1") }
         if let maxTotalMemoryMB, maxTotalMemoryMB < 4 { throw ValidationError("--max-total-memory-mb must be at least 4") }
@@ -141,11 +145,25 @@ struct Serve: AsyncParsableCommand {
         let agentClient = APIServer.makeAgentClient()
         let supervisor = try Supervisor(config: config, prober: HTTPAgentProber(client: agentClient), logger: logger)
         let dataPath = dataURL.path
+        let traffic = ProxyTraffic()
+        let relayThreads = proxyRelayThreads ?? ProcessInfo.processInfo.activeProcessorCount
+        // The relay owns the public port; Hummingbird listens on a private socket beside the token.
+        var frontDoor: FrontDoor?
+        let privateSocket = dataURL.appendingPathComponent("http.sock").path
+        if relayThreads > 0, !proxyRequiresToken, FrontDoor.supports(host: host), privateSocket.utf8.count < 100 {
+            frontDoor = try FrontDoor(
+                host: host, port: port, routes: supervisor.routeTable, traffic: traffic,
+                timeoutSeconds: proxyTimeout, idleTimeoutSeconds: proxyIdleTimeout, loopCount: relayThreads, logger: logger
+            )
+            unlink(privateSocket)
+        }
+        defer { if frontDoor != nil { unlink(privateSocket) } }
         let app = APIServer.makeApplication(
             supervisor: supervisor,
             agentClient: agentClient,
             options: .init(host: host, port: port, token: token, version: Par.version, proxyTimeoutSeconds: proxyTimeout, proxyRequiresToken: proxyRequiresToken, proxyIdleTimeoutSeconds: proxyIdleTimeout),
             logger: logger,
+            frontDoor: frontDoor, privateSocket: privateSocket, traffic: traffic,
             onListening: { boundPort in
                 // One line for people and scripts: tests read the port from it.
                 print("par listening on http://\(displayHost):\(boundPort) (data \(dataPath), token \(dataPath)/token)")
@@ -157,7 +175,7 @@ struct Serve: AsyncParsableCommand {
                 services: [
                     .init(service: SupervisorService(supervisor: supervisor)),
                     .init(service: app),
-                ],
+                ] + (frontDoor.map { [.init(service: $0)] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

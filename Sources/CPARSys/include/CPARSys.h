@@ -20,6 +20,32 @@ int par_epoll_del(int epfd, int fd);
 /// Waits for events; fills `tokens` and `flags` (bit 0: readable/hup/error) and returns the count.
 int par_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
 
+/// Interest bits for par_epoll_set (the kernel's EPOLLIN, EPOLLOUT, EPOLLRDHUP).
+#define PAR_WANT_READ 1u
+#define PAR_WANT_WRITE 4u
+#define PAR_WANT_RDHUP 0x2000u
+#define PAR_EDGE_TRIGGERED 0x80000000u
+/// Conditions epoll always reports: an error on the socket, or both directions closed.
+#define PAR_EVENT_ERROR 8u
+#define PAR_EVENT_HANGUP 16u
+/// Adds (`op` 1), changes (3) or removes (2) `fd` with the given interest, level-triggered.
+/// `exclusive` adds EPOLLEXCLUSIVE (a listener shared by several loops wakes one of them).
+int par_epoll_set(int epfd, int op, int fd, uint32_t interest, uint64_t token, int exclusive);
+/// Waits for events; fills `tokens` and `flags` (the kernel's event bits) and returns the count.
+int par_epoll_wait_flags(int epfd, uint64_t *tokens, uint32_t *flags, int max, int timeout_ms);
+
+/// A non-blocking IPv4 TCP listener on `address:port` (SO_REUSEADDR); `*bound_port` gets the
+/// port the kernel chose when `port` is 0. Returns the fd.
+int par_tcp_listen4(const char *address, int port, int backlog, int *bound_port);
+/// Accepts one connection as a non-blocking, close-on-exec fd with TCP_NODELAY; `*peer`
+/// gets the peer's IPv4 address in network order (0 when it is not IPv4).
+int par_tcp_accept(int listen_fd, uint32_t *peer);
+/// Starts a non-blocking connect to 127.0.0.1:`port` with TCP_NODELAY. `*pending` is 1
+/// while the connect is still in progress (wait for writability, then par_socket_error).
+int par_tcp_connect_loopback(int port, int *pending);
+/// The socket's pending error (SO_ERROR), 0 when there is none.
+int par_socket_error(int fd);
+
 int par_eventfd(void);
 int par_eventfd_signal(int efd);
 int par_eventfd_drain(int efd);

@@ -3,7 +3,7 @@ import Synchronization
 /// What the proxy relayed, per agent, for `/metrics`: answers by status class and the
 /// answers the proxy gave itself because the agent could not. Only agents the supervisor
 /// knows get a row, so a client probing random ids cannot grow this table.
-final class ProxyTraffic: Sendable {
+public final class ProxyTraffic: Sendable {
     struct Counts: Sendable, Equatable {
         /// Answers by class: index 0 is 1xx, 4 is 5xx.
         var byClass: [UInt64] = [0, 0, 0, 0, 0]
@@ -19,7 +19,7 @@ final class ProxyTraffic: Sendable {
     /// Requests for agents the supervisor does not know (answered 404).
     private let unknown = Atomic<UInt64>(0)
 
-    init() {}
+    public init() {}
 
     func record(agentID: String, status: Int) {
         let index = min(max(status / 100, 1), 5) - 1
