@@ -6,6 +6,7 @@ import Synchronization
 /// writes the agent's record, so the table never says "forward" for longer than the actor.
 public final class RouteTable: Sendable {
     private let ports = Mutex<[String: Int]>([:])
+    private let changes = Atomic<UInt64>(0)
 
     public init() {}
 
@@ -15,7 +16,16 @@ public final class RouteTable: Sendable {
         ports.withLock { $0[agentID] }
     }
 
+    /// Grows with every change, so a reader may cache what it looked up until it moves.
+    public var version: UInt64 {
+        changes.load(ordering: .acquiring)
+    }
+
     func publish(_ agentID: String, port: Int?) {
-        ports.withLock { $0[agentID] = port }
+        ports.withLock { table in
+            guard table[agentID] != port else { return }
+            table[agentID] = port
+            changes.add(1, ordering: .releasing)
+        }
     }
 }

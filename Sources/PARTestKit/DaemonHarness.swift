@@ -119,7 +119,7 @@ public final class DaemonHarness: @unchecked Sendable {
     /// Set by `crash()`, so a second harness can start on the same root; cleared by that harness.
     public var keepFiles = false
 
-    static func locateBinary() throws -> URL {
+    public static func locateBinary() throws -> URL {
         var places: [String] = []
         if let explicit = ProcessInfo.processInfo.environment["PAR_BINARY"] { places.append(explicit) }
         let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()

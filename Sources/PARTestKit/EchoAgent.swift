@@ -176,6 +176,23 @@ class Handler(BaseHTTPRequestHandler):
                     time.sleep(0.05)
             except (BrokenPipeError, ConnectionResetError):
                 return
+        if url.path == "/chunked":
+            # Two chunks in separate writes, then a trailer.
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Trailer", "X-Sum")
+            self.end_headers()
+            self.wfile.write(b"5\r\nhello\r\n")
+            self.wfile.flush()
+            time.sleep(0.05)
+            self.wfile.write(b"6\r\n world\r\n0\r\nX-Sum: 42\r\n\r\n")
+            self.wfile.flush()
+            return
+        if url.path == "/hangup":
+            # Reads the request, answers nothing, closes.
+            self.read_body()
+            self.close_connection = True
+            return
         if url.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", "/echo")

@@ -63,7 +63,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("proxy-idle-timeout"), help: "Seconds an unused keep-alive connection from the proxy to an agent stays open.")
     var proxyIdleTimeout = 30.0
 
-    @Option(name: .customLong("proxy-relay-threads"), help: "Threads relaying plain /agents/* requests outside the HTTP server (default: one per core). 0 sends every request through the HTTP server; the relay is also off with --proxy-requires-token and on IPv6 addresses.")
+    @Option(name: .customLong("proxy-relay-threads"), help: "Threads relaying plain /agents/* requests outside the HTTP server (default: one per two cores, since agents need the rest). 0 sends every request through the HTTP server; the relay is also off with --proxy-requires-token and on IPv6 addresses.")
     var proxyRelayThreads: Int?
 
     @Flag(name: .customLong("proxy-requires-token"), help: "Ask for the management token on /agents/* too.")
@@ -146,16 +146,18 @@ struct Serve: AsyncParsableCommand {
         let supervisor = try Supervisor(config: config, prober: HTTPAgentProber(client: agentClient), logger: logger)
         let dataPath = dataURL.path
         let traffic = ProxyTraffic()
-        let relayThreads = proxyRelayThreads ?? ProcessInfo.processInfo.activeProcessorCount
+        let relayThreads = proxyRelayThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
         // The relay owns the public port; Hummingbird listens on a private socket beside the token.
-        var frontDoor: FrontDoor?
         let privateSocket = dataURL.appendingPathComponent("http.sock").path
+        let frontDoor: FrontDoor?
         if relayThreads > 0, !proxyRequiresToken, FrontDoor.supports(host: host), privateSocket.utf8.count < 100 {
             frontDoor = try FrontDoor(
                 host: host, port: port, routes: supervisor.routeTable, traffic: traffic,
                 timeoutSeconds: proxyTimeout, idleTimeoutSeconds: proxyIdleTimeout, loopCount: relayThreads, logger: logger
             )
             unlink(privateSocket)
+        } else {
+            frontDoor = nil
         }
         defer { if frontDoor != nil { unlink(privateSocket) } }
         let app = APIServer.makeApplication(
@@ -165,6 +167,7 @@ struct Serve: AsyncParsableCommand {
             logger: logger,
             frontDoor: frontDoor, privateSocket: privateSocket, traffic: traffic,
             onListening: { boundPort in
+                if frontDoor != nil { chmod(privateSocket, 0o600) }
                 // One line for people and scripts: tests read the port from it.
                 print("par listening on http://\(displayHost):\(boundPort) (data \(dataPath), token \(dataPath)/token)")
                 fflush(nil)

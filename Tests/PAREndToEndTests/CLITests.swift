@@ -6,19 +6,9 @@ import Testing
 @Suite("par CLI")
 struct CLITests {
     private func par(_ arguments: [String], daemon: DaemonHarness) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = daemon.process.executableURL
-        process.arguments = arguments + ["--port", String(daemon.port)]
         var environment = ProcessInfo.processInfo.environment
         environment["PAR_TOKEN"] = daemon.token
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        return try runPar(arguments + ["--port", String(daemon.port)], environment: environment)
     }
 
     @Test func spawnStatusHealthStopAndLogsThroughTheCLI() throws {

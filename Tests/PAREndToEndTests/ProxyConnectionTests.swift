@@ -270,7 +270,7 @@ private final class Counter: @unchecked Sendable {
 /// One TCP connection speaking HTTP/1.1 by hand: writes what it is given and reads
 /// responses framed by Content-Length (all the echo agent and the API send here).
 /// Closed when the test lets go of it.
-private final class RawConnection {
+final class RawConnection {
     struct Response {
         var status: Int
         var headers: [String: String]

@@ -50,3 +50,18 @@ func state(_ status: [String: Any]) -> String? {
 func sleeperPackage() -> APKGBuilder {
     .commandPackage(script: "echo \"started $PAR_AGENT_ID on $PAR_PORT\"\nexec sleep 1000")
 }
+
+/// Runs the `par` binary to the end: its exit status and everything it printed.
+func runPar(_ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = try DaemonHarness.locateBinary()
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, output)
+}

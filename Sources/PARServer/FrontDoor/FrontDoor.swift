@@ -29,7 +29,7 @@ public final class FrontDoor: Service, Sendable {
     /// Binds `host:port` (an IPv4 address); nothing is accepted until `open()`.
     public init(
         host: String, port: Int, routes: RouteTable, traffic: ProxyTraffic, timeoutSeconds: Double, idleTimeoutSeconds: Double,
-        loopCount: Int = System.coreCount, logger: Logger
+        loopCount: Int, logger: Logger
     ) throws(FrontDoorError) {
         let address = host == "localhost" ? "127.0.0.1" : host
         var bound: Int32 = 0

@@ -45,16 +45,22 @@ final class FrontDoorLoop: @unchecked Sendable {
     /// Idle keep-alive connections by agent port, most recently used last.
     @exclusivity(unchecked) private var idleAgents: [Int: [Int]] = [:]
     private var clientCount = 0
+    /// Connections with bytes to write once this turn's events are handled: writing after
+    /// reading everything ready wakes each peer once per turn instead of once per message.
+    private var pendingWrites: [UInt64] = []
     private var now: UInt64 = 0
     private var nextSweep: UInt64 = 0
     private var stopDeadline: UInt64?
     private var listening = true
     private let allocator = ByteBufferAllocator()
+    private static let noBytes = ByteBufferAllocator().buffer(capacity: 0)
 
     private static let wakeToken = UInt64.max
     private static let listenerToken = UInt64.max - 1
     private static let sweepInterval: UInt64 = 250_000_000
     private static let readChunk = 64 << 10
+    /// An answer's bytes waiting for the client beyond which the agent is not read further.
+    private static let highWater = 64 << 10
 
     private enum Slot {
         case free
@@ -70,8 +76,10 @@ final class FrontDoorLoop: @unchecked Sendable {
         @exclusivity(unchecked) var output: ByteBuffer
         /// Edge-triggered: set by an event, cleared by a short read.
         var readable = false
+        var writeScheduled = false
         var closeWhenFlushed = false
         var lastProgress: UInt64
+        var route: Route?
         @exclusivity(unchecked) var exchange: Exchange?
 
         init(fd: Int32, index: Int, address: [UInt8], allocator: ByteBufferAllocator, now: UInt64) {
@@ -91,6 +99,7 @@ final class FrontDoorLoop: @unchecked Sendable {
         @exclusivity(unchecked) var input: ByteBuffer
         @exclusivity(unchecked) var output: ByteBuffer
         var readable = false
+        var writeScheduled = false
         var connecting: Bool
         /// Served an earlier request: the agent may have closed it meanwhile.
         var reused = false
@@ -107,10 +116,31 @@ final class FrontDoorLoop: @unchecked Sendable {
         }
     }
 
+    /// What a client's last request resolved to, reused while the route table is unchanged:
+    /// most connections talk to one agent, so most requests skip the lookup entirely.
+    private final class Route {
+        let id: [UInt8]
+        let agentID: String
+        let port: Int
+        let portText: [UInt8]
+        let counters: ProxyTraffic.AgentCounters
+        let version: UInt64
+
+        init(id: [UInt8], agentID: String, port: Int, counters: ProxyTraffic.AgentCounters, version: UInt64) {
+            self.id = id
+            self.agentID = agentID
+            self.port = port
+            self.portText = Array(String(port).utf8)
+            self.counters = counters
+            self.version = version
+        }
+    }
+
     private struct Exchange {
         var agent: Int
-        var agentID: String
-        var port: Int
+        var route: Route
+        var agentID: String { route.agentID }
+        var port: Int { route.port }
         /// Bytes of the client's input this request spans, consumed once the answer starts.
         var requestLength: Int
         /// What the agent was sent, kept until its answer starts for one retry.
@@ -171,6 +201,7 @@ final class FrontDoorLoop: @unchecked Sendable {
                 nextSweep = now + Self.sweepInterval
                 sweep()
             }
+            writePending()
             if stopDeadline != nil, clientCount == 0 { break }
         }
         for index in slots.indices {
@@ -273,28 +304,42 @@ final class FrontDoorLoop: @unchecked Sendable {
         case .fullStack:
             handOver(client)
         case .relay(let request):
-            let agentID = client.input.withUnsafeReadableBytes { String(decoding: $0[request.agentID], as: UTF8.self) }
-            guard let port = settings.routes.port(of: agentID) else { handOver(client); return }
+            guard let route = route(for: request, of: client) else { handOver(client); return }
             guard client.input.readableBytes >= request.totalLength else {
                 if stopDeadline != nil { closeClient(client) }
                 return
             }
-            var message = allocator.buffer(capacity: request.totalLength + 256)
+            guard let agent = agentConnection(port: route.port) else { handOver(client); return }
+            // Written into the connection's own buffer, whose capacity stays from request to request.
+            agent.output.clear()
             client.input.withUnsafeReadableBytes { bytes in
-                HeadScanner.writeAgentRequest(bytes, request, port: port, clientAddress: client.address, into: &message)
+                HeadScanner.writeAgentRequest(bytes, request, port: route.portText, clientAddress: client.address, into: &agent.output)
                 if let length = request.contentLength, length > 0 {
-                    message.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[request.headLength..<request.totalLength]))
+                    agent.output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[request.headLength..<request.totalLength]))
                 }
             }
-            guard let agent = agentConnection(port: port) else { handOver(client); return }
             client.exchange = Exchange(
-                agent: agent.index, agentID: agentID, port: port, requestLength: request.totalLength, request: message,
+                agent: agent.index, route: route, requestLength: request.totalLength, request: agent.output,
                 isHead: request.isHead, isIdempotent: request.isIdempotent, wantsClose: request.wantsClose,
                 deadline: now + settings.timeoutNanoseconds
             )
             agent.client = client.index
-            send(message, to: agent)
+            send(to: agent)
         }
+    }
+
+    private func route(for request: HeadScanner.Request, of client: Client) -> Route? {
+        let version = settings.routes.version
+        if let cached = client.route, cached.version == version,
+           client.input.withUnsafeReadableBytes({ $0[request.agentID].elementsEqual(cached.id) }) {
+            return cached
+        }
+        let id = client.input.withUnsafeReadableBytes { Array($0[request.agentID]) }
+        let agentID = String(decoding: id, as: UTF8.self)
+        guard let port = settings.routes.port(of: agentID) else { return nil }
+        let route = Route(id: id, agentID: agentID, port: port, counters: settings.traffic.counters(for: agentID), version: version)
+        client.route = route
+        return route
     }
 
     private func agentEvent(_ agent: Agent, flags: UInt32) {
@@ -323,7 +368,7 @@ final class FrontDoorLoop: @unchecked Sendable {
     /// Reads the agent's answer for as long as the client keeps up: when the client's
     /// socket is full, reading stops and resumes on its next writable edge (backpressure).
     private func pump(_ agent: Agent, client: Client) {
-        while agent.readable, isOpen(agent), agent.client == client.index, client.exchange != nil, client.output.readableBytes == 0 {
+        while agent.readable, isOpen(agent), agent.client == client.index, client.exchange != nil, client.output.readableBytes < Self.highWater {
             var count = 0
             var space = 0
             agent.input.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.readChunk) { buffer in
@@ -382,7 +427,7 @@ final class FrontDoorLoop: @unchecked Sendable {
                 }
                 agent.input.moveReaderIndex(forwardBy: response.headLength)
                 client.input.moveReaderIndex(forwardBy: exchange.requestLength)
-                exchange.request = allocator.buffer(capacity: 0)
+                exchange.request = Self.noBytes
             }
         }
         var complete = false
@@ -404,8 +449,7 @@ final class FrontDoorLoop: @unchecked Sendable {
         }
         if agent.input.readableBytes == 0 { agent.input.clear() }
         client.exchange = exchange
-        flush(client)
-        guard isOpen(client) else { return }
+        scheduleWrite(client)
         if complete { finishExchange(client) }
     }
 
@@ -437,7 +481,8 @@ final class FrontDoorLoop: @unchecked Sendable {
             exchange.agent = fresh.index
             fresh.client = client.index
             client.exchange = exchange
-            send(exchange.request, to: fresh)
+            fresh.output = exchange.request
+            send(to: fresh)
             return
         }
         fail(client, status: "502 Bad Gateway", failure: .unreachable, error: "agent unreachable",
@@ -449,7 +494,7 @@ final class FrontDoorLoop: @unchecked Sendable {
     private func finishExchange(_ client: Client) {
         guard let exchange = client.exchange else { return }
         client.exchange = nil
-        settings.traffic.record(agentID: exchange.agentID, status: exchange.status)
+        exchange.route.counters.record(status: exchange.status)
         if case .agent(let agent) = slots[exchange.agent], agent.client == client.index {
             agent.client = nil
             // Pooled only when its socket is drained: an edge already consumed would never come again.
@@ -469,7 +514,7 @@ final class FrontDoorLoop: @unchecked Sendable {
     private func fail(_ client: Client, status: StaticString, failure: ProxyTraffic.Failure, error: String, detail: String) {
         guard let exchange = client.exchange else { return }
         client.exchange = nil
-        settings.traffic.record(agentID: exchange.agentID, failure: failure)
+        exchange.route.counters.record(failure: failure)
         if case .agent(let agent) = slots[exchange.agent], agent.client == client.index {
             agent.client = nil
             closeAgent(agent)
@@ -490,8 +535,7 @@ final class FrontDoorLoop: @unchecked Sendable {
         client.output.writeStaticString("\r\n\r\n")
         client.output.writeBytes(json.bytes)
         client.output.writeInteger(UInt8(ascii: "\n"))
-        flush(client)
-        guard isOpen(client) else { return }
+        scheduleWrite(client)
         endClientTurn(client, closing: closing)
     }
 
@@ -525,12 +569,52 @@ final class FrontDoorLoop: @unchecked Sendable {
         }
     }
 
-    private func send(_ message: ByteBuffer, to agent: Agent) {
-        agent.output = message
-        guard let clientIndex = agent.client, case .client(let client) = slots[clientIndex] else { return }
+    private func send(to agent: Agent) {
         // A connect in progress sends once the writable edge says it is done.
         if agent.connecting { return }
-        flush(agent, client: client)
+        scheduleWrite(agent)
+    }
+
+    private func scheduleWrite(_ client: Client) {
+        guard !client.writeScheduled else { return }
+        client.writeScheduled = true
+        pendingWrites.append(token(client.index))
+    }
+
+    private func scheduleWrite(_ agent: Agent) {
+        guard !agent.writeScheduled else { return }
+        agent.writeScheduled = true
+        pendingWrites.append(token(agent.index))
+    }
+
+    /// Writes what this turn produced; a drained client may then take more of its answer
+    /// or start its next request, which can produce more.
+    private func writePending() {
+        while !pendingWrites.isEmpty {
+            let batch = pendingWrites
+            pendingWrites.removeAll(keepingCapacity: true)
+            for token in batch {
+                let index = Int(token & 0xFFFF_FFFF)
+                guard generations[index] == UInt32(token >> 32) else { continue }
+                switch slots[index] {
+                case .client(let client):
+                    client.writeScheduled = false
+                    flush(client)
+                    guard isOpen(client), client.output.readableBytes == 0 else { continue }
+                    if let exchange = client.exchange, case .agent(let agent) = slots[exchange.agent], agent.client == client.index {
+                        pump(agent, client: client)
+                    } else {
+                        serve(client)
+                    }
+                case .agent(let agent):
+                    agent.writeScheduled = false
+                    guard !agent.connecting, let clientIndex = agent.client, case .client(let client) = slots[clientIndex] else { continue }
+                    flush(agent, client: client)
+                case .free:
+                    break
+                }
+            }
+        }
     }
 
     private func flush(_ agent: Agent, client: Client) {

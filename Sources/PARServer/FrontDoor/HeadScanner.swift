@@ -111,13 +111,13 @@ enum HeadScanner {
     /// end-to-end fields, `Host` of the agent, framing restated and `X-Forwarded-*` set (any
     /// the client sent are replaced, except `X-Forwarded-For`, which is extended). The same
     /// rules as the full stack's `ProxyHeaders.agentRequest`.
-    static func writeAgentRequest(_ bytes: UnsafeRawBufferPointer, _ request: Request, port: Int, clientAddress: [UInt8], into out: inout ByteBuffer) {
+    static func writeAgentRequest(_ bytes: UnsafeRawBufferPointer, _ request: Request, port: [UInt8], clientAddress: [UInt8], into out: inout ByteBuffer) {
         out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[request.method]))
         out.writeInteger(space)
         if request.agentTarget.isEmpty || bytes[request.agentTarget.lowerBound] == question { out.writeInteger(slash) }
         out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[request.agentTarget]))
         out.writeStaticString(" HTTP/1.1\r\nHost: 127.0.0.1:")
-        out.writeString(String(port))
+        out.writeBytes(port)
         out.writeStaticString("\r\n")
         var forwardedFor: [Range<Int>] = []
         var fields = FieldIterator(bytes: bytes, start: request.fieldsStart, end: request.headLength)
