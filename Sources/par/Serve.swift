@@ -151,10 +151,15 @@ struct Serve: AsyncParsableCommand {
         let privateSocket = dataURL.appendingPathComponent("http.sock").path
         let frontDoor: FrontDoor?
         if relayThreads > 0, !proxyRequiresToken, FrontDoor.supports(host: host), privateSocket.utf8.count < 100 {
-            frontDoor = try FrontDoor(
-                host: host, port: port, routes: supervisor.routeTable, traffic: traffic,
-                timeoutSeconds: proxyTimeout, idleTimeoutSeconds: proxyIdleTimeout, loopCount: relayThreads, logger: logger
-            )
+            do {
+                frontDoor = try FrontDoor(
+                    host: host, port: port, routes: supervisor.routeTable, traffic: traffic,
+                    timeoutSeconds: proxyTimeout, idleTimeoutSeconds: proxyIdleTimeout, loopCount: relayThreads, logger: logger
+                )
+            } catch {
+                try? await agentClient.shutdown()
+                throw error
+            }
             unlink(privateSocket)
         } else {
             frontDoor = nil

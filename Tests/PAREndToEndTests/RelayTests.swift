@@ -102,4 +102,13 @@ struct RelayTests {
         #expect(status != 0)
         #expect(output.contains("--proxy-relay-threads must be from 0 to 64"), "\(output)")
     }
+
+    @Test func aPortAlreadyTakenIsAClearErrorNotACrash() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let dataDirectory = daemon.root.appendingPathComponent("second").path
+        let (status, output) = try runPar(["serve", "--port", String(daemon.port), "--data-dir", dataDirectory])
+        #expect(status == 1, "exit \(status): \(output)")
+        #expect(output.contains("listening on 127.0.0.1:\(daemon.port) failed: Address already in use"), "\(output)")
+    }
 }

@@ -371,7 +371,9 @@ final class FrontDoorLoop: @unchecked Sendable {
         while agent.readable, isOpen(agent), agent.client == client.index, client.exchange != nil, client.output.readableBytes < Self.highWater {
             var count = 0
             var space = 0
-            agent.input.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.readChunk) { buffer in
+            // Heads and small answers fit 4 KiB; bodies are read in large pieces.
+            let piece = client.exchange?.answering == true ? Self.readChunk : 4096
+            agent.input.writeWithUnsafeMutableBytes(minimumWritableBytes: piece) { buffer in
                 space = buffer.count
                 count = Glibc.read(agent.fd, buffer.baseAddress, buffer.count)
                 return max(0, count)
@@ -501,7 +503,7 @@ final class FrontDoorLoop: @unchecked Sendable {
             if exchange.agentKeepsAlive, !agent.readable, agent.input.readableBytes == 0, agent.output.readableBytes == 0, stopDeadline == nil {
                 agent.reused = true
                 agent.idleSince = now
-                agent.input.clear()
+                Self.empty(&agent.input, allocator: allocator)
                 idleAgents[agent.port, default: []].append(agent.index)
             } else {
                 closeAgent(agent)
@@ -545,7 +547,7 @@ final class FrontDoorLoop: @unchecked Sendable {
             if client.output.readableBytes == 0 { closeClient(client) }
             return
         }
-        if client.input.readableBytes == 0 { client.input.clear() }
+        if client.input.readableBytes == 0 { Self.empty(&client.input, allocator: allocator) }
         serve(client)
     }
 
@@ -564,7 +566,7 @@ final class FrontDoorLoop: @unchecked Sendable {
             client.lastProgress = now
         }
         if client.output.readableBytes == 0 {
-            client.output.clear()
+            Self.empty(&client.output, allocator: allocator)
             if client.closeWhenFlushed { closeClient(client) }
         }
     }
@@ -759,6 +761,12 @@ final class FrontDoorLoop: @unchecked Sendable {
         stopDeadline = now + settings.drainNanoseconds
         if listening { _ = par_epoll_set(epoll, 2, listener, 0, 0, 0) }
         listening = false
+    }
+
+    /// An emptied buffer, given back to the allocator when a large body grew it: thousands of
+    /// idle connections must not each keep 64 KiB.
+    private static func empty(_ buffer: inout ByteBuffer, allocator: ByteBufferAllocator) {
+        if buffer.capacity > 16 << 10 { buffer = allocator.buffer(capacity: 0) } else { buffer.clear() }
     }
 
     private static func monotonicNanoseconds() -> UInt64 {
