@@ -188,6 +188,12 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"6\r\n world\r\n0\r\nX-Sum: 42\r\n\r\n")
             self.wfile.flush()
             return
+        if url.path == "/until-close":
+            # An HTTP/1.0 answer with no length: the body ends when the connection does.
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello until close")
+            self.wfile.flush()
+            self.close_connection = True
+            return
         if url.path == "/hangup":
             # Reads the request, answers nothing, closes.
             self.read_body()

@@ -111,4 +111,28 @@ struct RelayTests {
         #expect(status == 1, "exit \(status): \(output)")
         #expect(output.contains("listening on 127.0.0.1:\(daemon.port) failed: Address already in use"), "\(output)")
     }
+
+    @Test func anAnswerEndedByTheAgentsCloseReachesTheClientWhole() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        for _ in 0..<3 {
+            let connection = try RawConnection(port: daemon.port)
+            try connection.send("GET /agents/echo/until-close HTTP/1.1\r\nHost: x\r\n\r\n")
+            let head = try connection.readHead()
+            #expect(head.status == 200)
+            #expect(head.headers["connection"] == "close")
+            #expect(String(decoding: try connection.readToEnd(), as: UTF8.self) == "hello until close")
+        }
+    }
+
+    @Test func aClientThatHalfClosesGetsItsAnswerAndThenTheClose() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        let connection = try RawConnection(port: daemon.port)
+        try connection.send("GET /agents/echo/echo?half HTTP/1.1\r\nHost: x\r\n\r\n")
+        connection.shutdownWrite()
+        let answer = try connection.readResponse()
+        #expect(answer.json["query"] as? String == "half")
+        #expect(try connection.readToEnd().isEmpty, "the relay closes once the answer is out")
+    }
 }

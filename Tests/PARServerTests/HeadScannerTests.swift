@@ -131,6 +131,9 @@ struct HeadScannerTests {
         "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
         "HTTP/1.1 200 OK\r\nConnection: x-other\r\n\r\n",
         "HTTP/1.1 200 OK\r\nbad line\r\n\r\n",
+        "HTTP/1.1 200 OK\nX-Smuggled: 1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX-A: 1\nX-B: 2\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX-A: \u{0B}\r\n\r\n",
     ])
     func unreadableAnswersAreRefused(_ text: String) {
         guard case .invalid = scanResponse(text) else { Issue.record("accepted \(text.debugDescription)"); return }
@@ -169,10 +172,22 @@ struct HeadScannerTests {
         }
     }
 
-    @Test(arguments: ["x\r\n", "4\r\nWikiXX", "4\nWiki", "fffffffffffffffff\r\n"])
+    @Test(arguments: ["x\r\n", "4\r\nWikiXX", "4\nWiki", "fffffffffffffffff\r\n", "4;a\nb\r\nWiki\r\n", "0\r\nX-T: 1\nY: 2\r\n\r\n"])
     func brokenChunkingIsRefused(_ text: String) {
         var framing = HeadScanner.ChunkedBody()
         let taken = Array(text.utf8).withUnsafeBytes { framing.consume($0) }
         #expect(taken == nil)
+    }
+
+    @Test func transferEncodingWinsOverContentLength() throws {
+        let text = "HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let rendered = Array(text.utf8).withUnsafeBytes { raw -> String? in
+            guard case .response(let response) = HeadScanner.scanResponse(raw, requestWasHead: false) else { return nil }
+            #expect(response.framing == .chunked)
+            var out = ByteBufferAllocator().buffer(capacity: 256)
+            HeadScanner.writeClientResponse(raw, response, closing: false, into: &out)
+            return String(buffer: out)
+        }
+        #expect(rendered == "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
     }
 }

@@ -76,6 +76,8 @@ final class FrontDoorLoop: @unchecked Sendable {
         @exclusivity(unchecked) var output: ByteBuffer
         /// Edge-triggered: set by an event, cleared by a short read.
         var readable = false
+        /// The peer half-closed or reset: read on to the end, a short read proves nothing.
+        var peerClosed = false
         var writeScheduled = false
         var closeWhenFlushed = false
         var lastProgress: UInt64
@@ -99,6 +101,7 @@ final class FrontDoorLoop: @unchecked Sendable {
         @exclusivity(unchecked) var input: ByteBuffer
         @exclusivity(unchecked) var output: ByteBuffer
         var readable = false
+        var peerClosed = false
         var writeScheduled = false
         var connecting: Bool
         /// Served an earlier request: the agent may have closed it meanwhile.
@@ -150,6 +153,8 @@ final class FrontDoorLoop: @unchecked Sendable {
         var wantsClose: Bool
         var deadline: UInt64
         var retried = false
+        /// A 1xx went to the client: the agent has the request, so it is never sent again.
+        var sentInterim = false
         var answering = false
         var status = 0
         var framing = HeadScanner.Framing.empty
@@ -190,18 +195,21 @@ final class FrontDoorLoop: @unchecked Sendable {
         now = Self.monotonicNanoseconds()
         nextSweep = now + Self.sweepInterval
         while true {
-            let timeout: Int32 = clientCount > 0 || !idleAgents.isEmpty || stopDeadline != nil ? 250 : -1
+            // The sweep also puts back a listener dropped for want of fds.
+            let timeout: Int32 = clientCount > 0 || !idleAgents.isEmpty || stopDeadline != nil || !listening ? 250 : -1
             let count = par_epoll_wait_flags(epoll, &tokens, &flags, 256, timeout)
             now = Self.monotonicNanoseconds()
             for event in 0..<max(0, Int(count)) {
                 dispatch(token: tokens[event], flags: flags[event])
             }
             if stopDeadline == nil, stopRequested.load(ordering: .acquiring) { beginStopping() }
+            // Writes first: the sweep judges stalled clients by what they could not take.
+            writePending()
             if now >= nextSweep || stopDeadline != nil {
                 nextSweep = now + Self.sweepInterval
                 sweep()
+                writePending()
             }
-            writePending()
             if stopDeadline != nil, clientCount == 0 { break }
         }
         for index in slots.indices {
@@ -256,6 +264,7 @@ final class FrontDoorLoop: @unchecked Sendable {
         if flags & PAR_EVENT_HANGUP != 0, client.exchange != nil { closeClient(client); return }
         // A half-close (RDHUP) is read as end of input once the answer in flight is out.
         if flags & (PAR_WANT_READ | PAR_WANT_RDHUP | PAR_EVENT_HANGUP) != 0 { client.readable = true }
+        if flags & (PAR_WANT_RDHUP | PAR_EVENT_HANGUP) != 0 { client.peerClosed = true }
         if flags & PAR_WANT_WRITE != 0, client.output.readableBytes > 0 {
             flush(client)
             guard isOpen(client) else { return }
@@ -272,6 +281,8 @@ final class FrontDoorLoop: @unchecked Sendable {
         while isOpen(client), client.exchange == nil, !client.closeWhenFlushed, client.output.readableBytes == 0 {
             process(client)
             guard isOpen(client), client.exchange == nil, client.readable else { return }
+            // Pipelined bytes always left over must not grow the buffer for ever.
+            if client.input.readerIndex > 16 << 10 { client.input.discardReadBytes() }
             var count = 0
             var space = 0
             client.input.writeWithUnsafeMutableBytes(minimumWritableBytes: 4096) { buffer in
@@ -281,7 +292,7 @@ final class FrontDoorLoop: @unchecked Sendable {
             }
             if count > 0 {
                 // A short read emptied the socket; the next arrival raises a new edge.
-                if count < space { client.readable = false }
+                if count < space, !client.peerClosed { client.readable = false }
             } else if count < 0, errno == EAGAIN {
                 client.readable = false
                 return
@@ -349,6 +360,7 @@ final class FrontDoorLoop: @unchecked Sendable {
             return
         }
         if flags & (PAR_WANT_READ | PAR_WANT_RDHUP | PAR_EVENT_HANGUP | PAR_EVENT_ERROR) != 0 { agent.readable = true }
+        if flags & (PAR_WANT_RDHUP | PAR_EVENT_HANGUP | PAR_EVENT_ERROR) != 0 { agent.peerClosed = true }
         if agent.connecting {
             guard flags & (PAR_WANT_WRITE | PAR_EVENT_ERROR | PAR_EVENT_HANGUP) != 0 else { return }
             guard par_socket_error(agent.fd) == 0 else {
@@ -373,13 +385,14 @@ final class FrontDoorLoop: @unchecked Sendable {
             var space = 0
             // Heads and small answers fit 4 KiB; bodies are read in large pieces.
             let piece = client.exchange?.answering == true ? Self.readChunk : 4096
+            if agent.input.readerIndex > 16 << 10 { agent.input.discardReadBytes() }
             agent.input.writeWithUnsafeMutableBytes(minimumWritableBytes: piece) { buffer in
                 space = buffer.count
                 count = Glibc.read(agent.fd, buffer.baseAddress, buffer.count)
                 return max(0, count)
             }
             if count > 0 {
-                if count < space { agent.readable = false }
+                if count < space, !agent.peerClosed { agent.readable = false }
                 relay(from: agent, to: client)
             } else if count < 0, errno == EAGAIN {
                 agent.readable = false
@@ -416,6 +429,8 @@ final class FrontDoorLoop: @unchecked Sendable {
                     }
                     agent.input.withUnsafeReadableBytes { HeadScanner.writeClientResponse($0, response, closing: false, into: &client.output) }
                     agent.input.moveReaderIndex(forwardBy: response.headLength)
+                    exchange.sentInterim = true
+                    scheduleWrite(client)
                     continue
                 }
                 exchange.answering = true
@@ -469,7 +484,7 @@ final class FrontDoorLoop: @unchecked Sendable {
             }
             return
         }
-        let nothingReceived = agent.input.readableBytes == 0
+        let nothingReceived = agent.input.readableBytes == 0 && !exchange.sentInterim
         if nothingReceived, agent.reused, exchange.isIdempotent, !exchange.retried {
             // A pooled connection the agent had just closed: the request never reached it.
             exchange.retried = true
@@ -500,7 +515,7 @@ final class FrontDoorLoop: @unchecked Sendable {
         if case .agent(let agent) = slots[exchange.agent], agent.client == client.index {
             agent.client = nil
             // Pooled only when its socket is drained: an edge already consumed would never come again.
-            if exchange.agentKeepsAlive, !agent.readable, agent.input.readableBytes == 0, agent.output.readableBytes == 0, stopDeadline == nil {
+            if exchange.agentKeepsAlive, !agent.readable, !agent.peerClosed, agent.input.readableBytes == 0, agent.output.readableBytes == 0, stopDeadline == nil {
                 agent.reused = true
                 agent.idleSince = now
                 Self.empty(&agent.input, allocator: allocator)
@@ -555,7 +570,8 @@ final class FrontDoorLoop: @unchecked Sendable {
 
     private func flush(_ client: Client) {
         while client.output.readableBytes > 0 {
-            let written = client.output.withUnsafeReadableBytes { Glibc.write(client.fd, $0.baseAddress, $0.count) }
+            // MSG_NOSIGNAL: a peer gone away is an error to handle, not a SIGPIPE.
+            let written = client.output.withUnsafeReadableBytes { Glibc.send(client.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if written < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN { break }
@@ -579,6 +595,8 @@ final class FrontDoorLoop: @unchecked Sendable {
 
     private func scheduleWrite(_ client: Client) {
         guard !client.writeScheduled else { return }
+        // New output restarts the clock for a client that takes nothing.
+        client.lastProgress = now
         client.writeScheduled = true
         pendingWrites.append(token(client.index))
     }
@@ -621,7 +639,7 @@ final class FrontDoorLoop: @unchecked Sendable {
 
     private func flush(_ agent: Agent, client: Client) {
         while agent.output.readableBytes > 0 {
-            let written = agent.output.withUnsafeReadableBytes { Glibc.write(agent.fd, $0.baseAddress, $0.count) }
+            let written = agent.output.withUnsafeReadableBytes { Glibc.send(agent.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if written < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN { break }

@@ -191,7 +191,11 @@ enum HeadScanner {
         else { return .invalid("malformed status line") }
         let isHTTP10 = bytes[7] == 0x30
         var lineEnd = 12
-        while lineEnd < headEnd, bytes[lineEnd] != cr { lineEnd += 1 }
+        while lineEnd < headEnd, bytes[lineEnd] != cr {
+            // The reason is passed on as it is, so it must not hide a line break for a lenient client.
+            guard !isControl(bytes[lineEnd]) else { return .invalid("control character in the status line") }
+            lineEnd += 1
+        }
         var contentLength: Int?
         var chunked = false
         var transferEncoded = false
@@ -247,6 +251,9 @@ enum HeadScanner {
         while let field = fields.next() {
             guard let field else { break }
             switch classify(bytes, name: field.name) {
+            case .contentLength where response.framing == .chunked || response.framing == .untilClose:
+                // Sent with Transfer-Encoding, which wins (RFC 9112 section 6.3): not passed on.
+                continue
             case .other, .contentLength, .transferEncoding, .forwardedFor, .otherForwarded, .expect:
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
             case .connection, .hopByHop, .upgrade, .host:
@@ -287,7 +294,7 @@ enum HeadScanner {
                         return nil
                     }
                 case .extensions:
-                    if byte == cr { state = .sizeLF }
+                    if byte == cr { state = .sizeLF } else if isControl(byte) { return nil }
                 case .sizeLF:
                     guard byte == lf else { return nil }
                     state = remaining == 0 ? .trailerStart : .data
@@ -306,7 +313,7 @@ enum HeadScanner {
                 case .trailerStart:
                     state = byte == cr ? .finalLF : .trailerLine
                 case .trailerLine:
-                    if byte == cr { state = .trailerLF }
+                    if byte == cr { state = .trailerLF } else if isControl(byte) { return nil }
                 case .trailerLF:
                     guard byte == lf else { return nil }
                     state = .trailerStart
@@ -354,7 +361,7 @@ enum HeadScanner {
                 let byte = bytes[index]
                 if colon < 0 {
                     if byte == 0x3A { colon = index } else if !isTokenByte(byte) { index = end; return .some(nil) }
-                } else if byte == lf || byte == 0 {
+                } else if isControl(byte) {
                     index = end
                     return .some(nil)
                 }
@@ -482,6 +489,9 @@ enum HeadScanner {
     }
 
     private static func isUpperAlpha(_ byte: UInt8) -> Bool { byte >= 0x41 && byte <= 0x5A }
+
+    /// Control characters other than tab (CR is handled by the callers).
+    private static func isControl(_ byte: UInt8) -> Bool { (byte < 0x20 && byte != tab && byte != cr) || byte == 0x7F }
 
     /// `^[a-z0-9._-]`: the alphabet of agent ids.
     private static func isAgentIDByte(_ byte: UInt8) -> Bool {
