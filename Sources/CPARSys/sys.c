@@ -162,6 +162,10 @@ int par_socket_error(int fd) {
     return error;
 }
 
+int par_name_thread(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
+}
+
 int par_eventfd(void) {
     return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }

@@ -46,6 +46,9 @@ int par_tcp_connect_loopback(int port, int *pending);
 /// The socket's pending error (SO_ERROR), 0 when there is none.
 int par_socket_error(int fd);
 
+/// Names the calling thread (at most 15 bytes show), for `top -H` and profilers.
+int par_name_thread(const char *name);
+
 int par_eventfd(void);
 int par_eventfd_signal(int efd);
 int par_eventfd_drain(int efd);

@@ -81,7 +81,6 @@ public final class FrontDoor: Service, Sendable {
                 loop.run()
                 loopsDone.leave()
             }
-            thread.name = "par-front-door"
             thread.start()
         }
     }

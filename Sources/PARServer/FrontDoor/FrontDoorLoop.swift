@@ -190,6 +190,8 @@ final class FrontDoorLoop: @unchecked Sendable {
 
     /// The loop; returns once stopped and every connection is closed.
     func run() {
+        // Named so `top -H` and profilers show which thread is the relay.
+        _ = par_name_thread("par-relay")
         var tokens = [UInt64](repeating: 0, count: 256)
         var flags = [UInt32](repeating: 0, count: 256)
         now = Self.monotonicNanoseconds()
