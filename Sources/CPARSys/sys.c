@@ -64,14 +64,8 @@ int par_epoll_del(int epfd, int fd) {
 }
 
 int par_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms) {
-    struct epoll_event events[256];
-    if (max > 256) max = 256;
-    int n;
-    do {
-        n = epoll_wait(epfd, events, max, timeout_ms);
-    } while (n == -1 && errno == EINTR);
-    for (int i = 0; i < n; i++) tokens[i] = events[i].data.u64;
-    return n;
+    uint32_t flags[256];
+    return par_epoll_wait_flags(epfd, tokens, flags, max, timeout_ms);
 }
 
 int par_epoll_set(int epfd, int op, int fd, uint32_t interest, uint64_t token, int exclusive) {
