@@ -135,4 +135,20 @@ struct RelayTests {
         #expect(answer.json["query"] as? String == "half")
         #expect(try connection.readToEnd().isEmpty, "the relay closes once the answer is out")
     }
+
+    @Test func severalRelayThreadsShareTheClients() throws {
+        let daemon = try echoDaemon(["--proxy-relay-threads", "3"])
+        defer { daemon.stop() }
+        let connections = try (0..<12).map { _ in try RawConnection(port: daemon.port) }
+        for round in 0..<10 {
+            for (index, connection) in connections.enumerated() {
+                try connection.send("GET /agents/echo/echo?c=\(index)&r=\(round) HTTP/1.1\r\nHost: x\r\n\r\n")
+            }
+            for (index, connection) in connections.enumerated() {
+                let answer = try connection.readResponse()
+                #expect(answer.status == 200)
+                #expect(answer.json["query"] as? String == "c=\(index)&r=\(round)")
+            }
+        }
+    }
 }

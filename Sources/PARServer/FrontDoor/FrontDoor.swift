@@ -39,11 +39,12 @@ public final class FrontDoor: Service, Sendable {
             throw .system("listening on \(host):\(port)", errno)
         }
         let fullStack = FullStack(logger: logger)
-        let settings = FrontDoorSettings(
+        var settings = FrontDoorSettings(
             routes: routes, traffic: traffic,
             timeoutNanoseconds: UInt64(timeoutSeconds * 1e9), idleTimeoutNanoseconds: UInt64(idleTimeoutSeconds * 1e9),
             handOver: { fd, bytes in fullStack.adopt(fd: fd, bytes: bytes) }
         )
+        settings.acceptsOneAtATime = loopCount > 1
         var loops: [FrontDoorLoop] = []
         do {
             for _ in 0..<max(1, loopCount) { loops.append(try FrontDoorLoop(listener: listener, settings: settings)) }

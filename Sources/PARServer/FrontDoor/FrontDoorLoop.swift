@@ -19,6 +19,8 @@ struct FrontDoorSettings: Sendable {
     var idleTimeoutNanoseconds: UInt64
     /// How long answers in flight get at shutdown before their connections close.
     var drainNanoseconds: UInt64 = 5_000_000_000
+    /// Several loops share the listener.
+    var acceptsOneAtATime = false
     /// Gives a client connection, and the bytes already read from it, to the full HTTP stack.
     var handOver: @Sendable (_ fd: Int32, _ bytes: ByteBuffer) -> Void
 }
@@ -241,7 +243,9 @@ final class FrontDoorLoop: @unchecked Sendable {
 
     private func acceptClients() {
         guard listening else { return }
-        for _ in 0..<64 {
+        // With several loops each takes one connection per wake-up, so a burst of
+        // connections spreads over them instead of landing on whichever woke first.
+        for _ in 0..<(settings.acceptsOneAtATime ? 1 : 64) {
             var peer: UInt32 = 0
             let fd = par_tcp_accept(listener, &peer)
             if fd < 0 {
