@@ -124,7 +124,7 @@ enum HeadScanner {
         while let field = fields.next() {
             guard let field else { break }
             switch classify(bytes, name: field.name) {
-            case .other:
+            case .other, .authorization:
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
             case .forwardedFor:
                 forwardedFor.append(field.value)
@@ -254,7 +254,7 @@ enum HeadScanner {
             case .contentLength where response.framing == .chunked || response.framing == .untilClose:
                 // Sent with Transfer-Encoding, which wins (RFC 9112 section 6.3): not passed on.
                 continue
-            case .other, .contentLength, .transferEncoding, .forwardedFor, .otherForwarded, .expect:
+            case .other, .authorization, .contentLength, .transferEncoding, .forwardedFor, .otherForwarded, .expect:
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
             case .connection, .hopByHop, .upgrade, .host:
                 continue
@@ -332,7 +332,7 @@ enum HeadScanner {
     // MARK: Lexing
 
     enum FieldKind {
-        case contentLength, transferEncoding, connection, host, forwardedFor, otherForwarded, expect, upgrade, hopByHop, other
+        case contentLength, transferEncoding, connection, host, forwardedFor, otherForwarded, expect, upgrade, authorization, hopByHop, other
     }
 
     struct Field {
@@ -416,6 +416,7 @@ enum HeadScanner {
         case 4 where equalsIgnoringCase(bytes, name, "host"): return .host
         case 6 where equalsIgnoringCase(bytes, name, "expect"): return .expect
         case 7 where equalsIgnoringCase(bytes, name, "upgrade"): return .upgrade
+        case 13 where equalsIgnoringCase(bytes, name, "authorization"): return .authorization
         case 10 where equalsIgnoringCase(bytes, name, "keep-alive"),
              16 where equalsIgnoringCase(bytes, name, "proxy-connection"),
              18 where equalsIgnoringCase(bytes, name, "proxy-authenticate"),

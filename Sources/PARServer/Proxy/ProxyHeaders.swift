@@ -125,29 +125,20 @@ enum ProxyHeaders {
             }
         }
 
+        /// One set of rules for both proxies: the relay's byte-level classifier.
         init(_ name: String) {
-            let count = name.utf8.count
-            // Most headers are none of these; their length alone says so.
-            guard count >= 2, count <= 19 else { self = .other; return }
-            if count > 12, Self.hasPrefix(name, "x-forwarded-") {
-                self = Self.equals(name, "x-forwarded-for") ? .forwardedFor : .otherForwarded
-                return
-            }
-            switch count {
-            case 14 where Self.equals(name, "content-length"): self = .contentLength
-            case 17 where Self.equals(name, "transfer-encoding"): self = .transferEncoding
-            case 4 where Self.equals(name, "host"): self = .host
-            case 6 where Self.equals(name, "expect"): self = .expect
-            case 13 where Self.equals(name, "authorization"): self = .authorization
-            case 10 where Self.equals(name, "connection") || Self.equals(name, "keep-alive"),
-                 16 where Self.equals(name, "proxy-connection"),
-                 18 where Self.equals(name, "proxy-authenticate"),
-                 19 where Self.equals(name, "proxy-authorization"),
-                 2 where Self.equals(name, "te"),
-                 7 where Self.equals(name, "trailer") || Self.equals(name, "upgrade"):
-                self = .hopByHop
-            default:
-                self = .other
+            var name = name
+            let kind = name.withUTF8 { HeadScanner.classify(UnsafeRawBufferPointer($0), name: 0..<$0.count) }
+            switch kind {
+            case .contentLength: self = .contentLength
+            case .transferEncoding: self = .transferEncoding
+            case .host: self = .host
+            case .forwardedFor: self = .forwardedFor
+            case .otherForwarded: self = .otherForwarded
+            case .expect: self = .expect
+            case .authorization: self = .authorization
+            case .connection, .upgrade, .hopByHop: self = .hopByHop
+            case .other: self = .other
             }
         }
 
@@ -162,19 +153,6 @@ enum ProxyHeaders {
                     index += 1
                 }
                 return true
-            }
-        }
-
-        static func hasPrefix(_ name: String, _ lowercase: StaticString) -> Bool {
-            lowercase.withUTF8Buffer { expected in
-                var index = 0
-                for byte in name.utf8 {
-                    guard index < expected.count else { return true }
-                    let lowered = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
-                    if lowered != expected[index] { return false }
-                    index += 1
-                }
-                return index == expected.count
             }
         }
     }
