@@ -28,6 +28,18 @@ public struct APIError: HTTPResponseError, Sendable {
         return response
     }
 
+    /// The body `response(from:context:)` sends (keys sorted, newline-terminated), for
+    /// the proxy paths that write their answers themselves.
+    var jsonBody: [UInt8] {
+        var json = JSONWriter(capacity: 256)
+        json.beginObject()
+        json.field("detail", detail)
+        json.field("error", error)
+        if let field { json.field("field", field) }
+        json.endObject()
+        return json.bytes + [UInt8(ascii: "\n")]
+    }
+
     static func invalid(_ error: ValidationError) -> APIError {
         APIError(.badRequest, "invalid request", detail: error.description, field: error.field)
     }

@@ -1,6 +1,5 @@
 import CPARSys
 import NIOCore
-import PARCore
 import PARSupervisor
 import Synchronization
 
@@ -232,9 +231,7 @@ final class FrontDoorLoop: @unchecked Sendable {
     private func dispatch(token: UInt64, flags: UInt32) {
         if token == Self.wakeToken { _ = par_eventfd_drain(wakeFD); return }
         if token == Self.listenerToken { acceptClients(); return }
-        let index = Int(token & 0xFFFF_FFFF)
-        guard index < slots.count, generations[index] == UInt32(token >> 32) else { return }
-        switch slots[index] {
+        switch slot(for: token) {
         case .client(let client): clientEvent(client, flags: flags)
         case .agent(let agent): agentEvent(agent, flags: flags)
         case .free: break
@@ -422,15 +419,14 @@ final class FrontDoorLoop: @unchecked Sendable {
                 return
             case .invalid(let reason):
                 client.exchange = exchange
-                fail(client, status: "502 Bad Gateway", failure: .unreachable, error: "bad agent answer",
-                     detail: "agent \(exchange.agentID) on port \(exchange.port) sent an answer the proxy cannot read: \(reason)")
+                fail(client, failure: .unreachable, answer: ProxyErrors.badAnswer(agentID: exchange.agentID, port: exchange.port, reason: reason))
                 return
             case .response(let response):
                 if response.status < 200 {
                     guard response.status != 101 else {
                         client.exchange = exchange
-                        fail(client, status: "502 Bad Gateway", failure: .unreachable, error: "bad agent answer",
-                             detail: "agent \(exchange.agentID) on port \(exchange.port) switched protocols unasked")
+                        fail(client, failure: .unreachable, answer: ProxyErrors.badAnswer(
+                            agentID: exchange.agentID, port: exchange.port, reason: "it switched protocols unasked"))
                         return
                     }
                     agent.input.withUnsafeReadableBytes { HeadScanner.writeClientResponse($0, response, closing: false, into: &client.output) }
@@ -508,8 +504,7 @@ final class FrontDoorLoop: @unchecked Sendable {
             send(to: fresh)
             return
         }
-        fail(client, status: "502 Bad Gateway", failure: .unreachable, error: "agent unreachable",
-             detail: "agent \(exchange.agentID) on port \(exchange.port) closed the connection before answering")
+        fail(client, failure: .unreachable, answer: ProxyErrors.closedBeforeAnswering(agentID: exchange.agentID, port: exchange.port))
     }
 
     // MARK: Ending exchanges
@@ -534,7 +529,7 @@ final class FrontDoorLoop: @unchecked Sendable {
     }
 
     /// Answers the client itself, in the API's JSON error shape, and ends the exchange.
-    private func fail(_ client: Client, status: StaticString, failure: ProxyTraffic.Failure, error: String, detail: String) {
+    private func fail(_ client: Client, failure: ProxyTraffic.Failure, answer: APIError) {
         guard let exchange = client.exchange else { return }
         client.exchange = nil
         exchange.route.counters.record(failure: failure)
@@ -545,19 +540,13 @@ final class FrontDoorLoop: @unchecked Sendable {
         guard !exchange.answering else { closeClient(client); return }
         client.input.moveReaderIndex(forwardBy: exchange.requestLength)
         let closing = exchange.wantsClose || stopDeadline != nil
-        var json = JSONWriter(capacity: 256)
-        json.beginObject()
-        json.field("detail", detail)
-        json.field("error", error)
-        json.endObject()
-        client.output.writeStaticString("HTTP/1.1 ")
-        client.output.writeStaticString(status)
+        let body = answer.jsonBody
+        client.output.writeString("HTTP/1.1 \(answer.status.code) \(answer.status.reasonPhrase)")
         client.output.writeStaticString("\r\nContent-Type: application/json\r\nContent-Length: ")
-        client.output.writeString(String(json.bytes.count + 1))
+        client.output.writeString(String(body.count))
         if closing { client.output.writeStaticString("\r\nConnection: close") }
         client.output.writeStaticString("\r\n\r\n")
-        client.output.writeBytes(json.bytes)
-        client.output.writeInteger(UInt8(ascii: "\n"))
+        client.output.writeBytes(body)
         scheduleWrite(client)
         endClientTurn(client, closing: closing)
     }
@@ -620,9 +609,7 @@ final class FrontDoorLoop: @unchecked Sendable {
             let batch = pendingWrites
             pendingWrites.removeAll(keepingCapacity: true)
             for token in batch {
-                let index = Int(token & 0xFFFF_FFFF)
-                guard generations[index] == UInt32(token >> 32) else { continue }
-                switch slots[index] {
+                switch slot(for: token) {
                 case .client(let client):
                     client.writeScheduled = false
                     flush(client)
@@ -689,6 +676,13 @@ final class FrontDoorLoop: @unchecked Sendable {
     private func register(fd: Int32, index: Int) {
         // Edge-triggered for reads and writes alike: no epoll_ctl per request.
         _ = par_epoll_set(epoll, 1, fd, PAR_WANT_READ | PAR_WANT_WRITE | PAR_WANT_RDHUP | PAR_EDGE_TRIGGERED, token(index), 0)
+    }
+
+    /// What a token still names; `.free` once its slot was released (or reused since).
+    private func slot(for token: UInt64) -> Slot {
+        let index = Int(token & 0xFFFF_FFFF)
+        guard index < slots.count, generations[index] == UInt32(token >> 32) else { return .free }
+        return slots[index]
     }
 
     private func token(_ index: Int) -> UInt64 {
@@ -762,9 +756,8 @@ final class FrontDoorLoop: @unchecked Sendable {
             case .client(let client):
                 if drainOver { closeClient(client); continue }
                 if let exchange = client.exchange, !exchange.answering, now >= exchange.deadline {
-                    let seconds = Double(settings.timeoutNanoseconds) / 1e9
-                    fail(client, status: "504 Gateway Timeout", failure: .timedOut, error: "agent timed out",
-                         detail: "agent \(exchange.agentID) on port \(exchange.port) did not answer within \(seconds) s (--proxy-timeout)")
+                    fail(client, failure: .timedOut, answer: ProxyErrors.timedOut(
+                        agentID: exchange.agentID, port: exchange.port, seconds: Double(settings.timeoutNanoseconds) / 1e9))
                 } else if client.output.readableBytes > 0, now - client.lastProgress >= settings.timeoutNanoseconds {
                     // A client that takes nothing of its answer must not pin an agent connection.
                     closeClient(client)

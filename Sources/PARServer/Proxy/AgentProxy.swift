@@ -120,14 +120,32 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
     }
 }
 
-/// Turns client errors into the proxy's answers: refused 502, too slow 504.
+/// The answers every proxy path gives when the agent cannot: worded once, so the relay,
+/// the NIO handler and the slow path say the same thing.
 enum ProxyErrors {
+    static func timedOut(agentID: some StringProtocol, port: Int, seconds: Double) -> APIError {
+        APIError(.gatewayTimeout, "agent timed out", detail: "agent \(agentID) on port \(port) did not answer within \(seconds) s (--proxy-timeout)")
+    }
+
+    static func unreachable(agentID: some StringProtocol, port: Int, reason: String) -> APIError {
+        APIError(.badGateway, "agent unreachable", detail: "cannot reach agent \(agentID) on port \(port): \(reason)")
+    }
+
+    static func closedBeforeAnswering(agentID: some StringProtocol, port: Int) -> APIError {
+        APIError(.badGateway, "agent unreachable", detail: "agent \(agentID) on port \(port) closed the connection before answering")
+    }
+
+    static func badAnswer(agentID: some StringProtocol, port: Int, reason: String) -> APIError {
+        APIError(.badGateway, "bad agent answer", detail: "agent \(agentID) on port \(port) sent an answer the proxy cannot read: \(reason)")
+    }
+
+    /// Turns client errors into the proxy's answers: refused 502, too slow 504.
     static func map(_ error: Error, agentID: String, port: Int, timeout: TimeAmount) -> APIError {
         if let client = error as? HTTPClientError,
            client == .deadlineExceeded || client == .readTimeout || client == .connectTimeout {
-            return APIError(.gatewayTimeout, "agent timed out", detail: "agent \(agentID) on port \(port) did not answer within \(Double(timeout.nanoseconds) / 1e9) s (--proxy-timeout)")
+            return timedOut(agentID: agentID, port: port, seconds: Double(timeout.nanoseconds) / 1e9)
         }
-        return APIError(.badGateway, "agent unreachable", detail: "cannot reach agent \(agentID) on port \(port): \(describe(error))")
+        return unreachable(agentID: agentID, port: port, reason: describe(error))
     }
 
     static func describe(_ error: Error) -> String {

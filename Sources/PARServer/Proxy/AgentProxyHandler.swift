@@ -331,8 +331,8 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
                 self.armTimeout(context: context)
                 return
             }
-            self.fail(exchange, status: .gatewayTimeout, failure: .timedOut, error: "agent timed out",
-                      detail: "agent \(exchange.agentID) on port \(exchange.port) did not answer within \(Double(self.settings.timeout.nanoseconds) / 1e9) s (--proxy-timeout)")
+            self.fail(exchange, failure: .timedOut, answer: ProxyErrors.timedOut(
+                agentID: exchange.agentID, port: exchange.port, seconds: Double(self.settings.timeout.nanoseconds) / 1e9))
         }
     }
 
@@ -349,8 +349,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             case .success(let connection):
                 self.attach(connection, to: current, reused: false)
             case .failure(let error):
-                self.fail(current, status: .badGateway, failure: .unreachable, error: "agent unreachable",
-                          detail: "cannot reach agent \(current.agentID) on port \(current.port): \(error)")
+                self.fail(current, failure: .unreachable, answer: ProxyErrors.unreachable(agentID: current.agentID, port: current.port, reason: "\(error)"))
             }
         }
     }
@@ -446,8 +445,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             exchange.pending = [.head(exchange.head)] + (exchange.requestComplete ? [.end(nil)] : [])
             connect(exchange)
         } else {
-            fail(exchange, status: .badGateway, failure: .unreachable, error: "agent unreachable",
-                 detail: "agent \(exchange.agentID) on port \(exchange.port) closed the connection before answering")
+            fail(exchange, failure: .unreachable, answer: ProxyErrors.closedBeforeAnswering(agentID: exchange.agentID, port: exchange.port))
         }
     }
 
@@ -458,21 +456,15 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
     // MARK: Ending an exchange
 
     /// Answers the client with the API's JSON error shape and ends the exchange.
-    private func fail(_ exchange: Exchange, status: HTTPResponseStatus, failure: ProxyTraffic.Failure, error: String, detail: String) {
+    private func fail(_ exchange: Exchange, failure: ProxyTraffic.Failure, answer: APIError) {
         guard let context, !exchange.responseStarted else { return }
         settings.traffic.record(agentID: exchange.agentID, failure: failure)
         exchange.responseStarted = true
         exchange.responseComplete = true
         exchange.reusable = false
         if !exchange.requestComplete { exchange.closesClient = true }
-        var json = JSONWriter(capacity: 256)
-        json.beginObject()
-        json.field("detail", detail)
-        json.field("error", error)
-        json.endObject()
-        var body = context.channel.allocator.buffer(capacity: json.bytes.count + 1)
-        body.writeBytes(json.bytes)
-        body.writeInteger(UInt8(ascii: "\n"))
+        let body = context.channel.allocator.buffer(bytes: answer.jsonBody)
+        let status = HTTPResponseStatus(statusCode: answer.status.code, reasonPhrase: answer.status.reasonPhrase)
         var headers: HTTPHeaders = ["Content-Type": "application/json", "Content-Length": String(body.readableBytes)]
         if exchange.closesClient { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.clientVersion, status: status, headers: headers))), promise: nil)
