@@ -40,9 +40,16 @@ let package = Package(
             "PARCore",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
-        /// One state machine per agent joining policy (PARCore) to mechanism (PARProcess).
+        /// `par serve --config`: the YAML file of options and agents, with line-numbered errors.
+        .target(name: "PARConfig", dependencies: [
+            "PARCore",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        /// One state machine per agent joining policy (PARCore) to mechanism (PARProcess);
+        /// desired state persisted (GRDB) and reconciled at start and on reload.
         .target(name: "PARSupervisor", dependencies: [
             "PARCore", "PARPackages", "PARProcess", "PARLogs",
+            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -67,15 +74,16 @@ let package = Package(
         .executableTarget(
             name: "par",
             dependencies: [
-                "PARServer", "PARSupervisor", "PARClient",
+                "PARServer", "PARSupervisor", "PARClient", "PARConfig",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "par-bench", dependencies: [
-            "PARClient", "PARTestKit",
+            "PARClient", "PARTestKit", "PARSupervisor",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -88,6 +96,8 @@ let package = Package(
         .testTarget(name: "PARPackagesTests", dependencies: ["PARPackages", "PARTestKit"]),
         .testTarget(name: "PARProcessTests", dependencies: ["PARProcess", "CPARSys", "PARTestKit"]),
         .testTarget(name: "PARLogsTests", dependencies: ["PARLogs", "PARCore"]),
+        .testTarget(name: "PARConfigTests", dependencies: ["PARConfig", "PARCore"]),
+        .testTarget(name: "PARSupervisorTests", dependencies: ["PARSupervisor", "PARCore"]),
         .testTarget(name: "PARServerTests", dependencies: [
             "PARServer",
             .product(name: "NIOHTTP1", package: "swift-nio"),

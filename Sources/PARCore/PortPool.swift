@@ -27,6 +27,15 @@ public struct PortPool: Sendable {
         return nil
     }
 
+    /// `preferred` when it is in the range, not handed out and free; else the next free one.
+    public mutating func allocate(preferring preferred: Int?, isFreeOnMachine: (Int) -> Bool) -> Int? {
+        if let preferred, range.contains(preferred), !inUse.contains(preferred), isFreeOnMachine(preferred) {
+            inUse.insert(preferred)
+            return preferred
+        }
+        return allocate(isFreeOnMachine: isFreeOnMachine)
+    }
+
     public mutating func release(_ port: Int) {
         inUse.remove(port)
     }

@@ -1,5 +1,6 @@
-/// The seed's process states. A process waiting out a restart delay is `crashed`
-/// with a `next_restart_at`.
+/// The seed's process states, plus `restarting`. A process waiting out a restart delay
+/// after a failure is `crashed` with a `next_restart_at`; after a clean exit (policy
+/// `always`) it is `restarting`, so a fleet of agents that exit by design reads healthy.
 public enum ProcessState: String, Sendable, Codable, CaseIterable {
     case starting
     case running
@@ -7,6 +8,7 @@ public enum ProcessState: String, Sendable, Codable, CaseIterable {
     case stopped
     case failed
     case crashed
+    case restarting
 
     /// States in which the agent holds no OS process and no restart is coming.
     public var isTerminal: Bool { self == .stopped || self == .failed }

@@ -11,6 +11,8 @@ public struct APIError: HTTPResponseError, Sendable {
     public var error: String
     public var detail: String
     public var field: String?
+    /// Every problem, when there are several (a config file's errors, one per line).
+    public var errors: [String]?
     public var headers: HTTPFields = [:]
 
     public init(_ status: HTTPResponse.Status, _ error: String, detail: String, field: String? = nil) {
@@ -21,8 +23,9 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var object: [String: String] = ["error": error, "detail": detail]
+        var object: [String: Any] = ["error": error, "detail": detail]
         if let field { object["field"] = field }
+        if let errors { object["errors"] = errors }
         var response = JSONResponse.make(object, status: status)
         response.headers.append(contentsOf: headers)
         return response
@@ -55,6 +58,16 @@ public struct APIError: HTTPResponseError, Sendable {
         case .shuttingDown: return APIError(.serviceUnavailable, "shutting down", detail: error.description)
         case .quotaExceeded(let violation): return APIError(.conflict, "quota exceeded", detail: violation.description, field: violation.quota)
         case .internalFailure: return APIError(.internalServerError, "supervisor failure", detail: error.description)
+        case .ownedByConfig: return APIError(.conflict, "declared by the config file", detail: error.description, field: "agent_id")
+        case .state(let stateError):
+            if case .diskFull = stateError { return APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), "disk full", detail: error.description) }
+            return APIError(.internalServerError, "state not saved", detail: error.description)
+        case .reloadInProgress: return APIError(.conflict, "reload in progress", detail: error.description)
+        case .configInvalid(let issues):
+            var answer = APIError(.unprocessableContent, "invalid config file", detail: error.description)
+            answer.errors = issues
+            return answer
+        case .noConfigFile: return APIError(.conflict, "no config file", detail: error.description)
         case .package(let packageError):
             switch packageError {
             case .outsideAllowedDirectories: return APIError(.forbidden, "package path not allowed", detail: packageError.description, field: "package_path")

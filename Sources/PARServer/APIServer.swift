@@ -21,8 +21,15 @@ public enum APIServer {
         public var proxyRequiresToken: Bool
         /// How long an unused keep-alive connection to an agent is kept open.
         public var proxyIdleTimeoutSeconds: Double
+        /// Re-reads the config file and applies it; nil when the daemon runs without one.
+        public var reload: (@Sendable () async throws(SupervisorError) -> ReloadReport)?
 
-        public init(host: String = "127.0.0.1", port: Int = 8000, token: String, maxBodyBytes: Int = 1 << 20, version: String, proxyTimeoutSeconds: Double = 60, proxyRequiresToken: Bool = false, proxyIdleTimeoutSeconds: Double = 30) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 8000, token: String, maxBodyBytes: Int = 1 << 20, version: String,
+            proxyTimeoutSeconds: Double = 60, proxyRequiresToken: Bool = false, proxyIdleTimeoutSeconds: Double = 30,
+            reload: (@Sendable () async throws(SupervisorError) -> ReloadReport)? = nil
+        ) {
+            self.reload = reload
             self.host = host
             self.port = port
             self.token = token
@@ -58,7 +65,7 @@ public enum APIServer {
     ) -> some ApplicationProtocol {
         let router = Router(context: PARRequestContext.self)
         router.add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken))
-        ManagementRoutes(supervisor: supervisor, maxBodyBytes: options.maxBodyBytes, version: options.version).register(on: router)
+        ManagementRoutes(supervisor: supervisor, maxBodyBytes: options.maxBodyBytes, version: options.version, reload: options.reload).register(on: router)
         let logRoutes = LogRoutes(store: supervisor.logs)
         logRoutes.register(on: router)
         MetricsRoutes(supervisor: supervisor, traffic: traffic).register(on: router)

@@ -9,6 +9,7 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
     let supervisor: Supervisor
     let maxBodyBytes: Int
     let version: String
+    let reload: (@Sendable () async throws(SupervisorError) -> ReloadReport)?
 
     func register(on router: Router<Context>) {
         router.get("/runtime/health") { _, _ in try await self.runtimeHealth() }
@@ -24,6 +25,33 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         router.post("/supervisor/restart/:process_id") { request, context in
             try await self.restart(request, processID: try context.parameters.require("process_id"))
         }
+        router.post("/supervisor/reload") { request, _ in try await self.reloadConfig(request) }
+    }
+
+    /// `POST /supervisor/reload`: applies the config file as it is now, like `kubectl apply`.
+    private func reloadConfig(_ request: Request) async throws -> Response {
+        let body = try await request.collectBody(limit: maxBodyBytes)
+        if body.readableBytes > 0 {
+            do {
+                let fields = try JSONFields(body: Data(buffer: body))
+                try fields.rejectUnknown()
+            } catch {
+                throw APIError.invalid(error)
+            }
+        }
+        guard let reload else { throw APIError.from(SupervisorError.noConfigFile) }
+        let report: ReloadReport
+        do {
+            report = try await reload()
+        } catch {
+            throw APIError.from(error)
+        }
+        return JSONResponse.make([
+            "status": "success",
+            "added": report.added, "removed": report.removed, "changed": report.changed,
+            "adopted": report.adopted, "unchanged": report.unchanged,
+            "errors": report.errors, "restart_required": report.restartRequired,
+        ] as [String: Any])
     }
 
     private func runtimeHealth() async throws -> Response {

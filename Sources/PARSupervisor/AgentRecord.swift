@@ -7,8 +7,19 @@ import PARProcess
 struct AgentRecord {
     var spec: AgentSpec
     var packageID: String
-    var plan: LaunchPlan
+    /// Nil for an agent restored as down: its package is read again when it is restarted.
+    var plan: LaunchPlan?
     var port: Int?
+    /// The port it last held, asked for again when it comes back (also after a daemon restart).
+    var lastPort: Int?
+    /// The config file that declares it; nil when it came through the API.
+    var owner: String?
+    /// Whether it should run: only an API stop (or a reload) turns it off.
+    var desired: StoredAgent.Desired = .running
+    /// Set when the restart policy ended it; a starting daemon leaves such agents down.
+    var outcome: StoredAgent.Outcome?
+    /// The content hash of the package it runs, so a reload sees rebuilt package bytes.
+    var packageDigest: String?
     var state: ProcessState
     var pid: Int32?
     var startedAt: Date?

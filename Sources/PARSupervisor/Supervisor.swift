@@ -17,15 +17,19 @@ public actor Supervisor {
     public nonisolated let logs: LogStore
     public nonisolated let sampler: ResourceSampler
     private let reactor: ProcessReactor
-    private let extractor: PackageExtractor
-    private let logger: Logger
+    let extractor: PackageExtractor
+    let logger: Logger
     private let exitEvents: AsyncStream<(AgentID, Int, ChildExit)>
     private let exitContinuation: AsyncStream<(AgentID, Int, ChildExit)>.Continuation
-    private var agents: [AgentID: AgentRecord] = [:]
+    var agents: [AgentID: AgentRecord] = [:]
+    /// Desired state on disk: written before a request is answered, read at start.
+    let state: DesiredStateStore
+    /// Set while a config reload is applied; a second one is refused meanwhile.
+    var reloading = false
     /// Ports of running agents for the proxy, republished by `update` with every record.
     public nonisolated let routeTable = RouteTable()
-    private var ports: PortPool
-    private var shuttingDown = false
+    var ports: PortPool
+    var shuttingDown = false
     private let workerPath: String
     public nonisolated let startedAt = Date()
     public nonisolated let cgroups: CgroupDriver
@@ -56,6 +60,13 @@ public actor Supervisor {
         let fm = FileManager.default
         for directory in [config.dataDirectory, config.packageCache, config.runtimeDirectory, config.pidDirectory] {
             try fm.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        // A damaged or newer state file stops the start here, before anything is touched:
+        // starting empty would silently forget every agent.
+        do {
+            state = try DesiredStateStore(path: config.stateDatabase.path)
+        } catch {
+            throw SupervisorError.state(error)
         }
         let worker = config.runtimeDirectory.appendingPathComponent(PythonWorker.fileName)
         try PythonWorker.source.write(to: worker, atomically: true, encoding: .utf8)
@@ -204,7 +215,7 @@ public actor Supervisor {
         let live = agents.filter { $0.value.isLive }.map(\.key)
         await withTaskGroup(of: Void.self) { group in
             for agentID in live {
-                group.addTask { _ = try? await self.stop(processID: agentID.processID, timeoutSeconds: nil) }
+                group.addTask { _ = await self.stopProcess(agentID, timeoutSeconds: nil) }
             }
         }
         for cleanup in cleanups.values { await cleanup.value }
@@ -228,25 +239,47 @@ public actor Supervisor {
 
     /// Starts an agent. The package is checked and unpacked before the table is touched.
     public func spawn(_ spec: AgentSpec) async throws(SupervisorError) -> ProcessStatus {
+        if let file = agents[spec.agentID]?.owner { throw .ownedByConfig(processID: spec.processID, file: file) }
         let prepared = try await Self.prepare(spec, config: config, extractor: extractor)
-        return try await launch(spec: spec, prepared: prepared)
+        return try await launch(spec: spec, prepared: prepared, owner: nil)
     }
 
     /// Stops then starts again, with `newSpec` or the current one. Counts restart from zero.
     public func restart(processID: String, newSpec: AgentSpec?) async throws(SupervisorError) -> ProcessStatus {
         let agentID = try lookup(processID)
+        let owner = agents[agentID]?.owner
+        if let owner, let newSpec, newSpec != agents[agentID]?.spec {
+            throw .ownedByConfig(processID: processID, file: owner)
+        }
         let spec = newSpec ?? agents[agentID]!.spec
         let prepared = try await Self.prepare(spec, config: config, extractor: extractor)
         if let record = agents[agentID], record.isLive {
-            _ = try await stop(processID: processID, timeoutSeconds: nil)
+            _ = await stopProcess(agentID, timeoutSeconds: nil)
         }
-        return try await launch(spec: spec, prepared: prepared)
+        return try await launch(spec: spec, prepared: prepared, owner: owner)
     }
 
     /// Graceful stop: SIGTERM to the agent's whole session, then SIGKILL after the timeout.
+    /// The stop is remembered first (a daemon started later leaves the agent down): when
+    /// that cannot be written, nothing is stopped.
     public func stop(processID: String, timeoutSeconds: Double?) async throws(SupervisorError) -> ProcessStatus {
         let agentID = try lookup(processID)
-        guard var record = agents[agentID] else { throw .notFound(processID: processID, known: knownIDs) }
+        if var record = agents[agentID], record.desired != .stopped {
+            record.desired = .stopped
+            try persist(agentID, record)
+            agents[agentID]?.desired = .stopped
+        }
+        guard let status = await stopProcess(agentID, timeoutSeconds: timeoutSeconds) else {
+            throw .notFound(processID: processID, known: knownIDs)
+        }
+        return status
+    }
+
+    /// Ends the agent's process (and any pending restart) without changing what is desired.
+    @discardableResult
+    func stopProcess(_ agentID: AgentID, timeoutSeconds: Double?) async -> ProcessStatus? {
+        let processID = agentID.processID
+        guard var record = agents[agentID] else { return nil }
         record.pendingRestart?.cancel()
         record.pendingRestart = nil
         record.nextRestartAt = nil
@@ -258,7 +291,7 @@ public actor Supervisor {
             releasePort(&record)
             releaseCgroup(agentID, &record)
             update(agentID, record)
-            return status(of: agentID)!
+            return status(of: agentID)
         }
         let run = record.run
         record.stopRequested = true
@@ -277,7 +310,7 @@ public actor Supervisor {
         // stop answers only once its cgroup is gone.
         ProcessSignals.signalSession(pid, SIGKILL)
         await awaitCleanup(of: agentID)
-        return status(of: agentID)!
+        return status(of: agentID)
     }
 
     /// The spec an agent runs with, for a restart that changes part of it.
@@ -307,9 +340,9 @@ public actor Supervisor {
 
     // MARK: - Internals
 
-    private var knownIDs: [String] { agents.keys.sorted().map(\.processID) }
+    var knownIDs: [String] { agents.keys.sorted().map(\.processID) }
 
-    private func lookup(_ processID: String) throws(SupervisorError) -> AgentID {
+    func lookup(_ processID: String) throws(SupervisorError) -> AgentID {
         // The seed's ids are par-{agent_id}; a bare agent id is accepted as well.
         let candidate = AgentID.fromProcessID(processID) ?? (try? AgentID(validating: processID))
         guard let agentID = candidate, agents[agentID] != nil else {
@@ -322,6 +355,8 @@ public actor Supervisor {
         var packageID: String
         var manifest: Manifest
         var directory: URL
+        /// SHA-256 of the package file: equal bytes, equal digest.
+        var digest: String
     }
 
     /// Checks the path, unpacks and reads the manifest: slow work done before the table is touched.
@@ -346,9 +381,9 @@ public actor Supervisor {
         // a large package never holds one of the few cooperative-pool threads.
         let result = await onOwnThread { () -> Result<Prepared, PackageError> in
             do throws(PackageError) {
-                let (directory, _) = try extractor.extract(archivePath: resolved)
+                let (directory, digest) = try extractor.extract(archivePath: resolved)
                 let manifest = try Manifest.load(fromDirectory: directory)
-                return .success(Prepared(packageID: spec.packageID ?? manifest.packageID, manifest: manifest, directory: directory))
+                return .success(Prepared(packageID: spec.packageID ?? manifest.packageID, manifest: manifest, directory: directory, digest: digest))
             } catch {
                 return .failure(error)
             }
@@ -359,13 +394,30 @@ public actor Supervisor {
         }
     }
 
+    /// For `par serve --check-config`: why the package of `spec` cannot run, or nil.
+    /// It is unpacked into `scratch`, never into the daemon's cache.
+    public nonisolated static func checkPackage(_ spec: AgentSpec, config: SupervisorConfig, scratch: URL) async -> String? {
+        let extractor = PackageExtractor(cacheRoot: scratch, limits: config.extractionLimits)
+        do {
+            _ = try await prepare(spec, config: config, extractor: extractor)
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
     nonisolated static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
     }
 
-    private func launch(spec: AgentSpec, prepared: Prepared) async throws(SupervisorError) -> ProcessStatus {
+    /// - Parameters:
+    ///   - owner: the config file that declares the agent, nil for the API.
+    ///   - carry: what a restored agent keeps from before the daemon restarted (run, counters, last exit).
+    func launch(
+        spec: AgentSpec, prepared: Prepared, owner: String?, preferredPort: Int? = nil, carry: StoredAgent? = nil
+    ) async throws(SupervisorError) -> ProcessStatus {
         let agentID = spec.agentID
         // The last await of a launch: from here to storing the record nothing suspends,
         // so no other request can slip in between the checks and the spawn.
@@ -374,13 +426,16 @@ public actor Supervisor {
         if let existing = agents[agentID], existing.isLive {
             throw .alreadyRunning(processID: agentID.processID, state: existing.state)
         }
+        if let file = agents[agentID]?.owner, file != owner {
+            throw .ownedByConfig(processID: agentID.processID, file: file)
+        }
         if !spec.limits.needsNoCgroup, spec.enforceLimits, case .none(let reason) = cgroups.backend {
             throw .limitsUnsupported("memory_limit_mb, memory_swap_mb, cpu_limit and pids_limit need cgroups, which this supervisor cannot use here (\(reason)); send \"enforce_limits\": false to run without them, or leave them out")
         }
         if let violation = config.quotas.check(adding: spec.limits, to: quotaUsage(excluding: agentID)) {
             throw .quotaExceeded(violation)
         }
-        guard let port = ports.allocate(isFreeOnMachine: { PortProbe.isFree($0) }) else {
+        guard let port = ports.allocate(preferring: preferredPort ?? agents[agentID]?.lastPort, isFreeOnMachine: { PortProbe.isFree($0) }) else {
             throw .noFreePort(range: config.portRange)
         }
         let plan: LaunchPlan
@@ -397,11 +452,18 @@ public actor Supervisor {
             throw .package(error)
         }
         var record = AgentRecord(
-            spec: spec, packageID: prepared.packageID, plan: plan, port: port, state: .starting,
+            spec: spec, packageID: prepared.packageID, plan: plan, port: port, lastPort: port, owner: owner,
+            packageDigest: prepared.digest, state: .starting,
             healthCheck: spec.healthCheck ?? prepared.manifest.health ?? HealthCheckConfig()
         )
         if let previous = agents[agentID] {
             record.run = previous.run
+        }
+        if let carry {
+            record.run = max(record.run, carry.run)
+            record.restartCount = carry.restartCount
+            record.consecutiveRestarts = carry.consecutiveRestarts
+            record.lastExit = carry.lastExit.flatMap(ExitRecord.init(json:))
         }
         if CgroupPlacement.wantsCgroup(version: cgroups.version, limits: spec.limits, everyAgent: config.cgroupEveryAgent) {
             do {
@@ -413,11 +475,24 @@ public actor Supervisor {
                 throw .internalFailure("cannot create the cgroup of \(agentID.processID): \(error)")
             }
         }
+        // Desired state is committed before anything starts: when it cannot be written,
+        // nothing was changed. The stored run is the one the start below will be.
+        do {
+            var row = stored(agentID, record)
+            row.run += 1
+            try state.save(row)
+        } catch {
+            ports.release(port)
+            if let group = record.cgroup { cgroups.remove(group) }
+            throw .state(error)
+        }
         do {
             try start(agentID, &record)
         } catch {
             ports.release(port)
             if let group = record.cgroup { cgroups.remove(group) }
+            // The start failed: the stored row goes back to what it was.
+            if let previous = agents[agentID] { persistQuietly(agentID, previous) } else { forgetQuietly(agentID) }
             // A program that is missing or not executable is the package's fault (422);
             // anything else (no fds, no memory, cgroup refused) is the supervisor's.
             if case .exec(_, let code) = error, [ENOENT, EACCES, ENOEXEC, ENOTDIR, ELOOP].contains(code) {
@@ -454,7 +529,7 @@ public actor Supervisor {
 
     /// Spawns the record's plan and watches the child. Throws only if the kernel refused.
     private func start(_ agentID: AgentID, _ record: inout AgentRecord) throws(SpawnError) {
-        let plan = record.plan
+        guard let plan = record.plan else { throw .setup(step: "find the launch plan (the agent was never prepared)", errno: ENOENT) }
         let confinement = SpawnConfinement(
             cgroupProcsFiles: record.cgroup?.procsFiles ?? [], cgroupDirectory: record.cgroup?.cloneDirectory, nice: Int32(record.spec.limits.nice)
         )
@@ -528,55 +603,57 @@ public actor Supervisor {
         record.exitWaiters = []
         defer { waiters.forEach { $0.resume(exited: true) } }
 
-        if record.stopRequested || shuttingDown {
-            record.lastExit = ExitRecord(code: code, signal: signal, at: exit.at, reason: "stopped", run: run)
-            record.state = .stopped
+        let healthKill = record.healthKill.map { (reason: ExitReason(rawValue: $0.reason) ?? .unhealthy, detail: $0.detail) }
+        let outcome = ExitPlanner.plan(ExitPlanner.Facts(
+            termination: exit.termination, stopRequested: record.stopRequested || shuttingDown, oomKilled: oomKilled,
+            healthKill: healthKill, restart: record.spec.restart, consecutiveRestarts: record.consecutiveRestarts, runSeconds: runSeconds
+        ))
+        record.healthKill = nil
+        record.lastExit = ExitRecord(code: code, signal: signal, at: exit.at, reason: outcome.reason.rawValue, run: run)
+        record.state = outcome.state
+        if outcome.reason == .stopped {
             releasePort(&record)
             releaseCgroup(agentID, &record)
             update(agentID, record)
-            logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(processID) stopped (\(exit.termination))", fields: exitFields(exit, run: run))
+            // A daemon's shutdown is not a decision about the agent: it comes back at the next start.
+            if !shuttingDown { persistQuietly(agentID, record) }
+            logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(processID) stopped (\(exit.termination))", fields: exitFields(exit, run: run).merging(["reason": .string(outcome.reason.rawValue)]) { $1 })
             return
         }
-        let healthKill = record.healthKill
-        record.healthKill = nil
         record.health = nil
-        record.lastExit = ExitRecord(code: code, signal: signal, at: exit.at, reason: oomKilled ? "oom_killed" : healthKill?.reason ?? (signal == nil ? "exited" : "signaled"), run: run)
         if oomKilled {
             let limit = record.spec.limits.memoryMB.map { "memory_limit_mb \($0)" } ?? "its memory limit"
-            logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) was killed by the kernel for going over \(limit) (oom_killed)", fields: exitFields(exit, run: run).merging(["reason": .string("oom_killed")]) { $1 })
+            logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) was killed by the kernel for going over \(limit) (oom_killed)", fields: exitFields(exit, run: run).merging(["reason": .string(ExitReason.oomKilled.rawValue)]) { $1 })
         }
-        let decision = RestartPlanner.decide(config: record.spec.restart, termination: exit.termination, consecutiveRestarts: record.consecutiveRestarts, runSeconds: runSeconds)
-        logs.appendEvent(agentID: agentID.rawValue, level: exit.termination.isFailure ? .error : .info, message: "\(processID) \(exit.termination) after \(String(format: "%.3f", runSeconds)) s", fields: exitFields(exit, run: run))
-        switch decision {
-        case .stayDown(let reason):
-            record.state = exit.termination.isFailure ? .crashed : .stopped
-            record.error = exit.termination.isFailure ? (oomKilled ? "oom_killed; " : "") + (healthKill.map { "\($0.reason): \($0.detail); " } ?? "") + reason : nil
+        logs.appendEvent(agentID: agentID.rawValue, level: exit.termination.isFailure ? .error : .info, message: "\(processID) \(exit.termination) after \(String(format: "%.3f", runSeconds)) s", fields: exitFields(exit, run: run).merging(["reason": .string(outcome.reason.rawValue)]) { $1 })
+        guard let restart = outcome.restart else {
+            // The policy ended it: a daemon started later leaves it down too.
+            record.error = outcome.error
+            record.outcome = outcome.state == .failed ? .failed : outcome.state == .crashed ? .crashed : .stopped
             releasePort(&record)
             releaseCgroup(agentID, &record)
             update(agentID, record)
-        case .giveUp(let reason):
-            record.state = .failed
-            record.error = (oomKilled ? "oom_killed; " : "") + (healthKill.map { "\($0.reason): \($0.detail); " } ?? "") + reason
-            releasePort(&record)
-            releaseCgroup(agentID, &record)
-            update(agentID, record)
-            logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) \(reason)", fields: exitFields(exit, run: run))
-        case .restart(let delay, let consecutive):
-            record.state = .crashed
-            record.consecutiveRestarts = consecutive
-            logs.appendEvent(agentID: agentID.rawValue, level: .warning, message: "restarting \(processID) in \(delay) s (restart \(consecutive) of at most \(record.spec.restart.maxRestarts))", fields: ["delay_seconds": .number(delay)])
-            if delay <= 0 {
-                update(agentID, record)
-                relaunch(agentID)
-            } else {
-                record.nextRestartAt = Date().addingTimeInterval(delay)
-                record.pendingRestart = Task { [weak self] in
-                    try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
-                    guard !Task.isCancelled else { return }
-                    await self?.relaunch(agentID, expectedRun: run)
-                }
-                update(agentID, record)
+            persistQuietly(agentID, record)
+            if outcome.gaveUp, let error = outcome.error {
+                logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) \(error)", fields: exitFields(exit, run: run).merging(["reason": .string("gave_up")]) { $1 })
             }
+            return
+        }
+        record.consecutiveRestarts = restart.consecutiveRestarts
+        persistQuietly(agentID, record)
+        logs.appendEvent(agentID: agentID.rawValue, level: .warning, message: "restarting \(processID) in \(restart.delaySeconds) s (restart \(restart.consecutiveRestarts) of at most \(record.spec.restart.maxRestarts))", fields: ["delay_seconds": .number(restart.delaySeconds)])
+        if restart.delaySeconds <= 0 {
+            update(agentID, record)
+            relaunch(agentID)
+        } else {
+            let delay = restart.delaySeconds
+            record.nextRestartAt = Date().addingTimeInterval(delay)
+            record.pendingRestart = Task { [weak self] in
+                try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+                guard !Task.isCancelled else { return }
+                await self?.relaunch(agentID, expectedRun: run)
+            }
+            update(agentID, record)
         }
     }
 
@@ -593,7 +670,7 @@ public actor Supervisor {
     }
 
     private func relaunch(_ agentID: AgentID, expectedRun: Int? = nil) {
-        guard var record = agents[agentID], record.state == .crashed, record.pid == nil else { return }
+        guard var record = agents[agentID], record.state == .crashed || record.state == .restarting, record.pid == nil else { return }
         if let expectedRun, record.run != expectedRun { return }
         record.pendingRestart = nil
         record.restartCount += 1
@@ -601,12 +678,14 @@ public actor Supervisor {
             try start(agentID, &record)
         } catch {
             record.state = .failed
+            record.outcome = .failed
             record.error = "restart failed: \(error)"
             releasePort(&record)
             releaseCgroup(agentID, &record)
-            logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(agentID.processID) \(record.error!)")
+            logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(agentID.processID) \(record.error ?? "")")
         }
         update(agentID, record)
+        persistQuietly(agentID, record)
     }
 
     private func waitForExit(_ agentID: AgentID, run: Int, timeoutSeconds: Double) async -> Bool {
@@ -660,7 +739,7 @@ public actor Supervisor {
         return fields
     }
 
-    private func status(of agentID: AgentID) -> ProcessStatus? {
+    func status(of agentID: AgentID) -> ProcessStatus? {
         guard let record = agents[agentID] else { return nil }
         let uptime = record.pid != nil ? record.startedMonotonic.map { ResourceSampler.monotonicSeconds() - $0 } : nil
         return ProcessStatus(
@@ -715,7 +794,7 @@ public actor Supervisor {
     }
 
     /// Writes a record back and republishes its route, so `routeTable` never lags the records.
-    private func update(_ agentID: AgentID, _ record: AgentRecord) {
+    func update(_ agentID: AgentID, _ record: AgentRecord) {
         agents[agentID] = record
         routeTable.publish(agentID.rawValue, port: Self.routablePort(record))
     }
@@ -736,6 +815,7 @@ public actor Supervisor {
 
     private static func killLeftovers(in directory: URL, logger: Logger) {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        var killed: [(pid: Int32, start: UInt64)] = []
         for file in files where file.hasSuffix(".pid") {
             let url = directory.appendingPathComponent(file)
             defer { try? FileManager.default.removeItem(at: url) }
@@ -746,6 +826,16 @@ public actor Supervisor {
             else { continue }
             logger.warning("killing agent left by a previous daemon", metadata: ["pid": "\(pid)", "file": "\(file)"])
             ProcessSignals.signalSession(pid, SIGKILL)
+            killed.append((pid, start))
+        }
+        // Their ports are handed out again at once (restored agents ask for their old
+        // ones): wait, briefly, until the kernel has torn the old processes down.
+        let deadline = ResourceSampler.monotonicSeconds() + 2
+        while ResourceSampler.monotonicSeconds() < deadline, killed.contains(where: { pid, start in
+            guard let stat = ProcTable.stat(of: pid), stat.startTicks == start else { return false }
+            return stat.state != "Z"
+        }) {
+            usleep(2_000)
         }
     }
 }

@@ -67,6 +67,8 @@ public struct SupervisorConfig: Sendable {
     var packageCache: URL { dataDirectory.appendingPathComponent("cache/packages", isDirectory: true) }
     var runtimeDirectory: URL { dataDirectory.appendingPathComponent("runtime", isDirectory: true) }
     var pidDirectory: URL { dataDirectory.appendingPathComponent("run", isDirectory: true) }
+    /// The SQLite file of desired state: what runs after the daemon restarts.
+    public var stateDatabase: URL { dataDirectory.appendingPathComponent("state/state.sqlite") }
     /// The SQLite file of the log store.
     public var logDatabase: URL { dataDirectory.appendingPathComponent("logs/logs.sqlite") }
 }

@@ -14,6 +14,15 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
     /// The supervisor itself failed (no fds, cgroup refused): 500, nothing started.
     case internalFailure(String)
     case shuttingDown
+    /// A config file declares the agent: change it there and reload.
+    case ownedByConfig(processID: String, file: String)
+    /// Desired state could not be written (507 when the disk is full): nothing changed.
+    case state(StateStoreError)
+    case reloadInProgress
+    /// The config file has errors (each `file:line: key: message`): nothing changed.
+    case configInvalid([String])
+    /// No config file to reload: the daemon was started without --config.
+    case noConfigFile
 
     public var description: String {
         switch self {
@@ -30,6 +39,12 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
         case .quotaExceeded(let violation): violation.description
         case .internalFailure(let reason): reason
         case .shuttingDown: "the supervisor is shutting down"
+        case .ownedByConfig(let processID, let file):
+            "\(processID) is declared by the config file \(file); change it there and reload (par reload, SIGHUP or POST /supervisor/reload); the API may only stop and restart it"
+        case .state(let error): error.description
+        case .reloadInProgress: "a reload is already being applied; try again when it has answered"
+        case .configInvalid(let issues): "the config file has \(issues.count) error\(issues.count == 1 ? "" : "s"); nothing was changed: \(issues.joined(separator: "; "))"
+        case .noConfigFile: "the daemon was started without --config, so there is no file to reload; start it with par serve --config FILE"
         }
     }
 }

@@ -31,12 +31,13 @@ public final class DaemonHarness: @unchecked Sendable {
     /// - Parameters:
     ///   - agentPorts: how many agent ports to reserve (a range no other harness uses).
     ///   - root: a folder of an earlier harness to start on again (its data dir and packages).
-    public init(agentPorts: Int = 50, extraArguments: [String] = [], environment: [String: String] = [:], root existingRoot: URL? = nil) throws {
+    ///   - portRange: an earlier harness's agent ports, so restored agents can keep theirs.
+    public init(agentPorts: Int = 50, extraArguments: [String] = [], environment: [String: String] = [:], root existingRoot: URL? = nil, portRange existingRange: ClosedRange<Int>? = nil) throws {
         root = existingRoot ?? FileManager.default.temporaryDirectory.appendingPathComponent("par-test-\(UUID().uuidString)")
         dataDirectory = root.appendingPathComponent("data")
         packageDirectory = root.appendingPathComponent("packages")
         try FileManager.default.createDirectory(at: packageDirectory, withIntermediateDirectories: true)
-        portRange = Self.reservePortRange(count: agentPorts)
+        portRange = existingRange ?? Self.reservePortRange(count: agentPorts)
 
         process = Process()
         process.executableURL = try Self.locateBinary()
@@ -69,6 +70,8 @@ public final class DaemonHarness: @unchecked Sendable {
             usleep(10_000)
         }
         let text = output.text
+        // Files the caller brought stay for it to inspect.
+        keepFiles = existingRoot != nil
         stop()
         throw HarnessError.didNotStart(text)
     }

@@ -182,3 +182,12 @@ struct Logs: ParsableCommand {
         return "\(timestamp) \(level) \(process)  \(entry["message"] as? String ?? "")"
     }
 }
+
+struct Reload: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Re-read the daemon's config file and apply what changed (new agents start, removed ones stop, changed ones restart).")
+    @OptionGroup var connection: Connection
+
+    func run() throws {
+        try connection.show(try connection.client().post("/supervisor/reload"))
+    }
+}

@@ -2,45 +2,54 @@ import ArgumentParser
 import Foundation
 import Logging
 import AsyncHTTPClient
+import PARConfig
 import PARCore
 import PARServer
 import PARSupervisor
 import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// `par serve`: the daemon. Every default is embedded, so it runs with no flags.
+/// Options come from the command line, else the config file, else the defaults below.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the supervisor daemon.")
 
-    @Option(help: "Address to listen on. Keep loopback unless a proxy with TLS stands in front.")
-    var host = "127.0.0.1"
+    @Option(name: .customLong("config"), help: "A YAML file of these options (snake_case) and an agents: map the daemon keeps running; flags win over it.")
+    var configPath: String?
 
-    @Option(help: "Port of the HTTP API (0 picks a free one and prints it).")
-    var port = 8000
+    @Flag(name: .customLong("check-config"), help: "Validate --config (and its agents' packages), print every error with its line, and exit: 0 when valid.")
+    var checkConfig = false
 
-    @Option(name: .customLong("data-dir"), help: "Where the token, unpacked packages and runtime files live.")
-    var dataDir = ".par"
+    @Option(help: "Address to listen on (default 127.0.0.1). Keep loopback unless a proxy with TLS stands in front.")
+    var host: String?
 
-    @Option(name: .customLong("port-range"), help: "Ports handed to agents, LOW-HIGH.")
-    var portRange = "8001-8100"
+    @Option(help: "Port of the HTTP API (default 8000; 0 picks a free one and prints it).")
+    var port: Int?
+
+    @Option(name: .customLong("data-dir"), help: "Where the token, state, logs and unpacked packages live (default .par).")
+    var dataDir: String?
+
+    @Option(name: .customLong("port-range"), help: "Ports handed to agents, LOW-HIGH (default 8001-8100).")
+    var portRange: String?
 
     @Option(name: .customLong("package-dir"), help: "A directory package_path may point into (repeatable). Default: the current directory and <data-dir>/packages.")
     var packageDirs: [String] = []
 
-    @Option(name: .customLong("sample-interval"), help: "Seconds between resource samples.")
-    var sampleInterval = 5.0
+    @Option(name: .customLong("sample-interval"), help: "Seconds between resource samples (default 5).")
+    var sampleInterval: Double?
 
-    @Option(name: .customLong("stable-seconds"), help: "A run this long resets an agent's consecutive-restart count.")
-    var stableSeconds = 60.0
+    @Option(name: .customLong("stable-seconds"), help: "A run this long resets an agent's consecutive-restart count (default 60).")
+    var stableSeconds: Double?
 
-    @Option(name: .customLong("max-package-mb"), help: "Largest unpacked size of a package, in MiB (zip-bomb guard).")
-    var maxPackageMB = 1024
+    @Option(name: .customLong("max-package-mb"), help: "Largest unpacked size of a package, in MiB (default 1024; zip-bomb guard).")
+    var maxPackageMB: Int?
 
-    @Option(name: .customLong("max-package-entries"), help: "Most entries a package may hold.")
-    var maxPackageEntries = 10_000
+    @Option(name: .customLong("max-package-entries"), help: "Most entries a package may hold (default 10000).")
+    var maxPackageEntries: Int?
 
     @Option(name: .customLong("max-agents"), help: "Quota: most live agents at once.")
     var maxAgents: Int?
@@ -51,17 +60,17 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-total-cpu"), help: "Quota: the sum of all agents' cpu_limit, in cores.")
     var maxTotalCPU: Double?
 
-    @Option(name: .customLong("cgroup-root"), help: "Where cgroupfs is mounted; 'none' runs without cgroups (limits then cannot be enforced).")
-    var cgroupRoot = "/sys/fs/cgroup"
+    @Option(name: .customLong("cgroup-root"), help: "Where cgroupfs is mounted (default /sys/fs/cgroup); 'none' runs without cgroups (limits then cannot be enforced).")
+    var cgroupRoot: String?
 
     @Flag(name: .customLong("cgroup-every-agent"), help: "On cgroup v1, give agents without limits a cgroup too (each start then costs the kernel ~12 ms). On v2 every agent always has one.")
     var cgroupEveryAgent = false
 
-    @Option(name: .customLong("proxy-timeout"), help: "Seconds the proxy waits for an agent's response head before answering 504, and for a client that accepts none of an answer before dropping it.")
-    var proxyTimeout = 60.0
+    @Option(name: .customLong("proxy-timeout"), help: "Seconds the proxy waits for an agent's response head before answering 504, and for a client that accepts none of an answer before dropping it (default 60).")
+    var proxyTimeout: Double?
 
-    @Option(name: .customLong("proxy-idle-timeout"), help: "Seconds an unused keep-alive connection from the proxy to an agent stays open.")
-    var proxyIdleTimeout = 30.0
+    @Option(name: .customLong("proxy-idle-timeout"), help: "Seconds an unused keep-alive connection from the proxy to an agent stays open (default 30).")
+    var proxyIdleTimeout: Double?
 
     @Option(name: .customLong("proxy-relay-threads"), help: "Threads relaying plain /agents/* requests outside the HTTP server (default: one per two cores, since agents need the rest). 0 sends every request through the HTTP server; the relay is also off with --proxy-requires-token and on IPv6 addresses.")
     var proxyRelayThreads: Int?
@@ -69,94 +78,95 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("proxy-requires-token"), help: "Ask for the management token on /agents/* too.")
     var proxyRequiresToken = false
 
-    @Option(name: .customLong("log-max-entries"), help: "Log retention: lines kept per process (a spawn's log_retention overrides it).")
-    var logMaxEntries = LogRetentionPolicy.default.maxEntries
+    @Option(name: .customLong("log-max-entries"), help: "Log retention: lines kept per process (default 5000000; a spawn's log_retention overrides it).")
+    var logMaxEntries: Int?
 
-    @Option(name: .customLong("log-max-age"), help: "Log retention: seconds a line is kept.")
-    var logMaxAge = LogRetentionPolicy.default.maxAgeSeconds
+    @Option(name: .customLong("log-max-age"), help: "Log retention: seconds a line is kept (default 604800).")
+    var logMaxAge: Double?
 
-    @Option(name: .customLong("log-max-mb"), help: "Log retention: MiB of stored lines per process.")
-    var logMaxMB = LogRetentionPolicy.default.maxBytes >> 20
+    @Option(name: .customLong("log-max-mb"), help: "Log retention: MiB of stored lines per process (default 1024).")
+    var logMaxMB: Int?
 
-    @Option(name: .customLong("log-max-total-mb"), help: "Log retention: MiB of stored lines of all processes together (oldest go first).")
-    var logMaxTotalMB = 8 * 1024
+    @Option(name: .customLong("log-max-total-mb"), help: "Log retention: MiB of stored lines of all processes together (default 8192; oldest go first).")
+    var logMaxTotalMB: Int?
 
-    @Option(name: .customLong("max-line-bytes"), help: "A longer printed line is cut into pieces marked extra.truncated.")
-    var maxLineBytes = 64 * 1024
+    @Option(name: .customLong("max-line-bytes"), help: "A longer printed line is cut into pieces marked extra.truncated (default 65536).")
+    var maxLineBytes: Int?
 
-    @Option(help: "Python interpreter for entrypoint packages.")
-    var python = "python3"
+    @Option(help: "Python interpreter for entrypoint packages (default python3).")
+    var python: String?
 
-    @Option(name: .customLong("log-level"), help: "Daemon log level (trace, debug, info, notice, warning, error, critical).")
-    var logLevel = "info"
+    @Option(name: .customLong("log-level"), help: "Daemon log level (trace, debug, info, notice, warning, error, critical; default info).")
+    var logLevel: String?
 
     func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        var file: ConfigFile?
+        if let configPath {
+            file = try Self.loadConfig(configPath, environment: environment, stableSeconds: stableSeconds)
+        } else if checkConfig {
+            throw ValidationError("--check-config needs --config FILE")
+        }
+        let options = try ServeOptions(flags: self, file: file?.settings ?? [:])
+        if checkConfig {
+            try await Self.check(file!, options: options)
+            return
+        }
         var logger = Logger(label: "par")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let range: ClosedRange<Int>
-        do {
-            range = try PortPool.parseRange(portRange)
-        } catch {
-            throw ValidationError("--port-range: \(error.reason)")
-        }
-        guard sampleInterval > 0 else { throw ValidationError("--sample-interval must be positive") }
-        guard proxyTimeout > 0 else { throw ValidationError("--proxy-timeout must be positive") }
-        guard proxyIdleTimeout > 0 else { throw ValidationError("--proxy-idle-timeout must be positive") }
-        if let proxyRelayThreads, !(0...64).contains(proxyRelayThreads) { throw ValidationError("--proxy-relay-threads must be from 0 to 64") }
-        guard maxPackageMB > 0, maxPackageEntries > 0 else { throw ValidationError("--max-package-mb and --max-package-entries must be positive") }
-        if let maxAgents, maxAgents < 1 { throw ValidationError("--max-agents must be at least 1") }
-        if let maxTotalMemoryMB, maxTotalMemoryMB < 4 { throw ValidationError("--max-total-memory-mb must be at least 4") }
-        if let maxTotalCPU, maxTotalCPU <= 0 { throw ValidationError("--max-total-cpu must be positive") }
-        guard logMaxEntries > 0, logMaxAge > 0, logMaxMB > 0, logMaxTotalMB > 0 else {
-            throw ValidationError("--log-max-entries, --log-max-age, --log-max-mb and --log-max-total-mb must be positive")
-        }
-        guard (256...(64 << 20)).contains(maxLineBytes) else { throw ValidationError("--max-line-bytes must be from 256 to 67108864") }
+        logger.logLevel = Logger.Level(rawValue: options.logLevel) ?? .info
         Self.raiseOpenFileLimit()
         // A daemon started with stdin, stdout or stderr closed would hand those numbers to
         // agents' pipes; fill them with /dev/null first.
         for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 { _ = open("/dev/null", O_RDWR) }
-        let dataURL = URL(fileURLWithPath: dataDir).standardizedFileURL
+        let dataURL = URL(fileURLWithPath: options.dataDir).standardizedFileURL
         try FileManager.default.createDirectory(at: dataURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let token = try TokenStore.loadOrCreate(in: dataURL)
         // Agents inherit nothing of it (a manifest's ${PAR_TOKEN} expands to nothing).
         unsetenv("PAR_TOKEN")
+        let host = options.host
+        let port = options.port
         if !["127.0.0.1", "localhost", "::1"].contains(host) {
             logger.warning("listening beyond loopback; the management API is guarded by the token only, so put TLS in front", metadata: ["host": "\(host)"])
         }
         let displayHost = host.contains(":") ? "[\(host)]" : host
-        var defaults = AgentSpecDefaults()
-        defaults.restart.stableSeconds = stableSeconds
-        let config = SupervisorConfig(
-            dataDirectory: dataURL,
-            portRange: range,
-            packageDirectories: packageDirs.isEmpty ? nil : packageDirs,
-            supervisorURL: "http://\(displayHost == "0.0.0.0" ? "127.0.0.1" : displayHost):\(port)",
-            defaults: defaults,
-            sampleIntervalSeconds: sampleInterval,
-            pythonExecutable: python,
-            extractionLimits: .init(maxEntries: maxPackageEntries, maxTotalBytes: UInt64(maxPackageMB) << 20),
-            logRetention: LogRetentionPolicy(maxEntries: logMaxEntries, maxAgeSeconds: logMaxAge, maxBytes: logMaxMB << 20),
-            logMaxTotalBytes: logMaxTotalMB << 20,
-            maxLineBytes: maxLineBytes,
-            cgroupRoot: cgroupRoot == "none" ? nil : cgroupRoot,
-            cgroupEveryAgent: cgroupEveryAgent,
-            quotas: QuotaPolicy(maxTotalMemoryMB: maxTotalMemoryMB, maxTotalCPU: maxTotalCPU, maxAgents: maxAgents)
-        )
+        let config = options.supervisorConfig(dataURL: dataURL, supervisorURL: "http://\(displayHost == "0.0.0.0" ? "127.0.0.1" : displayHost):\(port)")
         let agentClient = APIServer.makeAgentClient()
-        let supervisor = try Supervisor(config: config, prober: HTTPAgentProber(client: agentClient), logger: logger)
+        let supervisor: Supervisor
+        do {
+            supervisor = try Supervisor(config: config, prober: HTTPAgentProber(client: agentClient), logger: logger)
+        } catch {
+            try? await agentClient.shutdown()
+            throw error
+        }
+        // Agents come back before the port opens: a request never races the restore.
+        do {
+            let report = try await supervisor.restore(file: file.map { DeclaredAgents(path: $0.path, agents: $0.agents) })
+            if !(report.started.isEmpty && report.down.isEmpty && report.failed.isEmpty) {
+                logger.info("agents restored", metadata: [
+                    "started": "\(report.started.count)", "down": "\(report.down.count)", "failed": "\(report.failed.keys.sorted())",
+                    "forgotten": "\(report.forgotten)",
+                ])
+            }
+        } catch {
+            await supervisor.shutdown()
+            try? await agentClient.shutdown()
+            throw error
+        }
+        let reloader = file.map { ConfigReloader(path: $0.path, supervisor: supervisor, startSettings: $0.settings, flags: self) }
         let dataPath = dataURL.path
         let traffic = ProxyTraffic()
-        let relayThreads = proxyRelayThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+        let relayThreads = options.proxyRelayThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
         // The relay owns the public port; Hummingbird listens on a private socket beside the token.
         let privateSocket = dataURL.appendingPathComponent("http.sock").path
         let frontDoor: FrontDoor?
-        if relayThreads > 0, !proxyRequiresToken, FrontDoor.supports(host: host), privateSocket.utf8.count < 100 {
+        if relayThreads > 0, !options.proxyRequiresToken, FrontDoor.supports(host: host), privateSocket.utf8.count < 100 {
             do {
                 frontDoor = try FrontDoor(
                     host: host, port: port, routes: supervisor.routeTable, traffic: traffic,
-                    timeoutSeconds: proxyTimeout, idleTimeoutSeconds: proxyIdleTimeout, loopCount: relayThreads, logger: logger
+                    timeoutSeconds: options.proxyTimeout, idleTimeoutSeconds: options.proxyIdleTimeout, loopCount: relayThreads, logger: logger
                 )
             } catch {
+                await supervisor.shutdown()
                 try? await agentClient.shutdown()
                 throw error
             }
@@ -165,10 +175,17 @@ struct Serve: AsyncParsableCommand {
             frontDoor = nil
         }
         defer { if frontDoor != nil { unlink(privateSocket) } }
+        var apiOptions = APIServer.Options(
+            host: host, port: port, token: token, version: Par.version, proxyTimeoutSeconds: options.proxyTimeout,
+            proxyRequiresToken: options.proxyRequiresToken, proxyIdleTimeoutSeconds: options.proxyIdleTimeout
+        )
+        if let reloader {
+            apiOptions.reload = { @Sendable () async throws(SupervisorError) -> ReloadReport in try await reloader.reload() }
+        }
         let app = APIServer.makeApplication(
             supervisor: supervisor,
             agentClient: agentClient,
-            options: .init(host: host, port: port, token: token, version: Par.version, proxyTimeoutSeconds: proxyTimeout, proxyRequiresToken: proxyRequiresToken, proxyIdleTimeoutSeconds: proxyIdleTimeout),
+            options: apiOptions,
             logger: logger,
             frontDoor: frontDoor, privateSocket: privateSocket, traffic: traffic,
             onListening: { boundPort in
@@ -178,15 +195,14 @@ struct Serve: AsyncParsableCommand {
                 fflush(nil)
             }
         )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: SupervisorService(supervisor: supervisor)),
+            .init(service: app),
+        ]
+        if let frontDoor { services.append(.init(service: frontDoor)) }
+        if let reloader { services.append(.init(service: ReloadOnHangup(reloader: reloader, logger: logger))) }
         let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: SupervisorService(supervisor: supervisor)),
-                    .init(service: app),
-                ] + (frontDoor.map { [.init(service: $0)] } ?? []),
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         do {
             try await group.run()
@@ -195,6 +211,41 @@ struct Serve: AsyncParsableCommand {
             throw error
         }
         try await agentClient.shutdown()
+    }
+
+    /// Reads the file; its `stable_seconds` (unless a flag gives one) is the agents' default.
+    static func loadConfig(_ path: String, environment: [String: String], stableSeconds flag: Double?) throws -> ConfigFile {
+        do {
+            var file = try ConfigFile.load(path: path, environment: environment)
+            var defaults = AgentSpecDefaults()
+            if let stable = flag ?? file.settings["stable_seconds"].flatMap(ServeOptions.double), stable != defaults.restart.stableSeconds {
+                defaults.restart.stableSeconds = stable
+                file = try ConfigFile.load(path: path, environment: environment, defaults: defaults)
+            }
+            return file
+        } catch {
+            FileHandle.standardError.write(Data("\(error.description)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    /// `--check-config`: the file parsed (done), the options valid (done), and every
+    /// agent's package readable, inside the allowed directories and with a valid manifest.
+    static func check(_ file: ConfigFile, options: ServeOptions) async throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("par-check-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let config = options.supervisorConfig(dataURL: URL(fileURLWithPath: options.dataDir).standardizedFileURL, supervisorURL: "")
+        var problems: [String] = []
+        for spec in file.agents {
+            if let problem = await Supervisor.checkPackage(spec, config: config, scratch: scratch) {
+                problems.append("\(file.path): agents.\(spec.agentID.rawValue).package_path: \(problem)")
+            }
+        }
+        guard problems.isEmpty else {
+            FileHandle.standardError.write(Data((problems.joined(separator: "\n") + "\n").utf8))
+            throw ExitCode(2)
+        }
+        print("\(file.path): valid (\(file.settings.count) option\(file.settings.count == 1 ? "" : "s"), \(file.agents.count) agent\(file.agents.count == 1 ? "" : "s"))")
     }
 }
 

@@ -91,3 +91,15 @@ struct PortPoolTests {
         #expect(error.field == "port_range")
     }
 }
+
+@Suite("Port pool: a restored agent gets its old port back")
+struct PortPoolPreferenceTests {
+    @Test func preferredPortIsTakenWhenFree() {
+        var pool = PortPool(range: 8001...8003)
+        #expect(pool.allocate(preferring: 8003, isFreeOnMachine: { _ in true }) == 8003)
+        #expect(pool.allocate(preferring: 8003, isFreeOnMachine: { _ in true }) == 8001, "handed out already: the next free one")
+        #expect(pool.allocate(preferring: 9000, isFreeOnMachine: { _ in true }) == 8002, "outside the range: ignored")
+        pool.release(8002)
+        #expect(pool.allocate(preferring: 8002, isFreeOnMachine: { $0 != 8002 }) == nil, "taken on the machine and nothing else free")
+    }
+}

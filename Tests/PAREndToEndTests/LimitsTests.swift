@@ -172,10 +172,16 @@ struct LimitsTests {
         first.crash()
         #expect(FileManager.default.fileExists(atPath: cgroupPath))
 
+        let old = ProcessInspection.processes(withEnvironment: "MARKER", value: marker)
         let second = try DaemonHarness(root: first.root)
         defer { second.stop() }
-        #expect(ProcessInspection.eventually { ProcessInspection.processes(withEnvironment: "MARKER", value: marker).isEmpty })
-        #expect(!FileManager.default.fileExists(atPath: cgroupPath))
+        // The agent comes back in a fresh cgroup at the same place; the old process is gone.
+        let now = ProcessInspection.processes(withEnvironment: "MARKER", value: marker)
+        #expect(now.count == 1 && Set(now).isDisjoint(with: old))
+        let procs = try String(contentsOfFile: cgroupPath + "/cgroup.procs", encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
+        #expect(procs == now)
+        #expect(try second.client().post("/supervisor/stop/par-left").status == 200)
+        #expect(ProcessInspection.eventually { !FileManager.default.fileExists(atPath: cgroupPath) })
     }
 
     @Test func globalQuotasRefuseWhatWouldNotFit() throws {

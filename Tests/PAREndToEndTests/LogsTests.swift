@@ -253,8 +253,9 @@ struct LogDurabilityTests {
 
     /// The second daemon finds `before` and gives new lines larger sequence ids.
     private func checkSecondDaemon(_ second: DaemonHarness, before: [LogLine]) throws {
+        // The agent is brought back by the second daemon and prints its lines again, after these.
         let found = try second.allLogs("process_id=par-durable&order=asc")
-        #expect(pairs(found) == pairs(before), "same lines with the same sequence ids")
+        #expect(pairs(Array(found.prefix(before.count))) == pairs(before), "same lines with the same sequence ids")
         let newest = try #require(second.logPage("limit=1").lines.first.flatMap(sequence))
         #expect(newest >= before.compactMap(sequence).max() ?? 0)
 

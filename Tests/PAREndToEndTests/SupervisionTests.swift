@@ -92,16 +92,21 @@ struct SupervisionTests {
         #expect(ProcessInspection.processes(withEnvironment: "MARKER", value: marker).isEmpty)
     }
 
-    @Test func agentsLeftByAKilledDaemonAreKilledByTheNextOne() throws {
+    @Test func agentsLeftByAKilledDaemonAreReplacedNotDoubled() throws {
         let first = try DaemonHarness()
         let marker = UUID().uuidString
         let package = try first.install(sleeperPackage())
         #expect(try first.spawn("orphan", package: package, ["env_vars": ["MARKER": marker]]).status == 200)
         first.crash()
-        #expect(ProcessInspection.processes(withEnvironment: "MARKER", value: marker).count == 1, "the agent outlives a daemon killed with -9")
+        let old = ProcessInspection.processes(withEnvironment: "MARKER", value: marker)
+        #expect(old.count == 1, "the agent outlives a daemon killed with -9")
 
         let second = try DaemonHarness(root: first.root)
         defer { second.stop() }
-        #expect(ProcessInspection.eventually { ProcessInspection.processes(withEnvironment: "MARKER", value: marker).isEmpty })
+        // The next daemon kills the old process and starts the agent again: one, never two.
+        let now = ProcessInspection.processes(withEnvironment: "MARKER", value: marker)
+        #expect(now.count == 1)
+        #expect(Set(now).isDisjoint(with: old))
+        #expect(try second.process("par-orphan")["pid"] as? Int == now.first.map(Int.init))
     }
 }

@@ -1,0 +1,60 @@
+import Foundation
+
+/// An accepted spec written back as the spawn body that produces it, with every field
+/// explicit. Persisted desired state and config diffs use it, and it is read back by
+/// `AgentSpec.parse`, so there is one schema and one validator.
+extension AgentSpec {
+    /// The spawn body's fields for this spec (JSON-serialisable, Swift values only).
+    public func document() -> [String: Any] {
+        var body: [String: Any] = [
+            "agent_id": agentID.rawValue,
+            "package_path": packagePath,
+            "env_vars": env,
+            "restart_policy": restart.policy.rawValue,
+            "max_restarts": restart.maxRestarts,
+            "restart_delay_seconds": restart.delaySeconds,
+            "backoff_multiplier": restart.backoffMultiplier,
+            "max_restart_delay_seconds": restart.maxDelaySeconds,
+            "stable_seconds": restart.stableSeconds,
+            "stop_timeout_seconds": stopTimeoutSeconds,
+            "nice": limits.nice,
+            "enforce_limits": enforceLimits,
+        ]
+        if let packageID { body["package_id"] = packageID }
+        if let value = limits.memoryMB { body["memory_limit_mb"] = value }
+        if let value = limits.memorySwapMB { body["memory_swap_mb"] = value }
+        if let value = limits.cpu { body["cpu_limit"] = value }
+        if let value = limits.pidsLimit { body["pids_limit"] = value }
+        if let healthCheck {
+            var check: [String: Any] = [
+                "type": healthCheck.typeName,
+                "interval_seconds": healthCheck.intervalSeconds,
+                "timeout_seconds": healthCheck.timeoutSeconds,
+                "failure_threshold": healthCheck.failureThreshold,
+                "start_timeout_seconds": healthCheck.startTimeoutSeconds,
+            ]
+            if case .http(let path) = healthCheck.kind { check["path"] = path }
+            body["health_check"] = check
+        }
+        if let logRetention {
+            body["log_retention"] = [
+                "max_entries": logRetention.maxEntries,
+                "max_age_seconds": logRetention.maxAgeSeconds,
+                "max_bytes": logRetention.maxBytes,
+            ] as [String: Any]
+        }
+        return body
+    }
+
+    /// The document as canonical JSON (sorted keys): equal specs give equal bytes.
+    public func documentJSON() -> Data {
+        // Only strings, numbers, booleans and maps of them: serialisation cannot fail.
+        (try? JSONSerialization.data(withJSONObject: document(), options: [.sortedKeys])) ?? Data("{}".utf8)
+    }
+
+    /// Reads a stored document back through the spawn validator.
+    public static func fromDocument(_ json: Data, defaults: AgentSpecDefaults = AgentSpecDefaults()) throws(ValidationError) -> AgentSpec {
+        var fields = try JSONFields(body: json)
+        return try parse(&fields, defaults: defaults)
+    }
+}

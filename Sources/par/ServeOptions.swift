@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import PARConfig
+import PARCore
+import PARSupervisor
+
+/// The daemon's effective options: a flag given on the command line, else the config
+/// file's value, else the embedded default. Validated once, here.
+struct ServeOptions {
+    var host = "127.0.0.1"
+    var port = 8000
+    var dataDir = ".par"
+    var portRange: ClosedRange<Int> = 8001...8100
+    var packageDirs: [String] = []
+    var sampleInterval = 5.0
+    var stableSeconds = 60.0
+    var maxPackageMB = 1024
+    var maxPackageEntries = 10_000
+    var maxAgents: Int?
+    var maxTotalMemoryMB: Int?
+    var maxTotalCPU: Double?
+    var cgroupRoot = "/sys/fs/cgroup"
+    var cgroupEveryAgent = false
+    var proxyTimeout = 60.0
+    var proxyIdleTimeout = 30.0
+    var proxyRelayThreads: Int?
+    var proxyRequiresToken = false
+    var logMaxEntries = LogRetentionPolicy.default.maxEntries
+    var logMaxAge = LogRetentionPolicy.default.maxAgeSeconds
+    var logMaxMB = LogRetentionPolicy.default.maxBytes >> 20
+    var logMaxTotalMB = 8 * 1024
+    var maxLineBytes = 64 * 1024
+    var python = "python3"
+    var logLevel = "info"
+
+    init(flags: Serve, file: [String: SettingValue]) throws {
+        func string(_ key: String) -> String? { if case .string(let v)? = file[key] { v } else { nil } }
+        func int(_ key: String) -> Int? { if case .int(let v)? = file[key] { v } else { nil } }
+        func double(_ key: String) -> Double? { file[key].flatMap(Self.double) }
+        func bool(_ key: String) -> Bool? { if case .bool(let v)? = file[key] { v } else { nil } }
+        host = flags.host ?? string("host") ?? host
+        port = flags.port ?? int("port") ?? port
+        dataDir = flags.dataDir ?? string("data_dir") ?? dataDir
+        let rangeText = flags.portRange ?? string("port_range") ?? "8001-8100"
+        do {
+            portRange = try PortPool.parseRange(rangeText)
+        } catch {
+            throw ValidationError("--port-range (port_range in a config file): \(error.reason)")
+        }
+        if !flags.packageDirs.isEmpty {
+            packageDirs = flags.packageDirs
+        } else if case .strings(let dirs)? = file["package_dirs"] {
+            packageDirs = dirs
+        }
+        sampleInterval = flags.sampleInterval ?? double("sample_interval") ?? sampleInterval
+        stableSeconds = flags.stableSeconds ?? double("stable_seconds") ?? stableSeconds
+        maxPackageMB = flags.maxPackageMB ?? int("max_package_mb") ?? maxPackageMB
+        maxPackageEntries = flags.maxPackageEntries ?? int("max_package_entries") ?? maxPackageEntries
+        maxAgents = flags.maxAgents ?? int("max_agents")
+        maxTotalMemoryMB = flags.maxTotalMemoryMB ?? int("max_total_memory_mb")
+        maxTotalCPU = flags.maxTotalCPU ?? double("max_total_cpu")
+        cgroupRoot = flags.cgroupRoot ?? string("cgroup_root") ?? cgroupRoot
+        cgroupEveryAgent = flags.cgroupEveryAgent || (bool("cgroup_every_agent") ?? false)
+        proxyTimeout = flags.proxyTimeout ?? double("proxy_timeout") ?? proxyTimeout
+        proxyIdleTimeout = flags.proxyIdleTimeout ?? double("proxy_idle_timeout") ?? proxyIdleTimeout
+        proxyRelayThreads = flags.proxyRelayThreads ?? int("proxy_relay_threads")
+        proxyRequiresToken = flags.proxyRequiresToken || (bool("proxy_requires_token") ?? false)
+        logMaxEntries = flags.logMaxEntries ?? int("log_max_entries") ?? logMaxEntries
+        logMaxAge = flags.logMaxAge ?? double("log_max_age") ?? logMaxAge
+        logMaxMB = flags.logMaxMB ?? int("log_max_mb") ?? logMaxMB
+        logMaxTotalMB = flags.logMaxTotalMB ?? int("log_max_total_mb") ?? logMaxTotalMB
+        maxLineBytes = flags.maxLineBytes ?? int("max_line_bytes") ?? maxLineBytes
+        python = flags.python ?? string("python") ?? python
+        logLevel = flags.logLevel ?? string("log_level") ?? logLevel
+        try validate()
+    }
+
+    static func double(_ value: SettingValue) -> Double? {
+        switch value {
+        case .double(let v): v
+        case .int(let v): Double(v)
+        default: nil
+        }
+    }
+
+    private func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535 (port in a config file)") }
+        guard sampleInterval > 0 else { throw ValidationError("--sample-interval must be positive (sample_interval in a config file)") }
+        guard proxyTimeout > 0 else { throw ValidationError("--proxy-timeout must be positive (proxy_timeout in a config file)") }
+        guard proxyIdleTimeout > 0 else { throw ValidationError("--proxy-idle-timeout must be positive (proxy_idle_timeout in a config file)") }
+        if let proxyRelayThreads, !(0...64).contains(proxyRelayThreads) { throw ValidationError("--proxy-relay-threads must be from 0 to 64 (proxy_relay_threads in a config file)") }
+        guard maxPackageMB > 0, maxPackageEntries > 0 else { throw ValidationError("--max-package-mb and --max-package-entries must be positive (max_package_mb, max_package_entries in a config file)") }
+        if let maxAgents, maxAgents < 1 { throw ValidationError("--max-agents must be at least 1 (max_agents in a config file)") }
+        if let maxTotalMemoryMB, maxTotalMemoryMB < 4 { throw ValidationError("--max-total-memory-mb must be at least 4 (max_total_memory_mb in a config file)") }
+        if let maxTotalCPU, maxTotalCPU <= 0 { throw ValidationError("--max-total-cpu must be positive (max_total_cpu in a config file)") }
+        guard logMaxEntries > 0, logMaxAge > 0, logMaxMB > 0, logMaxTotalMB > 0 else {
+            throw ValidationError("--log-max-entries, --log-max-age, --log-max-mb and --log-max-total-mb must be positive (log_max_* in a config file)")
+        }
+        guard (256...(64 << 20)).contains(maxLineBytes) else { throw ValidationError("--max-line-bytes must be from 256 to 67108864 (max_line_bytes in a config file)") }
+        guard stableSeconds >= 0 else { throw ValidationError("--stable-seconds must not be negative (stable_seconds in a config file)") }
+    }
+
+    func supervisorConfig(dataURL: URL, supervisorURL: String) -> SupervisorConfig {
+        var defaults = AgentSpecDefaults()
+        defaults.restart.stableSeconds = stableSeconds
+        return SupervisorConfig(
+            dataDirectory: dataURL,
+            portRange: portRange,
+            packageDirectories: packageDirs.isEmpty ? nil : packageDirs,
+            supervisorURL: supervisorURL,
+            defaults: defaults,
+            sampleIntervalSeconds: sampleInterval,
+            pythonExecutable: python,
+            extractionLimits: .init(maxEntries: maxPackageEntries, maxTotalBytes: UInt64(maxPackageMB) << 20),
+            logRetention: LogRetentionPolicy(maxEntries: logMaxEntries, maxAgeSeconds: logMaxAge, maxBytes: logMaxMB << 20),
+            logMaxTotalBytes: logMaxTotalMB << 20,
+            maxLineBytes: maxLineBytes,
+            cgroupRoot: cgroupRoot == "none" ? nil : cgroupRoot,
+            cgroupEveryAgent: cgroupEveryAgent,
+            quotas: QuotaPolicy(maxTotalMemoryMB: maxTotalMemoryMB, maxTotalCPU: maxTotalCPU, maxAgents: maxAgents)
+        )
+    }
+}
