@@ -41,8 +41,15 @@ public struct ConfigFile: Sendable {
         guard case .mapping(let top) = root else {
             throw ConfigErrors([reader.issue(root, key: nil, "the file must be a mapping of options and an agents: map")])
         }
+        var seen: [String: Int] = [:]
         for (keyNode, value) in top {
             let key = keyNode.string ?? ""
+            // Yams tells `1:` from `"1":` by tag; as names they are the same key.
+            if let first = seen[key] {
+                reader.issues.append(reader.issue(keyNode, key: key, "given twice (first on line \(first)); keep one"))
+                continue
+            }
+            seen[key] = keyNode.mark?.line ?? 0
             if key == "agents" {
                 config.agents = reader.agents(value, directory: (path as NSString).deletingLastPathComponent, defaults: defaults)
             } else if let kind = ServeSetting.kinds[key] {
@@ -151,6 +158,10 @@ struct Reader {
             }
             return .strings(strings)
         }
+        if case .scalar(let raw) = node, raw.style == .plain, ["null", "Null", "NULL", "~", ""].contains(raw.string) {
+            // An option given no value keeps its default.
+            return nil
+        }
         guard let value = scalar(node, key: key) else { return nil }
         switch (kind, value) {
         case (.string, .string), (.int, .int), (.double, .double), (.bool, .bool): return value
@@ -165,6 +176,26 @@ struct Reader {
             case .strings: "a list of strings"
             }
             issues.append(issue(node, key: key, "expected \(expected), got \(Self.describe(value))"))
+            return nil
+        }
+    }
+
+    /// Fields whose values are text even when they look like numbers.
+    static func isText(_ key: String) -> Bool {
+        let parts = key.split(separator: ".")
+        guard parts.count >= 3 else { return false }
+        let field = parts[2]
+        return field == "env_vars" || (parts.count == 3 && (field == "package_id" || field == "package_path"))
+            || (parts.count == 4 && field == "health_check" && parts[3] == "path")
+    }
+
+    /// A scalar with `${VAR}` expanded, kept as text.
+    mutating func expandOnly(_ node: Node, key: String?) -> SettingValue? {
+        guard case .scalar(let scalar) = node else { return scalar(node, key: key) }
+        do {
+            return .string(try VariableExpansion.expand(scalar.string, environment: environment))
+        } catch {
+            issues.append(issue(node, key: key, error.description))
             return nil
         }
     }
@@ -218,9 +249,16 @@ struct Reader {
             return []
         }
         var specs: [AgentSpec] = []
+        var seen: [String: Int] = [:]
         for (idNode, body) in map {
             let id = idNode.string ?? ""
             let keyPath = "agents.\(id)"
+            // Yams tells `1:` from `"1":` by tag; as agent ids they are the same agent.
+            if let first = seen[id] {
+                issues.append(issue(idNode, key: keyPath, "the agent id \(id.debugDescription) is declared twice (first on line \(first)); ids must be unique"))
+                continue
+            }
+            seen[id] = idNode.mark?.line ?? 0
             do throws(ValidationError) {
                 _ = try AgentID(validating: id)
             } catch {
@@ -276,6 +314,11 @@ struct Reader {
             return items.compactMap { json($0, key: key) }
         case .scalar(let raw):
             if raw.style == .plain, ["null", "Null", "NULL", "~", ""].contains(raw.string) { return nil }
+            if Self.isText(key) {
+                // Values that are text whatever they look like: `ZIP: 01234` stays "01234".
+                guard case .string(let text)? = expandOnly(node, key: key) else { return nil }
+                return text
+            }
             switch scalar(node, key: key) {
             case .string(let s)?: return s
             case .int(let i)?: return i
@@ -324,6 +367,9 @@ public enum VariableExpansion {
                 throw Failure(description: "unclosed ${ in \(text.debugDescription); write $$ for a literal $")
             }
             let body = String(text[text.index(after: next)..<close])
+            guard !body.contains("${") else {
+                throw Failure(description: "nested ${...} in \(text.debugDescription) is not supported; use one variable with a plain default")
+            }
             let (name, fallback): (String, String?) = {
                 if let range = body.range(of: ":-") { return (String(body[..<range.lowerBound]), String(body[range.upperBound...])) }
                 return (body, nil)

@@ -36,6 +36,13 @@ public struct PortPool: Sendable {
         return allocate(isFreeOnMachine: isFreeOnMachine)
     }
 
+    /// Marks `port` handed out, if it is in the range and free in the pool.
+    public mutating func reserve(_ port: Int) -> Bool {
+        guard range.contains(port), !inUse.contains(port) else { return false }
+        inUse.insert(port)
+        return true
+    }
+
     public mutating func release(_ port: Int) {
         inUse.remove(port)
     }

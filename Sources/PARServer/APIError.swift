@@ -63,6 +63,7 @@ public struct APIError: HTTPResponseError, Sendable {
             if case .diskFull = stateError { return APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), "disk full", detail: error.description) }
             return APIError(.internalServerError, "state not saved", detail: error.description)
         case .reloadInProgress: return APIError(.conflict, "reload in progress", detail: error.description)
+        case .changedMeanwhile: return APIError(.conflict, "changed meanwhile", detail: error.description)
         case .configInvalid(let issues):
             var answer = APIError(.unprocessableContent, "invalid config file", detail: error.description)
             answer.errors = issues

@@ -177,7 +177,9 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
     /// The seed's health answer, from cached probe results (no agent is called here).
     private func fleetHealth() async -> Response {
         let statuses = await supervisor.statuses()
-        let live = statuses.filter { $0.pid != nil || $0.nextRestartAt != nil }
+        // An agent that exited cleanly and waits for its restart (`restarting`) is neither
+        // up nor failing: it does not count either way.
+        let live = statuses.filter { ($0.pid != nil || $0.nextRestartAt != nil) && $0.state != .restarting }
         let healthy = live.filter { $0.state == .running && $0.healthStatus == "healthy" }.count
         var json = JSONWriter(capacity: 512 + statuses.count * 600)
         json.beginObject()

@@ -2,10 +2,24 @@ import Foundation
 import PARCore
 import Synchronization
 
-/// Asks an agent on its loopback port whether it is healthy. The server module gives the
-/// real one (HTTP and TCP); the supervisor only schedules probes and acts on answers.
+/// Asks agents on their loopback ports whether they are healthy. The server module gives
+/// the real one (HTTP and TCP); the supervisor only schedules probes and acts on answers.
 public protocol AgentProber: Sendable {
-    func probe(port: Int, kind: HealthCheckConfig.Kind, timeoutSeconds: Double) async -> ProbeResult
+    /// Runs every probe of `batch` at once and yields each result (with its index in
+    /// `batch`) as soon as it is known, so one slow agent never delays the others' answers.
+    func probe(_ batch: [ProbeRequest]) -> AsyncStream<(Int, ProbeResult)>
+}
+
+public struct ProbeRequest: Sendable, Equatable {
+    public var port: Int
+    public var kind: HealthCheckConfig.Kind
+    public var timeoutSeconds: Double
+
+    public init(port: Int, kind: HealthCheckConfig.Kind, timeoutSeconds: Double) {
+        self.port = port
+        self.kind = kind
+        self.timeoutSeconds = timeoutSeconds
+    }
 }
 
 public struct ProbeResult: Sendable, Equatable {

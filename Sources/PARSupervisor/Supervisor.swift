@@ -38,6 +38,8 @@ public actor Supervisor {
 
     private let prober: any AgentProber
     private let healthWakeup = Wakeup()
+    /// When the health loop will next wake by itself: a probe due earlier must wake it.
+    private var healthLoopWakesAt = 0.0
 
     public init(config: SupervisorConfig, prober: any AgentProber, logger: Logger = Logger(label: "par.supervisor")) throws {
         self.config = config
@@ -88,6 +90,7 @@ public actor Supervisor {
 
     /// Acts on exits and samples resources until cancelled; then stops every agent.
     public func run() async {
+        restartStartClocks()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [exitEvents] in
                 for await (agentID, run, exit) in exitEvents {
@@ -112,17 +115,30 @@ public actor Supervisor {
 
     // MARK: - Health
 
-    /// Runs due probes concurrently (never on a request's path) and sleeps until the next
-    /// one is due or a new agent starts.
+    /// Agents started before the loops ran (restored at start) get their full start timeout
+    /// from now: nobody was probing them meanwhile.
+    private func restartStartClocks() {
+        let now = ResourceSampler.monotonicSeconds()
+        for (agentID, record) in agents where record.state == .starting && record.pid != nil {
+            agents[agentID]?.health = HealthTracker(config: record.healthCheck, startedAt: now)
+            agents[agentID]?.nextProbeAt = now
+        }
+    }
+
+    /// Runs due probes as one batch (never on a request's path) and sleeps until the next
+    /// one is due or a new agent starts. Probes due within a little of each other are sent
+    /// together, so a fleet on the same interval costs one wake-up per round, not one per agent.
     private func healthLoop() async {
         let prober = self.prober
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled {
                 let (due, sleep) = takeDueProbes()
-                for probe in due {
+                if !due.isEmpty {
                     group.addTask {
-                        let result = await prober.probe(port: probe.port, kind: probe.kind, timeoutSeconds: probe.timeout)
-                        await self.applyProbe(agentID: probe.agentID, run: probe.run, result: result)
+                        let requests = due.map { ProbeRequest(port: $0.port, kind: $0.kind, timeoutSeconds: $0.timeout) }
+                        for await (index, result) in prober.probe(requests) {
+                            await self.applyProbe(agentID: due[index].agentID, run: due[index].run, result: result)
+                        }
                     }
                 }
                 await healthWakeup.wait(upTo: sleep)
@@ -156,13 +172,16 @@ public actor Supervisor {
                 nextWake = min(nextWake, tracker.startedAt + tracker.config.startTimeoutSeconds - now)
             }
             guard !record.probeInFlight else { continue }
-            if record.nextProbeAt <= now {
+            // A live agent's probe may go up to a tenth of its interval early, with others.
+            let slack = tracker.phase == .live ? min(1, tracker.config.intervalSeconds / 10) : 0
+            if record.nextProbeAt <= now + slack {
                 agents[agentID]?.probeInFlight = true
                 due.append(DueProbe(agentID: agentID, run: record.run, port: port, kind: tracker.config.kind, timeout: tracker.config.timeoutSeconds))
             } else {
                 nextWake = min(nextWake, record.nextProbeAt - now)
             }
         }
+        healthLoopWakesAt = now + max(0.001, nextWake)
         return (due, max(0.001, nextWake))
     }
 
@@ -180,8 +199,8 @@ public actor Supervisor {
         record.health = tracker
         record.nextProbeAt = now + tracker.nextProbeDelay()
         update(agentID, record)
-        // The loop may be sleeping long (it had nothing else due): reschedule it.
-        healthWakeup.signal()
+        // The loop may be sleeping past this agent's next probe: wake it to reschedule.
+        if record.nextProbeAt < healthLoopWakesAt { healthWakeup.signal() }
         switch decision {
         case .nothing:
             break
@@ -247,12 +266,23 @@ public actor Supervisor {
     /// Stops then starts again, with `newSpec` or the current one. Counts restart from zero.
     public func restart(processID: String, newSpec: AgentSpec?) async throws(SupervisorError) -> ProcessStatus {
         let agentID = try lookup(processID)
-        let owner = agents[agentID]?.owner
-        if let owner, let newSpec, newSpec != agents[agentID]?.spec {
+        guard let before = agents[agentID] else { throw .notFound(processID: processID, known: knownIDs) }
+        let owner = before.owner
+        if let owner, let newSpec, newSpec != before.spec {
             throw .ownedByConfig(processID: processID, file: owner)
         }
-        let spec = newSpec ?? agents[agentID]!.spec
+        let spec = newSpec ?? before.spec
         let prepared = try await Self.prepare(spec, config: config, extractor: extractor)
+        // Reading the package suspended us: a reload or another request may have changed
+        // the agent meanwhile, and acting on what we read before would undo that.
+        guard var current = agents[agentID], current.owner == owner, current.spec == before.spec else {
+            throw .changedMeanwhile(processID: processID)
+        }
+        // The intent is recorded before anything stops: on a full disk nothing changes.
+        current.spec = spec
+        current.desired = .running
+        current.outcome = nil
+        try persist(agentID, current)
         if let record = agents[agentID], record.isLive {
             _ = await stopProcess(agentID, timeoutSeconds: nil)
         }
@@ -492,7 +522,14 @@ public actor Supervisor {
             ports.release(port)
             if let group = record.cgroup { cgroups.remove(group) }
             // The start failed: the stored row goes back to what it was.
-            if let previous = agents[agentID] { persistQuietly(agentID, previous) } else { forgetQuietly(agentID) }
+            if let previous = agents[agentID] {
+                persistQuietly(agentID, previous)
+            } else if let carry {
+                // A restored agent stays wanted on disk: once the cause is fixed it comes back.
+                do { try state.save(carry) } catch { logger.error("cannot write desired state", metadata: ["agent": "\(agentID.rawValue)", "error": "\(error)"]) }
+            } else {
+                forgetQuietly(agentID)
+            }
             // A program that is missing or not executable is the package's fault (422);
             // anything else (no fds, no memory, cgroup refused) is the supervisor's.
             if case .exec(_, let code) = error, [ENOENT, EACCES, ENOEXEC, ENOTDIR, ELOOP].contains(code) {
@@ -590,7 +627,9 @@ public actor Supervisor {
         }
         defer { sweepSession(of: exit.pid) }
         removePidFile(agentID)
-        let runSeconds = record.startedMonotonic.map { ResourceSampler.monotonicSeconds() - $0 } ?? 0
+        // From the exit as the reactor saw it: an exit handled late (queued while the daemon
+        // restored its agents) must not count as a longer, stable run.
+        let runSeconds = record.startedAt.map { max(0, exit.at.timeIntervalSince($0)) } ?? 0
         var code: Int32?
         var signal: Int32?
         switch exit.termination {

@@ -19,6 +19,8 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
     /// Desired state could not be written (507 when the disk is full): nothing changed.
     case state(StateStoreError)
     case reloadInProgress
+    /// The agent changed while a request was being prepared (a reload, another request).
+    case changedMeanwhile(processID: String)
     /// The config file has errors (each `file:line: key: message`): nothing changed.
     case configInvalid([String])
     /// No config file to reload: the daemon was started without --config.
@@ -43,6 +45,7 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
             "\(processID) is declared by the config file \(file); change it there and reload (par reload, SIGHUP or POST /supervisor/reload); the API may only stop and restart it"
         case .state(let error): error.description
         case .reloadInProgress: "a reload is already being applied; try again when it has answered"
+        case .changedMeanwhile(let processID): "\(processID) was changed by another request (or a reload) while this one was prepared; nothing was done, look at its status and try again"
         case .configInvalid(let issues): "the config file has \(issues.count) error\(issues.count == 1 ? "" : "s"); nothing was changed: \(issues.joined(separator: "; "))"
         case .noConfigFile: "the daemon was started without --config, so there is no file to reload; start it with par serve --config FILE"
         }

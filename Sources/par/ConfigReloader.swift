@@ -46,12 +46,17 @@ struct ConfigReloader: Sendable {
 
 /// SIGHUP reloads the config file, as it does for most daemons (`systemctl reload par`).
 struct ReloadOnHangup: Service {
-    let reloader: ConfigReloader
+    let signals: UnixSignalsSequence
+    /// Nil when the daemon runs without --config: the signal is then logged and ignored.
+    let reloader: ConfigReloader?
     let logger: Logger
 
     func run() async throws {
-        let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
+            guard let reloader else {
+                logger.warning("SIGHUP ignored: the daemon was started without --config, so there is no file to reload")
+                continue
+            }
             do {
                 let report = try await reloader.reload()
                 logger.info("SIGHUP: config reloaded", metadata: [

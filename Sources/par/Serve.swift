@@ -114,6 +114,9 @@ struct Serve: AsyncParsableCommand {
         }
         var logger = Logger(label: "par")
         logger.logLevel = Logger.Level(rawValue: options.logLevel) ?? .info
+        // SIGHUP is caught from here on (its default would end the daemon): one that comes
+        // while agents are being restored is kept and applied once the daemon is up.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         Self.raiseOpenFileLimit()
         // A daemon started with stdin, stdout or stderr closed would hand those numbers to
         // agents' pipes; fill them with /dev/null first.
@@ -133,7 +136,7 @@ struct Serve: AsyncParsableCommand {
         let agentClient = APIServer.makeAgentClient()
         let supervisor: Supervisor
         do {
-            supervisor = try Supervisor(config: config, prober: HTTPAgentProber(client: agentClient), logger: logger)
+            supervisor = try Supervisor(config: config, prober: LoopbackProber(), logger: logger)
         } catch {
             try? await agentClient.shutdown()
             throw error
@@ -200,7 +203,7 @@ struct Serve: AsyncParsableCommand {
             .init(service: app),
         ]
         if let frontDoor { services.append(.init(service: frontDoor)) }
-        if let reloader { services.append(.init(service: ReloadOnHangup(reloader: reloader, logger: logger))) }
+        services.append(.init(service: ReloadOnHangup(signals: hangups, reloader: reloader, logger: logger)))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )

@@ -123,6 +123,45 @@ struct ConfigFileTests {
         #expect(inner.first?.key == "agents.bot.agent_id")
     }
 
+    @Test func idsAndOptionsThatDifferOnlyByYAMLTagAreDuplicates() {
+        let ids = issues("""
+            agents:
+              1:
+                package_path: /srv/a.apkg
+              "1":
+                package_path: /srv/b.apkg
+            """)
+        #expect(ids.count == 1)
+        #expect(ids.first?.line == 4)
+        #expect(ids.first?.message.contains("declared twice") == true)
+        let options = issues("port: 1\n\"port\": 2\n")
+        #expect(options.count == 1, "\(options)")
+    }
+
+    @Test func environmentValuesAndPathsStayTextWhateverTheyLookLike() throws {
+        let file = try parse("""
+            agents:
+              bot:
+                package_path: /srv/007.apkg
+                package_id: 1.10
+                env_vars:
+                  ZIP: 01234
+                  VERSION: 1.10
+                  BIG: 12345678901234567890
+                  FLAG: true
+                  TOKEN: ${TOKEN}
+                health_check: {path: /1.0}
+            """, env: ["TOKEN": "0042"])
+        let env = file.agents[0].env
+        #expect(env == ["ZIP": "01234", "VERSION": "1.10", "BIG": "12345678901234567890", "FLAG": "true", "TOKEN": "0042"])
+        #expect(file.agents[0].packageID == "1.10")
+    }
+
+    @Test func anOptionWithNoValueKeepsItsDefault() throws {
+        let file = try parse("data_dir: ~\nport:\n")
+        #expect(file.settings.isEmpty)
+    }
+
     @Test func quotedScalarsStayStringsAndTypesAreChecked() {
         let found = issues("""
             port: "8000"
@@ -148,5 +187,6 @@ struct ConfigFileTests {
         #expect(throws: VariableExpansion.Failure.self) { try VariableExpansion.expand("${X}", environment: [:]) }
         #expect(throws: VariableExpansion.Failure.self) { try VariableExpansion.expand("${X", environment: ["X": "1"]) }
         #expect(throws: VariableExpansion.Failure.self) { try VariableExpansion.expand("${A B}", environment: [:]) }
+        #expect(throws: VariableExpansion.Failure.self) { try VariableExpansion.expand("${A:-${B}}", environment: ["B": "1"]) }
     }
 }

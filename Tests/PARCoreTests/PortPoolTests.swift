@@ -102,4 +102,17 @@ struct PortPoolPreferenceTests {
         pool.release(8002)
         #expect(pool.allocate(preferring: 8002, isFreeOnMachine: { $0 != 8002 }) == nil, "taken on the machine and nothing else free")
     }
+
+    @Test func reservedPortsAreSkippedUntilReleased() {
+        var pool = PortPool(range: 8001...8003)
+        let first = pool.reserve(8001)
+        let again = pool.reserve(8001)
+        let outside = pool.reserve(9000)
+        #expect(first)
+        #expect(!again, "once")
+        #expect(!outside, "outside the range")
+        #expect(pool.allocate(isFreeOnMachine: { _ in true }) == 8002)
+        pool.release(8001)
+        #expect(pool.allocate(preferring: 8001, isFreeOnMachine: { _ in true }) == 8001)
+    }
 }

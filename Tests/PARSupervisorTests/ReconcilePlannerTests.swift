@@ -72,11 +72,21 @@ struct ReconcilePlannerTests {
         #expect(plan.agents.first?.start == true)
     }
 
-    @Test func withoutTheFileItsAgentsAreKept() {
+    @Test func withoutTheFileItsAgentsAreKeptAndTheAPIMayManageThem() {
         let plan = ReconcilePlanner.boot(stored: [row(spec("bot"), owner: file)], file: nil)
         #expect(plan.forget.isEmpty)
         #expect(plan.agents.first?.start == true)
-        #expect(plan.agents.first?.owner == file)
+        #expect(plan.agents.first?.owner == nil, "no file to change them in: they are the API's")
+    }
+
+    @Test func reloadStartsAnAgentThatFailedToStartEvenIfUnchanged() {
+        let agent = spec("bot")
+        let diff = ReconcilePlanner.reload(
+            current: [ReconcilePlanner.CurrentAgent(spec: agent, owner: file, packageDigest: nil, needsStart: true)],
+            filePath: file, declared: [agent], fileDigests: [agent.agentID: "d"]
+        )
+        #expect(diff.changed.map(\.agentID) == [agent.agentID])
+        #expect(diff.unchanged.isEmpty)
     }
 
     @Test func reloadSortsAgentsIntoAddedRemovedChangedAdoptedAndUnchanged() {

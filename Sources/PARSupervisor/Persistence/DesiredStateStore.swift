@@ -133,9 +133,6 @@ public final class DesiredStateStore: Sendable {
             case .SQLITE_NOTADB, .SQLITE_CORRUPT: return .corrupt(path: path, detail: error.message ?? "\(error)")
             default: break
             }
-            if error.extendedResultCode == .SQLITE_IOERR_WRITE || error.extendedResultCode == .SQLITE_IOERR_FSYNC {
-                return .diskFull(path: path)
-            }
             if corruptIfUnreadable && error.resultCode == .SQLITE_IOERR {
                 return .corrupt(path: path, detail: error.message ?? "\(error)")
             }
@@ -183,17 +180,33 @@ public struct StoredAgent: Sendable, Equatable {
         self.error = error
     }
 
+    /// Every column is checked: a hand-edited or damaged row is an error naming it, never a crash.
     init(row: Row) throws {
-        let desiredText: String = row["desired"]
-        guard let desired = Desired(rawValue: desiredText) else {
-            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "agents.desired holds \(desiredText.debugDescription)")
+        func value<T: DatabaseValueConvertible>(_ column: String, _ type: T.Type) throws -> T {
+            guard let value = T.fromDatabaseValue(row[column] as DatabaseValue) else {
+                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "agents.\(column) holds \(row[column] as DatabaseValue)")
+            }
+            return value
         }
-        let outcomeText: String? = row["outcome"]
+        func optional<T: DatabaseValueConvertible>(_ column: String, _ type: T.Type) throws -> T? {
+            let raw = row[column] as DatabaseValue
+            return raw.isNull ? nil : try value(column, type)
+        }
+        guard let desired = Desired(rawValue: try value("desired", String.self)) else {
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "agents.desired holds \(row["desired"] as DatabaseValue)")
+        }
+        var outcome: Outcome?
+        if let text = try optional("outcome", String.self) {
+            guard let known = Outcome(rawValue: text) else {
+                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "agents.outcome holds \(text.debugDescription)")
+            }
+            outcome = known
+        }
         self.init(
-            agentID: row["agent_id"], spec: row["spec"], owner: row["owner"], desired: desired,
-            outcome: outcomeText.flatMap(Outcome.init(rawValue:)), port: row["port"], run: row["run"],
-            restartCount: row["restart_count"], consecutiveRestarts: row["consecutive_restarts"],
-            lastExit: row["last_exit"], error: row["error"]
+            agentID: try value("agent_id", String.self), spec: try value("spec", String.self), owner: try optional("owner", String.self),
+            desired: desired, outcome: outcome, port: try optional("port", Int.self), run: try value("run", Int.self),
+            restartCount: try value("restart_count", Int.self), consecutiveRestarts: try value("consecutive_restarts", Int.self),
+            lastExit: try optional("last_exit", String.self), error: try optional("error", String.self)
         )
     }
 }

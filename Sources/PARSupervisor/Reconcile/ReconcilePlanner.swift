@@ -48,9 +48,11 @@ public enum ReconcilePlanner {
                 // Its file no longer declares it.
                 plan.forget.append(row.agentID)
                 continue
+            } else if file == nil {
+                // Without a config file, agents a file once declared are kept as they were
+                // (forgetting --config must not stop them), and the API may manage them.
+                row.owner = nil
             }
-            // Without a config file, agents a file once declared are kept as they were:
-            // forgetting --config must not stop them.
             let start = row.desired == .running && row.outcome == nil
             plan.agents.append(BootAgent(
                 spec: spec, owner: row.owner, start: start,
@@ -84,11 +86,14 @@ public enum ReconcilePlanner {
         public var owner: String?
         /// The digest of the package bytes its process runs (nil: unknown).
         public var packageDigest: String?
+        /// It should run but has no process (its start failed): a reload starts it again.
+        public var needsStart: Bool
 
-        public init(spec: AgentSpec, owner: String?, packageDigest: String?) {
+        public init(spec: AgentSpec, owner: String?, packageDigest: String?, needsStart: Bool = false) {
             self.spec = spec
             self.owner = owner
             self.packageDigest = packageDigest
+            self.needsStart = needsStart
         }
     }
 
@@ -108,7 +113,7 @@ public enum ReconcilePlanner {
             }
             let sameSpec = now.spec.documentJSON() == spec.documentJSON()
             let samePackage = now.packageDigest == nil || fileDigests[spec.agentID] == nil || now.packageDigest == fileDigests[spec.agentID]
-            if sameSpec && samePackage {
+            if sameSpec && samePackage && !now.needsStart {
                 diff.unchanged.append(spec.agentID)
             } else {
                 diff.changed.append(spec)

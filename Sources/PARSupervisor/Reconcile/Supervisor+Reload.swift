@@ -35,12 +35,24 @@ extension Supervisor {
         }
         guard issues.isEmpty else { throw .configInvalid(issues) }
 
-        let current = agents.values.map { ReconcilePlanner.CurrentAgent(spec: $0.spec, owner: $0.owner, packageDigest: $0.packageDigest) }
+        let current = agents.values.map {
+            ReconcilePlanner.CurrentAgent(
+                spec: $0.spec, owner: $0.owner, packageDigest: $0.packageDigest,
+                // Wanted, not ended by its policy, yet without a process: it failed to start
+                // (e.g. at the daemon's start); a reload tries again.
+                needsStart: $0.desired == .running && $0.outcome == nil && !$0.isLive && $0.state != .stopped
+            )
+        }
         let diff = ReconcilePlanner.reload(current: current, filePath: declared.path, declared: declared.agents, fileDigests: prepared.mapValues(\.digest))
         var report = ReloadReport()
         report.unchanged = diff.unchanged.map(\.rawValue)
         for agentID in diff.removed {
             await stopProcess(agentID, timeoutSeconds: nil)
+            // Another request may have started it again while it stopped: then it is not ours to drop.
+            guard agents[agentID]?.owner == declared.path, agents[agentID]?.isLive == false else {
+                report.errors[agentID.rawValue] = "it was started again by another request while the reload stopped it; stop it and reload again"
+                continue
+            }
             agents[agentID] = nil
             routeTable.publish(agentID.rawValue, port: nil)
             forgetQuietly(agentID)
@@ -85,6 +97,15 @@ extension Supervisor {
         guard let prepared else { return "its package was not prepared" }
         if let record = agents[spec.agentID], record.isLive {
             await stopProcess(spec.agentID, timeoutSeconds: nil)
+            // Stopped through the API while we waited: that stop stands; the new spec is kept for later.
+            if var record = agents[spec.agentID], record.desired == .stopped {
+                record.spec = spec
+                record.owner = owner
+                record.plan = nil
+                update(spec.agentID, record)
+                persistQuietly(spec.agentID, record)
+                return nil
+            }
         }
         agents[spec.agentID]?.owner = owner
         do {

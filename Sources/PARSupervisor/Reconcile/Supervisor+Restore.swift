@@ -50,8 +50,15 @@ extension Supervisor {
             if let agentID = try? AgentID(validating: id) { forgetQuietly(agentID) }
             report.forgotten.append(id)
         }
+        // Every restored agent's old port is held first, so an agent started earlier in the
+        // loop (a new one, or one whose port was busy) cannot take another's.
+        var held: [AgentID: Int] = [:]
+        for agent in plan.agents where agent.start {
+            if let port = agent.preferredPort, ports.reserve(port) { held[agent.spec.agentID] = port }
+        }
         for agent in plan.agents {
             let agentID = agent.spec.agentID
+            if let port = held[agentID] { ports.release(port) }
             guard agent.start else {
                 placeDown(agent, state: agent.state, error: agent.stored?.error)
                 if agent.stored?.owner != agent.owner || agent.stored.map({ $0.spec != String(decoding: agent.spec.documentJSON(), as: UTF8.self) }) == true {

@@ -1,0 +1,271 @@
+import Foundation
+import NIOPosix
+import PARCore
+import PARSupervisor
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Health probes over loopback, a batch at a time, on raw non-blocking sockets and one
+/// `poll` loop on a pool thread.
+///
+/// Written by hand rather than through AsyncHTTPClient: a probe through the client (a
+/// request object, a pooled channel, event-loop hops, a timeout task) cost about 1.7 ms
+/// of the daemon's CPU, so 100 idle agents probed every 10 s kept it at 2% of a core. A
+/// probe is four syscalls and a status line to read; this does only that.
+public struct LoopbackProber: AgentProber {
+    public init() {}
+
+    public func probe(port: Int, kind: HealthCheckConfig.Kind, timeoutSeconds: Double) async -> ProbeResult {
+        var result: ProbeResult?
+        for await (_, answer) in probe([ProbeRequest(port: port, kind: kind, timeoutSeconds: timeoutSeconds)]) { result = answer }
+        return result ?? ProbeResult(healthy: false, latencySeconds: 0, error: "probe cancelled")
+    }
+
+    public func probe(_ batch: [ProbeRequest]) -> AsyncStream<(Int, ProbeResult)> {
+        let (stream, continuation) = AsyncStream.makeStream(of: (Int, ProbeResult).self)
+        guard !batch.isEmpty else {
+            continuation.finish()
+            return stream
+        }
+        NIOThreadPool.singleton.submit { state in
+            guard case .active = state else {
+                for index in batch.indices { continuation.yield((index, ProbeResult(healthy: false, latencySeconds: 0, error: "the daemon is shutting down"))) }
+                continuation.finish()
+                return
+            }
+            var run = LoopbackProbeRun(batch)
+            run.run { index, result in continuation.yield((index, result)) }
+            continuation.finish()
+        }
+        return stream
+    }
+}
+
+/// One batch: every probe in flight at once, each answered the moment it is decided.
+struct LoopbackProbeRun {
+    private enum Phase { case connecting, writing, reading, done }
+
+    private struct Probe {
+        var request: ProbeRequest
+        var fd: Int32 = -1
+        var phase: Phase = .connecting
+        var started: Double
+        var deadline: Double
+        var outgoing: [UInt8] = []
+        var written = 0
+        var incoming: [UInt8] = []
+    }
+
+    /// Enough for any status line and head; a longer answer is judged by its status.
+    static let readLimit = 64 * 1024
+
+    private var probes: [Probe]
+
+    init(_ batch: [ProbeRequest]) {
+        let now = Self.now()
+        probes = batch.map { Probe(request: $0, started: now, deadline: now + $0.timeoutSeconds) }
+    }
+
+    mutating func run(_ report: (Int, ProbeResult) -> Void) {
+        for index in probes.indices { open(index, report) }
+        var pollSet: [pollfd] = []
+        var owners: [Int] = []
+        while true {
+            pollSet.removeAll(keepingCapacity: true)
+            owners.removeAll(keepingCapacity: true)
+            var nearest = Double.infinity
+            for (index, probe) in probes.enumerated() where probe.phase != .done {
+                let events: Int16 = probe.phase == .reading ? Int16(POLLIN) : Int16(POLLOUT)
+                pollSet.append(pollfd(fd: probe.fd, events: events, revents: 0))
+                owners.append(index)
+                nearest = min(nearest, probe.deadline)
+            }
+            guard !pollSet.isEmpty else { return }
+            let wait = max(0, Int32(((nearest - Self.now()) * 1000).rounded(.up)))
+            let ready = poll(&pollSet, nfds_t(pollSet.count), wait)
+            if ready < 0 && errno != EINTR {
+                for index in owners { finish(index, healthy: false, error: "poll failed: \(String(cString: strerror(errno)))", report) }
+                return
+            }
+            let now = Self.now()
+            for (slot, entry) in pollSet.enumerated() {
+                let index = owners[slot]
+                if entry.revents != 0 {
+                    step(index, revents: entry.revents, report)
+                } else if now >= probes[index].deadline {
+                    finish(index, healthy: false, error: "no complete answer within \(probes[index].request.timeoutSeconds) s", report)
+                }
+            }
+        }
+    }
+
+    private mutating func open(_ index: Int, _ report: (Int, ProbeResult) -> Void) {
+        let request = probes[index].request
+        if case .none = request.kind {
+            probes[index].phase = .done
+            report(index, ProbeResult(healthy: true, latencySeconds: 0, error: nil))
+            return
+        }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else {
+            finish(index, healthy: false, error: "cannot open a socket: \(String(cString: strerror(errno)))", report)
+            return
+        }
+        probes[index].fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(truncatingIfNeeded: request.port).bigEndian)
+        address.sin_addr = in_addr(s_addr: UInt32(0x7F00_0001).bigEndian)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if connected == 0 {
+            connectionEstablished(index, report)
+        } else if errno != EINPROGRESS {
+            finish(index, healthy: false, error: Self.connectError(errno), report)
+        }
+    }
+
+    private mutating func step(_ index: Int, revents: Int16, _ report: (Int, ProbeResult) -> Void) {
+        switch probes[index].phase {
+        case .connecting:
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(probes[index].fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            if error != 0 {
+                finish(index, healthy: false, error: Self.connectError(error), report)
+            } else {
+                connectionEstablished(index, report)
+            }
+        case .writing:
+            write(index, report)
+        case .reading:
+            read(index, report)
+        case .done:
+            break
+        }
+    }
+
+    private mutating func connectionEstablished(_ index: Int, _ report: (Int, ProbeResult) -> Void) {
+        guard case .http(let path) = probes[index].request.kind else {
+            finish(index, healthy: true, error: nil, report)
+            return
+        }
+        probes[index].outgoing = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(probes[index].request.port)\r\nUser-Agent: par-health\r\nAccept: */*\r\nConnection: close\r\n\r\n".utf8)
+        probes[index].phase = .writing
+        write(index, report)
+    }
+
+    private mutating func write(_ index: Int, _ report: (Int, ProbeResult) -> Void) {
+        let sent = probes[index].outgoing.withUnsafeBytes { bytes in
+            send(probes[index].fd, bytes.baseAddress! + probes[index].written, bytes.count - probes[index].written, Int32(MSG_NOSIGNAL))
+        }
+        if sent < 0 {
+            if errno == EAGAIN || errno == EINTR { return }
+            finish(index, healthy: false, error: "the connection failed while sending: \(String(cString: strerror(errno)))", report)
+            return
+        }
+        probes[index].written += sent
+        if probes[index].written == probes[index].outgoing.count {
+            probes[index].phase = .reading
+            read(index, report)
+        }
+    }
+
+    private mutating func read(_ index: Int, _ report: (Int, ProbeResult) -> Void) {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(probes[index].fd, &chunk, chunk.count, 0)
+            if count < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN { return }
+                answerEnded(index, error: "the connection failed: \(String(cString: strerror(errno)))", report)
+                return
+            }
+            if count == 0 {
+                answerEnded(index, error: nil, report)
+                return
+            }
+            probes[index].incoming.append(contentsOf: chunk[0..<count])
+            if probes[index].incoming.count >= Self.readLimit || HTTPAnswerScan.isComplete(probes[index].incoming) {
+                answerEnded(index, error: nil, report)
+                return
+            }
+        }
+    }
+
+    /// The answer is whole (or the agent closed or failed): its status line decides.
+    private mutating func answerEnded(_ index: Int, error: String?, _ report: (Int, ProbeResult) -> Void) {
+        guard case .http(let path) = probes[index].request.kind else { return }
+        guard let status = HTTPAnswerScan.status(probes[index].incoming) else {
+            finish(index, healthy: false, error: "GET \(path): \(error ?? "the agent closed the connection without an answer")", report)
+            return
+        }
+        let healthy = (200..<400).contains(status)
+        finish(index, healthy: healthy, error: healthy ? nil : "GET \(path) answered \(status)", report)
+    }
+
+    private mutating func finish(_ index: Int, healthy: Bool, error: String?, _ report: (Int, ProbeResult) -> Void) {
+        guard probes[index].phase != .done else { return }
+        if probes[index].fd >= 0 {
+            close(probes[index].fd)
+            probes[index].fd = -1
+        }
+        probes[index].phase = .done
+        probes[index].incoming = []
+        var message = error
+        if let error, case .tcp = probes[index].request.kind { message = "TCP connect: \(error)" }
+        report(index, ProbeResult(healthy: healthy, latencySeconds: Self.now() - probes[index].started, error: message))
+    }
+
+    private static func connectError(_ code: Int32) -> String {
+        code == ECONNREFUSED ? "connection refused (nothing listens on the agent's port yet)" : "cannot connect: \(String(cString: strerror(code)))"
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// Just enough of HTTP/1.x answers for a probe: the status code, and whether the whole
+/// answer (head and a `Content-Length` or chunked body) has arrived. Pure.
+enum HTTPAnswerScan {
+    static func status(_ bytes: [UInt8]) -> Int? {
+        // "HTTP/1.1 200 ..." : the three digits after the first space.
+        guard bytes.count >= 12, bytes.starts(with: Array("HTTP/1.".utf8)), bytes[8] == UInt8(ascii: " ") else { return nil }
+        let digits = bytes[9..<12]
+        guard digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+    }
+
+    static func isComplete(_ bytes: [UInt8]) -> Bool {
+        guard let headEnd = headEnd(bytes) else { return false }
+        let head = String(decoding: bytes[..<headEnd], as: UTF8.self).lowercased()
+        let body = bytes.count - headEnd - 4
+        if let status = status(bytes), (100..<200).contains(status) || status == 204 || status == 304 { return true }
+        for line in head.split(separator: "\r\n").dropFirst() {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            let name = parts[0].trimmingCharacters(in: .whitespaces)
+            let value = parts[1].trimmingCharacters(in: .whitespaces)
+            if name == "transfer-encoding", value.contains("chunked") {
+                return bytes.count >= 5 && bytes.suffix(5).elementsEqual("0\r\n\r\n".utf8)
+            }
+            if name == "content-length", let length = Int(value) { return body >= length }
+        }
+        // Neither: the answer ends when the agent closes (asked for by Connection: close).
+        return false
+    }
+
+    private static func headEnd(_ bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        for index in 0...(bytes.count - 4) where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
+            return index
+        }
+        return nil
+    }
+}
