@@ -16,7 +16,7 @@ public actor Supervisor {
     public nonisolated let config: SupervisorConfig
     public nonisolated let logs: LogStore
     public nonisolated let sampler: ResourceSampler
-    private let reactor: ProcessReactor
+    let reactor: ProcessReactor
     let extractor: PackageExtractor
     let logger: Logger
     private let exitEvents: AsyncStream<(AgentID, Int, ChildExit)>
@@ -36,10 +36,10 @@ public actor Supervisor {
     /// Cgroup removals still running, awaited before the same agent starts again and at shutdown.
     private var cleanups: [AgentID: Task<Void, Never>] = [:]
 
-    private let prober: any AgentProber
-    private let healthWakeup = Wakeup()
+    let prober: any AgentProber
+    let healthWakeup = Wakeup()
     /// When the health loop will next wake by itself: a probe due earlier must wake it.
-    private var healthLoopWakesAt = 0.0
+    var healthLoopWakesAt = 0.0
 
     public init(config: SupervisorConfig, prober: any AgentProber, logger: Logger = Logger(label: "par.supervisor")) throws {
         self.config = config
@@ -111,121 +111,6 @@ public actor Supervisor {
             await group.next()
             group.cancelAll()
         }
-    }
-
-    // MARK: - Health
-
-    /// Agents started before the loops ran (restored at start) get their full start timeout
-    /// from now: nobody was probing them meanwhile.
-    private func restartStartClocks() {
-        let now = ResourceSampler.monotonicSeconds()
-        for (agentID, record) in agents where record.state == .starting && record.pid != nil {
-            agents[agentID]?.health = HealthTracker(config: record.healthCheck, startedAt: now)
-            agents[agentID]?.nextProbeAt = now
-        }
-    }
-
-    /// Runs due probes as one batch (never on a request's path) and sleeps until the next
-    /// one is due or a new agent starts. Probes due within a little of each other are sent
-    /// together, so a fleet on the same interval costs one wake-up per round, not one per agent.
-    private func healthLoop() async {
-        let prober = self.prober
-        await withDiscardingTaskGroup { group in
-            while !Task.isCancelled {
-                let (due, sleep) = takeDueProbes()
-                if !due.isEmpty {
-                    group.addTask {
-                        let requests = due.map { ProbeRequest(port: $0.port, kind: $0.kind, timeoutSeconds: $0.timeout) }
-                        for await (index, result) in prober.probe(requests) {
-                            await self.applyProbe(agentID: due[index].agentID, run: due[index].run, result: result)
-                        }
-                    }
-                }
-                await healthWakeup.wait(upTo: sleep)
-            }
-        }
-    }
-
-    private struct DueProbe: Sendable {
-        var agentID: AgentID
-        var run: Int
-        var port: Int
-        var kind: HealthCheckConfig.Kind
-        var timeout: Double
-    }
-
-    /// Probes due now (marked in flight) and how long until the next one; also fails
-    /// starts that ran out of time.
-    private func takeDueProbes() -> ([DueProbe], Double) {
-        let now = ResourceSampler.monotonicSeconds()
-        var due: [DueProbe] = []
-        // With nothing to probe the loop sleeps long: a new agent wakes it.
-        var nextWake = 60.0
-        for (agentID, record) in agents {
-            guard let tracker = record.health, record.pid != nil, let port = record.port,
-                  record.state == .starting || record.state == .running, record.healthKill == nil else { continue }
-            if case .restart(let reason, let detail) = tracker.startDecision(now: now) {
-                killForHealth(agentID, reason: reason, detail: detail)
-                continue
-            }
-            if tracker.phase == .starting {
-                nextWake = min(nextWake, tracker.startedAt + tracker.config.startTimeoutSeconds - now)
-            }
-            guard !record.probeInFlight else { continue }
-            // A live agent's probe may go up to a tenth of its interval early, with others.
-            let slack = tracker.phase == .live ? min(1, tracker.config.intervalSeconds / 10) : 0
-            if record.nextProbeAt <= now + slack {
-                agents[agentID]?.probeInFlight = true
-                due.append(DueProbe(agentID: agentID, run: record.run, port: port, kind: tracker.config.kind, timeout: tracker.config.timeoutSeconds))
-            } else {
-                nextWake = min(nextWake, record.nextProbeAt - now)
-            }
-        }
-        healthLoopWakesAt = now + max(0.001, nextWake)
-        return (due, max(0.001, nextWake))
-    }
-
-    private func applyProbe(agentID: AgentID, run: Int, result: ProbeResult) {
-        guard var record = agents[agentID], record.run == run, record.pid != nil, var tracker = record.health else { return }
-        // A stop in progress owns the agent's end; a probe failing because of it must not kill it.
-        guard record.state == .starting || record.state == .running, !record.stopRequested else {
-            agents[agentID]?.probeInFlight = false
-            return
-        }
-        let now = ResourceSampler.monotonicSeconds()
-        record.probeInFlight = false
-        record.lastProbe = ProbeRecord(at: Date(), result: result)
-        let decision = tracker.record(success: result.healthy, error: result.error, now: now)
-        record.health = tracker
-        record.nextProbeAt = now + tracker.nextProbeDelay()
-        update(agentID, record)
-        // The loop may be sleeping past this agent's next probe: wake it to reschedule.
-        if record.nextProbeAt < healthLoopWakesAt { healthWakeup.signal() }
-        switch decision {
-        case .nothing:
-            break
-        case .ready:
-            guard record.state == .starting else { break }
-            record.state = .running
-            record.readyAt = Date()
-            update(agentID, record)
-            let seconds = now - tracker.startedAt
-            logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(agentID.processID) is ready (health check passed after \(String(format: "%.3f", seconds)) s)", fields: ["run": .number(Double(run))])
-        case .restart(let reason, let detail):
-            killForHealth(agentID, reason: reason, detail: detail)
-        }
-    }
-
-    /// Kills an agent that failed its health; the exit then goes through the restart policy
-    /// as a failure, with `reason` as its cause.
-    private func killForHealth(_ agentID: AgentID, reason: String, detail: String) {
-        guard var record = agents[agentID], let pid = record.pid, record.healthKill == nil,
-              record.state == .starting || record.state == .running, !record.stopRequested, !shuttingDown else { return }
-        record.healthKill = (reason, detail)
-        update(agentID, record)
-        logs.appendEvent(agentID: agentID.rawValue, level: .error, message: "\(agentID.processID) \(detail); killing it (\(reason))", fields: ["reason": .string(reason), "pid": .number(Double(pid))])
-        if let group = record.cgroup { cgroups.kill(group) }
-        ProcessSignals.signalSession(pid, SIGKILL)
     }
 
     /// Stops every agent in parallel (graceful, then forced) and releases the reactor.
@@ -381,67 +266,6 @@ public actor Supervisor {
         return agentID
     }
 
-    struct Prepared: Sendable {
-        var packageID: String
-        var manifest: Manifest
-        var directory: URL
-        /// SHA-256 of the package file: equal bytes, equal digest.
-        var digest: String
-    }
-
-    /// Checks the path, unpacks and reads the manifest: slow work done before the table is touched.
-    nonisolated static func prepare(_ spec: AgentSpec, config: SupervisorConfig, extractor: PackageExtractor) async throws(SupervisorError) -> Prepared {
-        // Links are resolved in full before the check, so no link inside an allowed
-        // directory can lead to a package outside it.
-        let allowed = config.packageDirectories
-        let lexical = URL(fileURLWithPath: spec.packagePath).standardizedFileURL.path
-        guard allowed.contains(where: { lexical.hasPrefix($0 == "/" ? "/" : $0 + "/") }) else {
-            throw .package(.outsideAllowedDirectories(path: spec.packagePath, allowed: allowed))
-        }
-        guard let resolved = Self.realPath(spec.packagePath) else {
-            throw .package(.unreadable(path: spec.packagePath, reason: "no such file"))
-        }
-        let inside = allowed.compactMap(Self.realPath).contains { dir in resolved.hasPrefix(dir == "/" ? "/" : dir + "/") }
-        guard inside else { throw .package(.outsideAllowedDirectories(path: spec.packagePath, allowed: allowed)) }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw .package(.unreadable(path: spec.packagePath, reason: "it is a directory; give the .apkg file"))
-        }
-        // Hashing and unpacking read and write whole files: done on a thread of its own so
-        // a large package never holds one of the few cooperative-pool threads.
-        let result = await onOwnThread { () -> Result<Prepared, PackageError> in
-            do throws(PackageError) {
-                let (directory, digest) = try extractor.extract(archivePath: resolved)
-                let manifest = try Manifest.load(fromDirectory: directory)
-                return .success(Prepared(packageID: spec.packageID ?? manifest.packageID, manifest: manifest, directory: directory, digest: digest))
-            } catch {
-                return .failure(error)
-            }
-        }
-        switch result {
-        case .success(let prepared): return prepared
-        case .failure(let error): throw .package(error)
-        }
-    }
-
-    /// For `par serve --check-config`: why the package of `spec` cannot run, or nil.
-    /// It is unpacked into `scratch`, never into the daemon's cache.
-    public nonisolated static func checkPackage(_ spec: AgentSpec, config: SupervisorConfig, scratch: URL) async -> String? {
-        let extractor = PackageExtractor(cacheRoot: scratch, limits: config.extractionLimits)
-        do {
-            _ = try await prepare(spec, config: config, extractor: extractor)
-            return nil
-        } catch {
-            return error.description
-        }
-    }
-
-    nonisolated static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
-    }
-
     /// - Parameters:
     ///   - owner: the config file that declares the agent, nil for the API.
     ///   - carry: what a restored agent keeps from before the daemon restarted (run, counters, last exit).
@@ -540,28 +364,6 @@ public actor Supervisor {
         update(agentID, record)
         logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "spawned \(agentID.processID) (pid \(record.pid ?? 0), port \(port))", fields: ["pid": .number(Double(record.pid ?? 0)), "port": .number(Double(port)), "run": .number(Double(record.run))])
         return status(of: agentID)!
-    }
-
-    /// What live agents other than `agentID` hold against the quotas.
-    private func quotaUsage(excluding agentID: AgentID) -> QuotaPolicy.Usage {
-        var usage = QuotaPolicy.Usage()
-        for (id, record) in agents where id != agentID && record.isLive {
-            usage.agents += 1
-            usage.memoryMB += record.spec.limits.memoryMB ?? 0
-            usage.cpu += record.spec.limits.cpu ?? 0
-        }
-        return usage
-    }
-
-    /// The quotas with what is in use, for status.
-    public func quotas() -> (policy: QuotaPolicy, usage: QuotaPolicy.Usage) {
-        var usage = QuotaPolicy.Usage()
-        for record in agents.values where record.isLive {
-            usage.agents += 1
-            usage.memoryMB += record.spec.limits.memoryMB ?? 0
-            usage.cpu += record.spec.limits.cpu ?? 0
-        }
-        return (config.quotas, usage)
     }
 
     /// Spawns the record's plan and watches the child. Throws only if the kernel refused.
@@ -800,15 +602,6 @@ public actor Supervisor {
         )
     }
 
-    /// `starting`, `healthy`, `unhealthy`, `disabled` (no check) or `down` (no process).
-    static func healthStatus(_ record: AgentRecord) -> String {
-        guard record.pid != nil else { return "down" }
-        if record.healthCheck.kind == .none { return record.state == .running ? "healthy" : "starting" }
-        guard let tracker = record.health else { return "starting" }
-        if tracker.phase == .starting { return "starting" }
-        return tracker.consecutiveFailures == 0 ? "healthy" : "unhealthy"
-    }
-
     /// Where a request for `agentID` goes.
     public enum Route: Sendable {
         case forward(port: Int)
@@ -836,55 +629,5 @@ public actor Supervisor {
     func update(_ agentID: AgentID, _ record: AgentRecord) {
         agents[agentID] = record
         routeTable.publish(agentID.rawValue, port: Self.routablePort(record))
-    }
-
-    // MARK: - Leftovers of a previous daemon
-
-    /// One file per live agent (`run/<agent>.pid`: pid and kernel start time), so a
-    /// daemon killed with -9 has its agents killed by the next one it is started as.
-    private func writePidFile(_ agentID: AgentID, pid: Int32) {
-        let start = ProcTable.stat(of: pid)?.startTicks ?? 0
-        let url = config.pidDirectory.appendingPathComponent("\(agentID.rawValue).pid")
-        try? "\(pid) \(start)\n".write(to: url, atomically: true, encoding: .utf8)
-    }
-
-    private func removePidFile(_ agentID: AgentID) {
-        try? FileManager.default.removeItem(at: config.pidDirectory.appendingPathComponent("\(agentID.rawValue).pid"))
-    }
-
-    private static func killLeftovers(in directory: URL, logger: Logger) {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        var killed: [(pid: Int32, start: UInt64)] = []
-        for file in files where file.hasSuffix(".pid") {
-            let url = directory.appendingPathComponent(file)
-            defer { try? FileManager.default.removeItem(at: url) }
-            guard let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
-            let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
-            guard parts.count == 2, let pid = Int32(parts[0]), let start = UInt64(parts[1]),
-                  let stat = ProcTable.stat(of: pid), stat.startTicks == start, stat.session == pid
-            else { continue }
-            logger.warning("killing agent left by a previous daemon", metadata: ["pid": "\(pid)", "file": "\(file)"])
-            ProcessSignals.signalSession(pid, SIGKILL)
-            killed.append((pid, start))
-        }
-        // Their ports are handed out again at once (restored agents ask for their old
-        // ones): wait, briefly, until the kernel has torn the old processes down.
-        let deadline = ResourceSampler.monotonicSeconds() + 2
-        while ResourceSampler.monotonicSeconds() < deadline, killed.contains(where: { pid, start in
-            guard let stat = ProcTable.stat(of: pid), stat.startTicks == start else { return false }
-            return stat.state != "Z"
-        }) {
-            usleep(2_000)
-        }
-    }
-}
-
-/// Runs blocking work on a new thread and awaits its result. The caller stays suspended
-/// until the thread finishes, so the work is owned like any child task.
-func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        let thread = Thread { continuation.resume(returning: work()) }
-        thread.name = "par-blocking"
-        thread.start()
     }
 }

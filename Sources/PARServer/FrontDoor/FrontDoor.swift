@@ -27,7 +27,8 @@ public final class FrontDoor: Service, Sendable {
     private let loopsDone = DispatchGroup()
 
     /// Binds `host:port` (an IPv4 address); nothing is accepted until `open()`.
-    public init(
+    /// (Throws before the designated init: see `FrontDoorLoop.init` for the compiler bug.)
+    public convenience init(
         host: String, port: Int, routes: RouteTable, traffic: ProxyTraffic, timeoutSeconds: Double, idleTimeoutSeconds: Double,
         loopCount: Int, logger: Logger
     ) throws(FrontDoorError) {
@@ -52,7 +53,11 @@ public final class FrontDoor: Service, Sendable {
             close(listener)
             throw error
         }
-        self.port = Int(bound)
+        self.init(port: Int(bound), listener: listener, loops: loops, fullStack: fullStack)
+    }
+
+    private init(port: Int, listener: Int32, loops: [FrontDoorLoop], fullStack: FullStack) {
+        self.port = port
         self.listener = listener
         self.loops = loops
         self.fullStack = fullStack

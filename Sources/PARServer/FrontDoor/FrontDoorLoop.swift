@@ -165,7 +165,10 @@ final class FrontDoorLoop: @unchecked Sendable {
         var closesClient = false
     }
 
-    init(listener: Int32, settings: FrontDoorSettings) throws(FrontDoorError) {
+    /// The syscalls that may fail come before the designated init: a class holding an
+    /// `Atomic` that throws from a partly initialised designated init crashes the Swift
+    /// 6.3 optimiser ("Found ownership error"), so release builds would not build.
+    convenience init(listener: Int32, settings: FrontDoorSettings) throws(FrontDoorError) {
         let epoll = par_epoll_create()
         guard epoll >= 0 else { throw .system("epoll_create1", errno) }
         let wakeFD = par_eventfd()
@@ -177,6 +180,10 @@ final class FrontDoorLoop: @unchecked Sendable {
             close(wakeFD)
             throw .system("epoll_ctl(listener)", error)
         }
+        self.init(epoll: epoll, wakeFD: wakeFD, listener: listener, settings: settings)
+    }
+
+    private init(epoll: Int32, wakeFD: Int32, listener: Int32, settings: FrontDoorSettings) {
         self.epoll = epoll
         self.wakeFD = wakeFD
         self.listener = listener
