@@ -46,10 +46,32 @@ extension AgentSpec {
         return body
     }
 
-    /// The document as canonical JSON (sorted keys): equal specs give equal bytes.
+    /// The document as canonical JSON (keys sorted by their bytes): equal specs give equal
+    /// bytes. Written with `JSONWriter`: `JSONSerialization`'s sorted keys compare through
+    /// ICU collation and cost a reload of 100 agents 60 ms.
     public func documentJSON() -> Data {
-        // Only strings, numbers, booleans and maps of them: serialisation cannot fail.
-        (try? JSONSerialization.data(withJSONObject: document(), options: [.sortedKeys])) ?? Data("{}".utf8)
+        var json = JSONWriter(capacity: 512)
+        Self.write(document(), into: &json)
+        return Data(json.bytes)
+    }
+
+    private static func write(_ value: Any, into json: inout JSONWriter) {
+        switch value {
+        case let object as [String: Any]:
+            json.beginObject()
+            for key in object.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                json.key(key)
+                write(object[key]!, into: &json)
+            }
+            json.endObject()
+        case let map as [String: String]:
+            write(map as [String: Any], into: &json)
+        case let text as String: json.string(text)
+        case let flag as Bool: json.bool(flag)
+        case let number as Int: json.int(number)
+        case let number as Double: json.double(number)
+        default: json.null()
+        }
     }
 
     /// Reads a stored document back through the spawn validator.

@@ -18,6 +18,7 @@ public actor Supervisor {
     public nonisolated let sampler: ResourceSampler
     let reactor: ProcessReactor
     let extractor: PackageExtractor
+    let preparedPackages = PreparedPackages()
     let logger: Logger
     private let exitEvents: AsyncStream<(AgentID, Int, ChildExit)>
     private let exitContinuation: AsyncStream<(AgentID, Int, ChildExit)>.Continuation
@@ -144,7 +145,7 @@ public actor Supervisor {
     /// Starts an agent. The package is checked and unpacked before the table is touched.
     public func spawn(_ spec: AgentSpec) async throws(SupervisorError) -> ProcessStatus {
         if let file = agents[spec.agentID]?.owner { throw .ownedByConfig(processID: spec.processID, file: file) }
-        let prepared = try await Self.prepare(spec, config: config, extractor: extractor)
+        let prepared = try await Self.prepare(spec, config: config, extractor: extractor, cache: preparedPackages)
         return try await launch(spec: spec, prepared: prepared, owner: nil)
     }
 
@@ -157,7 +158,7 @@ public actor Supervisor {
             throw .ownedByConfig(processID: processID, file: owner)
         }
         let spec = newSpec ?? before.spec
-        let prepared = try await Self.prepare(spec, config: config, extractor: extractor)
+        let prepared = try await Self.prepare(spec, config: config, extractor: extractor, cache: preparedPackages)
         // Reading the package suspended us: a reload or another request may have changed
         // the agent meanwhile, and acting on what we read before would undo that.
         guard var current = agents[agentID], current.owner == owner, current.spec == before.spec else {

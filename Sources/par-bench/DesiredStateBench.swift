@@ -31,7 +31,7 @@ extension Bench {
         let count = agents
         let marker = UUID().uuidString
         let first = try DaemonHarness(agentPorts: count + 20)
-        let package = try first.install(FastAgent.package())
+        let package = try first.install(TinyAgent.package())
         var client = first.client()
         let coldStart = Clock.now()
         try Self.spawnFleet(client, package: package, count: count, fields: ["restart_policy": "always", "env_vars": ["MARKER": marker]])
@@ -70,12 +70,14 @@ extension Bench {
         let count = agents
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("par-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root.appendingPathComponent("packages"), withIntermediateDirectories: true)
-        try FastAgent.package().write(to: root.appendingPathComponent("packages/fast.apkg"))
+        try TinyAgent.package().write(to: root.appendingPathComponent("packages/tiny.apkg"))
         let config = root.appendingPathComponent("par.yaml")
+        var generations = Array(repeating: 0, count: count)
         func write(generation: Int, changed: Int) throws {
+            if changed >= 0 { generations[changed] = generation }
             var text = "agents:\n"
             for index in 0..<count {
-                text += "  bench-\(index):\n    package_path: packages/fast.apkg\n    env_vars: {GENERATION: \"\(index == changed ? generation : 0)\"}\n"
+                text += "  bench-\(index):\n    package_path: packages/tiny.apkg\n    env_vars: {GENERATION: \"\(generations[index])\"}\n"
             }
             try text.write(to: config, atomically: true, encoding: .utf8)
         }
@@ -117,7 +119,7 @@ extension Bench {
             let daemon = try DaemonHarness(agentPorts: agents + 10)
             defer { daemon.stop() }
             let client = daemon.client()
-            try Self.spawnFleet(client, package: try daemon.install(FastAgent.package()), count: agents, fields: ["health_check": check])
+            try Self.spawnFleet(client, package: try daemon.install(TinyAgent.package()), count: agents, fields: ["health_check": check])
             try Self.waitUntilRunning(client, count: agents)
             Thread.sleep(forTimeInterval: 2)
             let pid = daemon.process.processIdentifier

@@ -123,6 +123,15 @@ struct Serve: AsyncParsableCommand {
         for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 { _ = open("/dev/null", O_RDWR) }
         let dataURL = URL(fileURLWithPath: options.dataDir).standardizedFileURL
         try FileManager.default.createDirectory(at: dataURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // Before anything in the data dir is touched: a second daemon leaves the first alone.
+        let lock: DataDirectoryLock
+        do {
+            lock = try DataDirectoryLock(dataDirectory: dataURL)
+        } catch {
+            FileHandle.standardError.write(Data("par serve: \(error.description)\n".utf8))
+            throw ExitCode(1)
+        }
+        defer { withExtendedLifetime(lock) {} }
         let token = try TokenStore.loadOrCreate(in: dataURL)
         // Agents inherit nothing of it (a manifest's ${PAR_TOKEN} expands to nothing).
         unsetenv("PAR_TOKEN")

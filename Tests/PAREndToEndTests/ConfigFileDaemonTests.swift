@@ -95,6 +95,23 @@ struct ConfigFileDaemonTests {
         #expect(try daemon.client().get("/supervisor/processes/par-added").status == 200)
     }
 
+    @Test func aPackageRebuiltAtTheSamePathIsAChange() throws {
+        let setup = try Setup()
+        try setup.write(agent("rebuilt") + agent("other"))
+        let daemon = try setup.daemon()
+        defer { daemon.stop() }
+        let before = pid(try daemon.waitFor("par-rebuilt") { state($0) == "running" })
+        let other = pid(try daemon.waitFor("par-other") { state($0) == "running" })
+        #expect(try daemon.client().post("/supervisor/reload").json["unchanged"] as? [String] == ["other", "rebuilt"])
+        // New bytes under the same name (as `pixell build` would write them): a change.
+        try APKGBuilder.commandPackage(script: "echo v2\nexec sleep 1000").write(to: setup.packages.appendingPathComponent("sleeper.apkg"))
+        let answer = try daemon.client().post("/supervisor/reload")
+        #expect(answer.json["changed"] as? [String] == ["other", "rebuilt"], "both name the rebuilt file: \(answer.text)")
+        let after = try daemon.waitFor("par-rebuilt") { state($0) == "running" && pid($0) != before }
+        #expect(pid(after) != before)
+        #expect(pid(try daemon.process("par-other")) != other)
+    }
+
     @Test func sighupAndTheCLIReloadToo() throws {
         let setup = try Setup()
         try setup.write(agent("first"))

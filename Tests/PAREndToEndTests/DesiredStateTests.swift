@@ -268,3 +268,27 @@ struct RestoreEdgeTests {
         #expect(route.headers["retry-after"] != nil || route.text.contains("restarting"), "\(route.text)")
     }
 }
+
+@Suite("One daemon per data dir")
+struct SecondDaemonTests {
+    @Test func aSecondDaemonOnTheSameDataDirExitsAndTouchesNothing() throws {
+        let first = try DaemonHarness()
+        defer { first.stop() }
+        let marker = UUID().uuidString
+        let answer = try first.spawn("kept", package: try first.install(sleeperPackage()), ["env_vars": ["MARKER": marker]])
+        let agentPID = try #require(pid(answer.json))
+        let socket = first.dataDirectory.appendingPathComponent("http.sock").path
+        #expect(FileManager.default.fileExists(atPath: socket))
+
+        let started = Date()
+        let second = try runPar(["serve", "--port", "0", "--data-dir", first.dataDirectory.path, "--port-range", "\(first.portRange.lowerBound)-\(first.portRange.upperBound)", "--package-dir", first.packageDirectory.path])
+        #expect(second.status != 0)
+        #expect(Date().timeIntervalSince(started) < 10, "it exits at once")
+        #expect(second.output.contains("pid \(first.process.processIdentifier)"), "the message names the holder: \(second.output)")
+        #expect(ProcessInspection.isAlive(agentPID), "the first daemon's agent was not killed")
+        #expect(ProcessInspection.processes(withEnvironment: "MARKER", value: marker) == [agentPID], "and not started twice")
+        #expect(FileManager.default.fileExists(atPath: socket), "nor its socket removed")
+        #expect(state(try first.process("par-kept")) == "running")
+        #expect(try first.client().post("/supervisor/restart/par-kept").status == 200, "the first daemon still works")
+    }
+}

@@ -183,20 +183,26 @@ struct LimitsTests {
         #expect(try second.client().post("/supervisor/stop/par-left").status == 200)
         #expect(ProcessInspection.eventually { !FileManager.default.fileExists(atPath: cgroupPath) })
     }
+}
 
+/// What needs no cgroups: quotas (they count what agents ask for) and validation.
+@Suite("Limits: quotas and validation, with or without cgroups")
+struct LimitRulesTests {
     @Test func globalQuotasRefuseWhatWouldNotFit() throws {
-        let daemon = try DaemonHarness(extraArguments: ["--max-agents", "2", "--max-total-memory-mb", "100"])
+        // Quotas count what agents ask for, enforced or not: no cgroups needed to test them.
+        let daemon = try DaemonHarness(extraArguments: ["--max-agents", "2", "--max-total-memory-mb", "100", "--cgroup-root", "none"])
         defer { daemon.stop() }
         let package = try daemon.install(sleeperPackage())
-        #expect(try daemon.spawn("q1", package: package, ["memory_limit_mb": 64]).status == 200)
-        let over = try daemon.spawn("q2", package: package, ["memory_limit_mb": 64])
+        let unenforced: [String: Any] = ["enforce_limits": false]
+        #expect(try daemon.spawn("q1", package: package, unenforced.merging(["memory_limit_mb": 64]) { $1 }).status == 200)
+        let over = try daemon.spawn("q2", package: package, unenforced.merging(["memory_limit_mb": 64]) { $1 })
         #expect(over.status == 409, "\(over.text)")
         #expect(over.json["field"] as? String == "max_total_memory_mb")
         #expect((over.json["detail"] as? String)?.contains("64 MB are in use") == true)
         let unlimited = try daemon.spawn("q2", package: package)
         #expect(unlimited.status == 409)
-        #expect(try daemon.spawn("q2", package: package, ["memory_limit_mb": 32]).status == 200)
-        let third = try daemon.spawn("q3", package: package, ["memory_limit_mb": 4])
+        #expect(try daemon.spawn("q2", package: package, unenforced.merging(["memory_limit_mb": 32]) { $1 }).status == 200)
+        let third = try daemon.spawn("q3", package: package, unenforced.merging(["memory_limit_mb": 4]) { $1 })
         #expect(third.status == 409)
         #expect(third.json["field"] as? String == "max_agents")
 

@@ -83,8 +83,8 @@ struct LoopbackProberTests {
     func probe(_ requests: [ProbeRequest]) async -> [Int: (ProbeResult, Double)] {
         var results: [Int: (ProbeResult, Double)] = [:]
         let start = Date()
-        for await (index, result) in LoopbackProber().probe(requests) {
-            results[index] = (result, Date().timeIntervalSince(start))
+        for await answers in LoopbackProber().probe(requests) {
+            for (index, result) in answers { results[index] = (result, Date().timeIntervalSince(start)) }
         }
         return results
     }
@@ -109,12 +109,12 @@ struct LoopbackProberTests {
         ])
         #expect(results.count == 7)
         #expect(results[0]?.0.healthy == true)
-        #expect(results[0].map { $0.1 < 0.4 } == true, "a whole answer is enough: no wait for the agent to close or for the slow probe")
+        #expect(results[0]!.1 < results[2]!.1, "a whole answer is enough: no wait for the agent to close or for the slow probe")
         #expect(results[1]?.0.healthy == false)
         #expect(results[1]?.0.error == "GET /health answered 503")
         #expect(results[2]?.0.healthy == false)
         #expect(results[2]?.0.error?.contains("no complete answer within 0.5 s") == true)
-        #expect(results[2].map { $0.1 >= 0.45 && $0.1 < 1.5 } == true)
+        #expect(results[2]!.1 >= 0.45, "it waited for its timeout")
         #expect(results[3]?.0.healthy == false)
         #expect(results[3]?.0.error?.contains("connection refused") == true)
         #expect(results[4]?.0.healthy == true, "TCP: a connection is enough")

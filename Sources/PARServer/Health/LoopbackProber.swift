@@ -19,31 +19,33 @@ public struct LoopbackProber: AgentProber {
 
     public func probe(port: Int, kind: HealthCheckConfig.Kind, timeoutSeconds: Double) async -> ProbeResult {
         var result: ProbeResult?
-        for await (_, answer) in probe([ProbeRequest(port: port, kind: kind, timeoutSeconds: timeoutSeconds)]) { result = answer }
+        for await answers in probe([ProbeRequest(port: port, kind: kind, timeoutSeconds: timeoutSeconds)]) { result = answers.first?.1 ?? result }
         return result ?? ProbeResult(healthy: false, latencySeconds: 0, error: "probe cancelled")
     }
 
-    public func probe(_ batch: [ProbeRequest]) -> AsyncStream<(Int, ProbeResult)> {
-        let (stream, continuation) = AsyncStream.makeStream(of: (Int, ProbeResult).self)
+    public func probe(_ batch: [ProbeRequest]) -> AsyncStream<[(Int, ProbeResult)]> {
+        let (stream, continuation) = AsyncStream.makeStream(of: [(Int, ProbeResult)].self)
         guard !batch.isEmpty else {
             continuation.finish()
             return stream
         }
         NIOThreadPool.singleton.submit { state in
             guard case .active = state else {
-                for index in batch.indices { continuation.yield((index, ProbeResult(healthy: false, latencySeconds: 0, error: "the daemon is shutting down"))) }
+                continuation.yield(batch.indices.map { ($0, ProbeResult(healthy: false, latencySeconds: 0, error: "the daemon is shutting down")) })
                 continuation.finish()
                 return
             }
             var run = LoopbackProbeRun(batch)
-            run.run { index, result in continuation.yield((index, result)) }
+            run.run { results in continuation.yield(results) }
             continuation.finish()
         }
         return stream
     }
 }
 
-/// One batch: every probe in flight at once, each answered the moment it is decided.
+/// One batch: every probe in flight at once. What is decided in one turn of the poll loop
+/// is reported together (one hop to the supervisor), and at once: a slow agent never
+/// holds back the others' answers.
 struct LoopbackProbeRun {
     private enum Phase { case connecting, writing, reading, done }
 
@@ -60,6 +62,9 @@ struct LoopbackProbeRun {
 
     /// Enough for any status line and head; a longer answer is judged by its status.
     static let readLimit = 64 * 1024
+    private static let requestStart = Array("GET ".utf8)
+    private static let requestHost = Array(" HTTP/1.1\r\nHost: 127.0.0.1:".utf8)
+    private static let requestEnd = Array("\r\nUser-Agent: par-health\r\nAccept: */*\r\nConnection: close\r\n\r\n".utf8)
 
     private var probes: [Probe]
 
@@ -68,11 +73,17 @@ struct LoopbackProbeRun {
         probes = batch.map { Probe(request: $0, started: now, deadline: now + $0.timeoutSeconds) }
     }
 
-    mutating func run(_ report: (Int, ProbeResult) -> Void) {
+    mutating func run(_ deliver: ([(Int, ProbeResult)]) -> Void) {
+        var decided: [(Int, ProbeResult)] = []
+        let report = { (index: Int, result: ProbeResult) in decided.append((index, result)) }
         for index in probes.indices { open(index, report) }
         var pollSet: [pollfd] = []
         var owners: [Int] = []
         while true {
+            if !decided.isEmpty {
+                deliver(decided)
+                decided.removeAll(keepingCapacity: true)
+            }
             pollSet.removeAll(keepingCapacity: true)
             owners.removeAll(keepingCapacity: true)
             var nearest = Double.infinity
@@ -87,6 +98,7 @@ struct LoopbackProbeRun {
             let ready = poll(&pollSet, nfds_t(pollSet.count), wait)
             if ready < 0 && errno != EINTR {
                 for index in owners { finish(index, healthy: false, error: "poll failed: \(String(cString: strerror(errno)))", report) }
+                deliver(decided)
                 return
             }
             let now = Self.now()
@@ -153,7 +165,12 @@ struct LoopbackProbeRun {
             finish(index, healthy: true, error: nil, report)
             return
         }
-        probes[index].outgoing = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(probes[index].request.port)\r\nUser-Agent: par-health\r\nAccept: */*\r\nConnection: close\r\n\r\n".utf8)
+        var head = Self.requestStart
+        head.append(contentsOf: path.utf8)
+        head.append(contentsOf: Self.requestHost)
+        head.append(contentsOf: String(probes[index].request.port).utf8)
+        head.append(contentsOf: Self.requestEnd)
+        probes[index].outgoing = head
         probes[index].phase = .writing
         write(index, report)
     }
@@ -242,22 +259,57 @@ enum HTTPAnswerScan {
         return digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
     }
 
+    /// Read on the bytes (no strings): this runs for every read of every probe.
     static func isComplete(_ bytes: [UInt8]) -> Bool {
         guard let headEnd = headEnd(bytes) else { return false }
-        let head = String(decoding: bytes[..<headEnd], as: UTF8.self).lowercased()
         let body = bytes.count - headEnd - 4
         if let status = status(bytes), (100..<200).contains(status) || status == 204 || status == 304 { return true }
-        for line in head.split(separator: "\r\n").dropFirst() {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            let name = parts[0].trimmingCharacters(in: .whitespaces)
-            let value = parts[1].trimmingCharacters(in: .whitespaces)
-            if name == "transfer-encoding", value.contains("chunked") {
+        var lineStart = 0
+        while let lineEnd = nextLineEnd(bytes, from: lineStart, before: headEnd + 2) {
+            defer { lineStart = lineEnd + 2 }
+            guard lineStart > 0, let colon = bytes[lineStart..<lineEnd].firstIndex(of: UInt8(ascii: ":")) else { continue }
+            let name = bytes[lineStart..<colon]
+            let value = bytes[(colon + 1)..<lineEnd].drop { $0 == 32 || $0 == 9 }
+            if equalsIgnoringCase(name, "transfer-encoding") {
+                guard contains(value, "chunked") else { continue }
                 return bytes.count >= 5 && bytes.suffix(5).elementsEqual("0\r\n\r\n".utf8)
             }
-            if name == "content-length", let length = Int(value) { return body >= length }
+            if equalsIgnoringCase(name, "content-length") {
+                var length = 0
+                for byte in value where byte != 32 && byte != 9 {
+                    guard byte >= 48, byte <= 57 else { return false }
+                    length = length * 10 + Int(byte - 48)
+                    if length > 1 << 40 { return false }
+                }
+                return body >= length
+            }
         }
         // Neither: the answer ends when the agent closes (asked for by Connection: close).
+        return false
+    }
+
+    private static func nextLineEnd(_ bytes: [UInt8], from start: Int, before limit: Int) -> Int? {
+        var index = start
+        while index + 1 < limit {
+            if bytes[index] == 13 && bytes[index + 1] == 10 { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    private static func equalsIgnoringCase(_ bytes: ArraySlice<UInt8>, _ name: StaticString) -> Bool {
+        guard bytes.count == name.utf8CodeUnitCount else { return false }
+        return zip(bytes, UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)).allSatisfy { ($0 | 0x20) == $1 }
+    }
+
+    private static func contains(_ bytes: ArraySlice<UInt8>, _ word: StaticString) -> Bool {
+        let needle = UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
+        guard bytes.count >= needle.count else { return false }
+        var start = bytes.startIndex
+        while start + needle.count <= bytes.endIndex {
+            if zip(bytes[start..<(start + needle.count)], needle).allSatisfy({ ($0 | 0x20) == $1 }) { return true }
+            start += 1
+        }
         return false
     }
 

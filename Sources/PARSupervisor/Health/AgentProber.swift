@@ -5,9 +5,10 @@ import Synchronization
 /// Asks agents on their loopback ports whether they are healthy. The server module gives
 /// the real one (HTTP and TCP); the supervisor only schedules probes and acts on answers.
 public protocol AgentProber: Sendable {
-    /// Runs every probe of `batch` at once and yields each result (with its index in
-    /// `batch`) as soon as it is known, so one slow agent never delays the others' answers.
-    func probe(_ batch: [ProbeRequest]) -> AsyncStream<(Int, ProbeResult)>
+    /// Runs every probe of `batch` at once and yields results (each with its index in
+    /// `batch`) as soon as they are known, those decided together in one element, so one
+    /// slow agent never delays the others' answers.
+    func probe(_ batch: [ProbeRequest]) -> AsyncStream<[(Int, ProbeResult)]>
 }
 
 public struct ProbeRequest: Sendable, Equatable {

@@ -29,8 +29,8 @@ extension Supervisor {
                 if !due.isEmpty {
                     group.addTask {
                         let requests = due.map { ProbeRequest(port: $0.port, kind: $0.kind, timeoutSeconds: $0.timeout) }
-                        for await (index, result) in prober.probe(requests) {
-                            await self.applyProbe(agentID: due[index].agentID, run: due[index].run, result: result)
+                        for await results in prober.probe(requests) {
+                            await self.applyProbes(results.map { (due[$0.0], $0.1) })
                         }
                     }
                 }
@@ -76,6 +76,11 @@ extension Supervisor {
         }
         healthLoopWakesAt = now + max(0.001, nextWake)
         return (due, max(0.001, nextWake))
+    }
+
+    /// Results decided together, applied in one hop to the actor.
+    func applyProbes(_ results: [(DueProbe, ProbeResult)]) {
+        for (probe, result) in results { applyProbe(agentID: probe.agentID, run: probe.run, result: result) }
     }
 
     func applyProbe(agentID: AgentID, run: Int, result: ProbeResult) {

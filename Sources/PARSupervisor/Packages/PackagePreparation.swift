@@ -1,6 +1,7 @@
 import Foundation
 import PARCore
 import PARPackages
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +18,9 @@ extension Supervisor {
     }
 
     /// Checks the path, unpacks and reads the manifest: slow work done before the table is touched.
-    nonisolated static func prepare(_ spec: AgentSpec, config: SupervisorConfig, extractor: PackageExtractor) async throws(SupervisorError) -> Prepared {
+    /// With `cache`, a package file that has not changed since it was last prepared is not
+    /// read again (a reload of a file naming 100 agents, a daemon restoring them).
+    nonisolated static func prepare(_ spec: AgentSpec, config: SupervisorConfig, extractor: PackageExtractor, cache: PreparedPackages? = nil) async throws(SupervisorError) -> Prepared {
         // Links are resolved in full before the check, so no link inside an allowed
         // directory can lead to a package outside it.
         let allowed = config.packageDirectories
@@ -34,6 +37,12 @@ extension Supervisor {
         guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), !isDirectory.boolValue else {
             throw .package(.unreadable(path: spec.packagePath, reason: "it is a directory; give the .apkg file"))
         }
+        // Taken before reading: if the file changes while it is read, the next prepare
+        // sees another identity and reads it again.
+        let identity = PreparedPackages.Identity(path: resolved)
+        if let identity, let known = cache?.lookup(resolved, identity: identity) {
+            return Prepared(packageID: spec.packageID ?? known.manifest.packageID, manifest: known.manifest, directory: known.directory, digest: known.digest)
+        }
         // Hashing and unpacking read and write whole files: done on a thread of its own so
         // a large package never holds one of the few cooperative-pool threads.
         let result = await onOwnThread { () -> Result<Prepared, PackageError> in
@@ -46,7 +55,9 @@ extension Supervisor {
             }
         }
         switch result {
-        case .success(let prepared): return prepared
+        case .success(let prepared):
+            if let identity { cache?.store(resolved, identity: identity, prepared) }
+            return prepared
         case .failure(let error): throw .package(error)
         }
     }
@@ -77,5 +88,47 @@ func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         let thread = Thread { continuation.resume(returning: work()) }
         thread.name = "par-blocking"
         thread.start()
+    }
+}
+
+/// Packages already hashed, unpacked and read, by path and file identity (device, inode,
+/// size, modification and change times, as git's index does): an unchanged file is not
+/// hashed and its manifest not parsed again. A rewritten or replaced file, or an unpacked
+/// folder that is gone, is read again.
+final class PreparedPackages: Sendable {
+    struct Identity: Hashable, Sendable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var modified: Int64
+        var changed: Int64
+
+        init?(path: String) {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+            size = Int64(info.st_size)
+            modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+            changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+        }
+    }
+
+    private struct Entry {
+        var identity: Identity
+        var prepared: Supervisor.Prepared
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+
+    func lookup(_ path: String, identity: Identity) -> Supervisor.Prepared? {
+        guard let entry = entries.withLock({ $0[path] }), entry.identity == identity,
+              FileManager.default.fileExists(atPath: entry.prepared.directory.path)
+        else { return nil }
+        return entry.prepared
+    }
+
+    func store(_ path: String, identity: Identity, _ prepared: Supervisor.Prepared) {
+        entries.withLock { $0[path] = Entry(identity: identity, prepared: prepared) }
     }
 }

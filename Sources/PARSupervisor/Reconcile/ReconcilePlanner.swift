@@ -37,7 +37,7 @@ public enum ReconcilePlanner {
                 // The file is the truth for what it declares; an agent spawned through the
                 // API that the file now declares is taken over by it.
                 row.owner = file.path
-                if fromFile.documentJSON() != storedSpec.documentJSON() {
+                if fromFile != storedSpec {
                     // Changed while the daemon was down: a fresh start, as a reload would give,
                     // unless an operator had stopped it.
                     spec = fromFile
@@ -111,7 +111,7 @@ public enum ReconcilePlanner {
                 diff.adopted.append(spec)
                 continue
             }
-            let sameSpec = now.spec.documentJSON() == spec.documentJSON()
+            let sameSpec = now.spec == spec
             let samePackage = now.packageDigest == nil || fileDigests[spec.agentID] == nil || now.packageDigest == fileDigests[spec.agentID]
             if sameSpec && samePackage && !now.needsStart {
                 diff.unchanged.append(spec.agentID)

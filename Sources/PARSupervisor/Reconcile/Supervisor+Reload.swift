@@ -28,7 +28,7 @@ extension Supervisor {
         var issues: [String] = []
         for spec in declared.agents {
             do {
-                prepared[spec.agentID] = try await Self.prepare(spec, config: config, extractor: extractor)
+                prepared[spec.agentID] = try await Self.prepare(spec, config: config, extractor: extractor, cache: preparedPackages)
             } catch {
                 issues.append("\(declared.path): agents.\(spec.agentID.rawValue).package_path: \(error)")
             }

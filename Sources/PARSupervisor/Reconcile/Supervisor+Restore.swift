@@ -68,7 +68,7 @@ extension Supervisor {
                 continue
             }
             do {
-                let prepared = try await Self.prepare(agent.spec, config: config, extractor: extractor)
+                let prepared = try await Self.prepare(agent.spec, config: config, extractor: extractor, cache: preparedPackages)
                 _ = try await launch(spec: agent.spec, prepared: prepared, owner: agent.owner, preferredPort: agent.preferredPort, carry: agent.stored)
                 report.started.append(agentID.rawValue)
             } catch {
