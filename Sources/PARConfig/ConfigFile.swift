@@ -53,7 +53,15 @@ public struct ConfigFile: Sendable {
             if key == "agents" {
                 config.agents = reader.agents(value, directory: (path as NSString).deletingLastPathComponent, defaults: defaults)
             } else if let kind = ServeSetting.kinds[key] {
-                if let setting = reader.setting(value, key: key, kind: kind) { config.settings[key] = setting }
+                if let setting = reader.setting(value, key: key, kind: kind) {
+                    // Values whose form is known are checked here, so they are listed with the
+                    // file's other errors and their line; ranges of numbers `par serve` checks.
+                    if let problem = ServeSetting.problem(key, setting) {
+                        reader.issues.append(reader.issue(value, key: key, problem))
+                    } else {
+                        config.settings[key] = setting
+                    }
+                }
             } else {
                 reader.issues.append(reader.issue(keyNode, key: key, "unknown option\(ServeSetting.suggestion(for: key)); options are agents, \(ServeSetting.kinds.keys.sorted().joined(separator: ", "))"))
             }
@@ -84,6 +92,24 @@ public enum ServeSetting {
         "proxy_relay_threads": .int, "proxy_requires_token": .bool, "log_max_entries": .int, "log_max_age": .double,
         "log_max_mb": .int, "log_max_total_mb": .int, "max_line_bytes": .int, "python": .string, "log_level": .string,
     ]
+
+    static func problem(_ key: String, _ value: SettingValue) -> String? {
+        switch (key, value) {
+        case ("port_range", .string(let text)):
+            do {
+                _ = try PortPool.parseRange(text)
+                return nil
+            } catch {
+                return error.reason
+            }
+        case ("port", .int(let port)) where !(0...65535).contains(port):
+            return "must be from 0 to 65535 (0 picks a free port), got \(port)"
+        case ("log_level", .string(let level)) where !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level):
+            return "must be one of trace, debug, info, notice, warning, error, critical; got \(level.debugDescription)"
+        default:
+            return nil
+        }
+    }
 
     static func suggestion(for key: String) -> String {
         let normalised = key.replacingOccurrences(of: "-", with: "_").lowercased()

@@ -51,6 +51,15 @@ struct AgentRecord {
     /// A `crashed` agent that will not restart (`never`) is not live.
     var isLive: Bool { pid != nil || pendingRestart != nil || nextRestartAt != nil || state == .stopping }
     var exitWaiters: [ExitWaiter] = []
+
+    /// What the lifecycle rules need to judge an event about this agent.
+    func lifecycle(shuttingDown: Bool) -> LifecycleRules.Snapshot {
+        LifecycleRules.Snapshot(
+            state: state, run: run, pid: pid, stopRequested: stopRequested,
+            restartPending: pendingRestart != nil || nextRestartAt != nil, healthKillPending: healthKill != nil,
+            probed: health != nil, shuttingDown: shuttingDown
+        )
+    }
 }
 
 /// A one-shot wait for an exit or a timeout, whichever comes first.

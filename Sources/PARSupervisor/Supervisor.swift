@@ -46,20 +46,8 @@ public actor Supervisor {
         self.config = config
         self.prober = prober
         self.logger = logger
-        let storeLogger = logger
-        do {
-            self.logs = try LogStore(configuration: LogStoreConfiguration(
-                path: config.logDatabase.path, defaultRetention: config.logRetention, maxTotalBytes: config.logMaxTotalBytes,
-                onError: { message in storeLogger.error("\(message)") }
-            ))
-        } catch {
-            throw SupervisorError.internalFailure(error.description)
-        }
-        self.sampler = ResourceSampler()
-        self.reactor = try ProcessReactor(maxLineBytes: config.maxLineBytes)
-        self.extractor = PackageExtractor(cacheRoot: config.packageCache, limits: config.extractionLimits)
-        self.ports = PortPool(range: config.portRange)
-        (exitEvents, exitContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+        // Everything that can fail comes first, the log store (threads of its own) last, so a
+        // failed start leaves no thread running over freed state.
         let fm = FileManager.default
         for directory in [config.dataDirectory, config.packageCache, config.runtimeDirectory, config.pidDirectory] {
             try fm.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -74,6 +62,22 @@ public actor Supervisor {
         let worker = config.runtimeDirectory.appendingPathComponent(PythonWorker.fileName)
         try PythonWorker.source.write(to: worker, atomically: true, encoding: .utf8)
         self.workerPath = worker.path
+        let reactor = try ProcessReactor(maxLineBytes: config.maxLineBytes)
+        let storeLogger = logger
+        do {
+            self.logs = try LogStore(configuration: LogStoreConfiguration(
+                path: config.logDatabase.path, defaultRetention: config.logRetention, maxTotalBytes: config.logMaxTotalBytes,
+                onError: { message in storeLogger.error("\(message)") }
+            ))
+        } catch {
+            reactor.shutdown()
+            throw SupervisorError.internalFailure(error.description)
+        }
+        self.reactor = reactor
+        self.sampler = ResourceSampler()
+        self.extractor = PackageExtractor(cacheRoot: config.packageCache, limits: config.extractionLimits)
+        self.ports = PortPool(range: config.portRange)
+        (exitEvents, exitContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
         // Orphans of agents re-parent to us, so nothing an agent started escapes reaping.
         OrphanReaper.becomeSubreaper()
         Self.killLeftovers(in: config.pidDirectory, logger: logger)
@@ -196,11 +200,12 @@ public actor Supervisor {
     func stopProcess(_ agentID: AgentID, timeoutSeconds: Double?) async -> ProcessStatus? {
         let processID = agentID.processID
         guard var record = agents[agentID] else { return nil }
+        let plan = LifecycleRules.stop(record.lifecycle(shuttingDown: shuttingDown))
         record.pendingRestart?.cancel()
         record.pendingRestart = nil
         record.nextRestartAt = nil
-        guard let pid = record.pid else {
-            if !record.state.isTerminal {
+        guard case .terminate(let pid) = plan else {
+            if case .markStopped(_, announce: true) = plan {
                 record.state = .stopped
                 logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(processID) stopped (pending restart cancelled)")
             }
@@ -416,7 +421,7 @@ public actor Supervisor {
     }
 
     private func handleExit(agentID: AgentID, run: Int, exit: ChildExit) {
-        guard var record = agents[agentID], record.run == run, record.pid == exit.pid else { return }
+        guard var record = agents[agentID], LifecycleRules.acceptsExit(record.lifecycle(shuttingDown: shuttingDown), run: run, pid: exit.pid) else { return }
         let processID = agentID.processID
         // Anything the agent left in its process group dies with it (one syscall); the
         // full session sweep through /proc waits until the replacement is started.
@@ -512,8 +517,7 @@ public actor Supervisor {
     }
 
     private func relaunch(_ agentID: AgentID, expectedRun: Int? = nil) {
-        guard var record = agents[agentID], record.state == .crashed || record.state == .restarting, record.pid == nil else { return }
-        if let expectedRun, record.run != expectedRun { return }
+        guard var record = agents[agentID], LifecycleRules.mayRelaunch(record.lifecycle(shuttingDown: shuttingDown), expectedRun: expectedRun) else { return }
         record.pendingRestart = nil
         record.restartCount += 1
         do {

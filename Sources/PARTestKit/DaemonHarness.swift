@@ -69,11 +69,14 @@ public final class DaemonHarness: @unchecked Sendable {
             if !process.isRunning { break }
             usleep(10_000)
         }
-        let text = output.text
         // Files the caller brought stay for it to inspect.
         keepFiles = existingRoot != nil
         stop()
-        throw HarnessError.didNotStart(text)
+        // The reading handler goes before the pipe does (freeing a pipe under a live
+        // handler crashes the dispatch loop); what it had not read yet is read here.
+        pipe.fileHandleForReading.readabilityHandler = nil
+        output.append(pipe.fileHandleForReading.readDataToEndOfFile())
+        throw HarnessError.didNotStart(output.text)
     }
 
     deinit { stop() }

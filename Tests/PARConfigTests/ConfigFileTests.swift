@@ -157,6 +157,20 @@ struct ConfigFileTests {
         #expect(file.agents[0].packageID == "1.10")
     }
 
+    @Test func optionsOfAKnownFormAreCheckedWithTheirLine() {
+        let found = issues("""
+            port: 70000
+            port_range: 9000
+            log_level: loud
+            agents:
+              bot:
+                package_path: /srv/a.apkg
+                memory_limit_mb: 1
+            """)
+        #expect(found.map(\.key) == ["port", "port_range", "log_level", "agents.bot.memory_limit_mb"])
+        #expect(found.map(\.line) == [1, 2, 3, 7])
+    }
+
     @Test func anOptionWithNoValueKeepsItsDefault() throws {
         let file = try parse("data_dir: ~\nport:\n")
         #expect(file.settings.isEmpty)

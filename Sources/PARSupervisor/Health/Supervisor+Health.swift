@@ -84,11 +84,16 @@ extension Supervisor {
     }
 
     func applyProbe(agentID: AgentID, run: Int, result: ProbeResult) {
-        guard var record = agents[agentID], record.run == run, record.pid != nil, var tracker = record.health else { return }
-        // A stop in progress owns the agent's end; a probe failing because of it must not kill it.
-        guard record.state == .starting || record.state == .running, !record.stopRequested else {
+        guard var record = agents[agentID], var tracker = record.health else { return }
+        switch LifecycleRules.probe(record.lifecycle(shuttingDown: shuttingDown), run: run) {
+        case .stale:
+            return
+        case .dropped:
+            // A stop in progress owns the agent's end; a probe failing because of it must not kill it.
             agents[agentID]?.probeInFlight = false
             return
+        case .apply:
+            break
         }
         let now = ResourceSampler.monotonicSeconds()
         record.probeInFlight = false
@@ -117,8 +122,8 @@ extension Supervisor {
     /// Kills an agent that failed its health; the exit then goes through the restart policy
     /// as a failure, with `reason` as its cause.
     func killForHealth(_ agentID: AgentID, reason: String, detail: String) {
-        guard var record = agents[agentID], let pid = record.pid, record.healthKill == nil,
-              record.state == .starting || record.state == .running, !record.stopRequested, !shuttingDown else { return }
+        guard var record = agents[agentID], let pid = record.pid,
+              LifecycleRules.mayKillForHealth(record.lifecycle(shuttingDown: shuttingDown)) else { return }
         record.healthKill = (reason, detail)
         update(agentID, record)
         logs.appendEvent(agentID: agentID.rawValue, level: .error, message: "\(agentID.processID) \(detail); killing it (\(reason))", fields: ["reason": .string(reason), "pid": .number(Double(pid))])
