@@ -19,6 +19,13 @@ public struct APKGBuilder {
         items.append(item)
     }
 
+    /// A copy with one more item (other bytes, same behaviour: a "rebuilt" package).
+    public func adding(_ item: Item) -> APKGBuilder {
+        var copy = self
+        copy.add(item)
+        return copy
+    }
+
     /// Writes the archive to `url`, replacing any file there.
     public func write(to url: URL) throws {
         try? FileManager.default.removeItem(at: url)

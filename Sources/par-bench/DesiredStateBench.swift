@@ -56,7 +56,7 @@ extension Bench {
         let doubled = now.count - count
         let processes = try client.get("/supervisor/status").json["processes"] as? [String: [String: Any]] ?? [:]
         let stillStopped = (0..<stopped).filter { processes["par-rest-\($0)"]?["state"] as? String == "stopped" }.count
-        report.add("W8", "kill -9 of the daemon to all \(count) answering through the router", agents: count, value: recovered, unit: "s", bar: 2)
+        report.add("W8", "kill -9 of the daemon to all \(count) answering through the router (tiny Python agents, TCP readiness)", agents: count, value: recovered, unit: "s", bar: 2)
         report.add("W8", "reference: \(count) agents spawned from nothing until all answer", agents: count, value: cold, unit: "s", bar: nil)
         report.add("W8", "recovery as a share of the cold start", agents: count, value: recovered / cold, unit: "ratio", bar: nil)
         report.add("W8", "processes of the old daemon left", agents: count, value: Double(survivors), unit: "processes", bar: 0)
@@ -109,6 +109,14 @@ extension Bench {
         report.add("R1", "reload with one of \(count) agents changed, answer p50", agents: count, value: percentile(latencies, 50), unit: "ms", bar: 100)
         report.add("R1", "reload with one of \(count) agents changed, answer max", agents: count, value: latencies.max() ?? .nan, unit: "ms", bar: 100)
         report.add("R1", "reload of an unchanged file, answer p50", agents: count, value: percentile(unchangedLatencies, 50), unit: "ms", bar: nil)
+        // The package rebuilt under the same name: every agent is changed, every one restarts.
+        try TinyAgent.package().adding(.file(path: "rebuilt.txt", contents: UUID().uuidString)).write(to: root.appendingPathComponent("packages/tiny.apkg"))
+        Thread.sleep(forTimeInterval: 2.1)
+        let t2 = Clock.now()
+        let rebuilt = try client.post("/supervisor/reload")
+        let rebuiltSeconds = Clock.now() - t2
+        guard rebuilt.status == 200, (rebuilt.json["changed"] as? [String])?.count == count else { throw BenchError.failed("reload after a rebuild: \(rebuilt.text)") }
+        report.add("R1", "reload after the package was rebuilt: all \(count) restart, answer", agents: count, value: rebuiltSeconds * 1000, unit: "ms", bar: nil)
         report.add("R1", "agents given a new pid by one reload (most of 10)", agents: count, value: Double(maxRestarted), unit: "agents", bar: 1)
     }
 
@@ -164,7 +172,7 @@ extension Bench {
             try store.save(StoredAgent(agentID: "bench-\(index % count)", spec: spec, owner: nil, desired: .running, port: 8001, run: index))
             writes.append((Clock.now() - t0) * 1_000_000)
         }
-        report.add("S1", "spawn request latency p50 (state write included)", agents: count, value: percentile(spawns, 50), unit: "ms", bar: nil)
+        report.add("S1", "spawn request latency p50 (state write included, package prepared once)", agents: count, value: percentile(spawns, 50), unit: "ms", bar: nil)
         report.add("S1", "spawn request latency p99", agents: count, value: percentile(spawns, 99), unit: "ms", bar: nil)
         report.add("S1", "stop request latency p50 (state write included)", agents: count, value: percentile(stops, 50), unit: "ms", bar: nil)
         report.add("S1", "reference: /runtime/health latency p50", agents: count, value: percentile(reference, 50), unit: "ms", bar: nil)

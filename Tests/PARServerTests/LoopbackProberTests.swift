@@ -30,9 +30,31 @@ struct HTTPAnswerScanTests {
         ("HTTP/1.1 204 No Content\r\n\r\n", true),
         ("HTTP/1.0 200 OK\r\nServer: x\r\n\r\nbody until close", false),
         ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", false),
+        ("HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true),
+        ("HTTP/1.1 100 Continue\r\n\r\n", false),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nok", false),
+        ("SSH-2.0-OpenSSH\r\n\r\n", true),
     ])
     func completeness(_ text: String, complete: Bool) {
         #expect(HTTPAnswerScan.isComplete(bytes(text)) == complete)
+    }
+
+    @Test func interimAnswersAreSkippedAndTheFinalStatusDecides() {
+        var reader = AnswerReader()
+        let whole = bytes("HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy")
+        var completedAt: Int?
+        for (offset, byte) in whole.enumerated() where completedAt == nil {
+            if reader.append([byte][...]) { completedAt = offset + 1 }
+        }
+        #expect(completedAt == whole.count, "fed a byte at a time, it completes on the last byte")
+        #expect(reader.status == 503)
+    }
+
+    @Test func notHTTPIsNoStatus() {
+        var reader = AnswerReader()
+        let complete = reader.append(bytes("SSH-2.0-OpenSSH_9.2\r\n\r\n")[...])
+        #expect(complete)
+        #expect(reader.status == nil)
     }
 }
 

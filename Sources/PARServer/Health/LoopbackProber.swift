@@ -1,5 +1,4 @@
 import Foundation
-import NIOPosix
 import PARCore
 import PARSupervisor
 
@@ -8,7 +7,8 @@ import Glibc
 #endif
 
 /// Health probes over loopback, a batch at a time, on raw non-blocking sockets and one
-/// `poll` loop on a pool thread.
+/// `poll` loop on a thread of the batch's own (a shared pool's few threads could be held
+/// by one agent that never answers, delaying every other agent's probes).
 ///
 /// Written by hand rather than through AsyncHTTPClient: a probe through the client (a
 /// request object, a pooled channel, event-loop hops, a timeout task) cost about 1.7 ms
@@ -29,16 +29,14 @@ public struct LoopbackProber: AgentProber {
             continuation.finish()
             return stream
         }
-        NIOThreadPool.singleton.submit { state in
-            guard case .active = state else {
-                continuation.yield(batch.indices.map { ($0, ProbeResult(healthy: false, latencySeconds: 0, error: "the daemon is shutting down")) })
-                continuation.finish()
-                return
-            }
+        // The thread ends with its batch: at most the batch's longest timeout.
+        let thread = Thread {
             var run = LoopbackProbeRun(batch)
             run.run { results in continuation.yield(results) }
             continuation.finish()
         }
+        thread.name = "par-probe"
+        thread.start()
         return stream
     }
 }
@@ -57,7 +55,7 @@ struct LoopbackProbeRun {
         var deadline: Double
         var outgoing: [UInt8] = []
         var written = 0
-        var incoming: [UInt8] = []
+        var answer = AnswerReader()
     }
 
     /// Enough for any status line and head; a longer answer is judged by its status.
@@ -101,14 +99,13 @@ struct LoopbackProbeRun {
                 deliver(decided)
                 return
             }
+            for (slot, entry) in pollSet.enumerated() where entry.revents != 0 {
+                step(owners[slot], revents: entry.revents, report)
+            }
+            // Every probe's deadline, busy or not: an agent trickling bytes cannot outlast it.
             let now = Self.now()
-            for (slot, entry) in pollSet.enumerated() {
-                let index = owners[slot]
-                if entry.revents != 0 {
-                    step(index, revents: entry.revents, report)
-                } else if now >= probes[index].deadline {
-                    finish(index, healthy: false, error: "no complete answer within \(probes[index].request.timeoutSeconds) s", report)
-                }
+            for index in owners where probes[index].phase != .done && now >= probes[index].deadline {
+                finish(index, healthy: false, error: "no complete answer within \(probes[index].request.timeoutSeconds) s", report)
             }
         }
     }
@@ -205,8 +202,7 @@ struct LoopbackProbeRun {
                 answerEnded(index, error: nil, report)
                 return
             }
-            probes[index].incoming.append(contentsOf: chunk[0..<count])
-            if probes[index].incoming.count >= Self.readLimit || HTTPAnswerScan.isComplete(probes[index].incoming) {
+            if probes[index].answer.append(chunk[0..<count]) || probes[index].answer.count >= Self.readLimit {
                 answerEnded(index, error: nil, report)
                 return
             }
@@ -216,7 +212,7 @@ struct LoopbackProbeRun {
     /// The answer is whole (or the agent closed or failed): its status line decides.
     private mutating func answerEnded(_ index: Int, error: String?, _ report: (Int, ProbeResult) -> Void) {
         guard case .http(let path) = probes[index].request.kind else { return }
-        guard let status = HTTPAnswerScan.status(probes[index].incoming) else {
+        guard let status = probes[index].answer.status else {
             finish(index, healthy: false, error: "GET \(path): \(error ?? "the agent closed the connection without an answer")", report)
             return
         }
@@ -231,7 +227,7 @@ struct LoopbackProbeRun {
             probes[index].fd = -1
         }
         probes[index].phase = .done
-        probes[index].incoming = []
+        probes[index].answer = AnswerReader()
         var message = error
         if let error, case .tcp = probes[index].request.kind { message = "TCP connect: \(error)" }
         report(index, ProbeResult(healthy: healthy, latencySeconds: Self.now() - probes[index].started, error: message))
@@ -248,49 +244,122 @@ struct LoopbackProbeRun {
     }
 }
 
-/// Just enough of HTTP/1.x answers for a probe: the status code, and whether the whole
-/// answer (head and a `Content-Length` or chunked body) has arrived. Pure.
+/// Follows one HTTP/1.x answer as its bytes arrive, looking at each byte about once:
+/// interim `1xx` heads are skipped, the final head is read once for its status and how
+/// its body is framed (`Content-Length`, chunked, or the agent's close).
+struct AnswerReader {
+    private(set) var bytes: [UInt8] = []
+    /// The final answer's status, once its head is whole.
+    private(set) var finalStatus: Int?
+    private var headStart = 0
+    private var scanFrom = 0
+    private var bodyStart = 0
+    private var framing: HTTPAnswerScan.Framing?
+    private var malformed = false
+
+    var count: Int { bytes.count }
+
+    /// The final status, or at least the first status line seen (a head cut by the read limit).
+    var status: Int? { malformed ? nil : finalStatus ?? HTTPAnswerScan.status(bytes[headStart...]) }
+
+    /// Adds what was read; true once the answer is whole (or cannot be an HTTP answer).
+    mutating func append(_ chunk: ArraySlice<UInt8>) -> Bool {
+        bytes.append(contentsOf: chunk)
+        while finalStatus == nil {
+            guard let end = HTTPAnswerScan.headEnd(bytes, from: max(scanFrom, headStart)) else {
+                scanFrom = max(headStart, bytes.count - 3)
+                return false
+            }
+            guard let code = HTTPAnswerScan.status(bytes[headStart..<end]) else {
+                malformed = true
+                return true
+            }
+            if (100..<200).contains(code) && code != 101 {
+                headStart = end + 4
+                scanFrom = headStart
+                continue
+            }
+            finalStatus = code
+            bodyStart = end + 4
+            framing = code == 204 || code == 304 || code == 101 ? .none : HTTPAnswerScan.framing(bytes[headStart..<end])
+        }
+        switch framing {
+        case .none?: return true
+        case .length(let length)?: return bytes.count - bodyStart >= length
+        case .chunked?: return bytes.count >= bodyStart + 5 && bytes.suffix(5).elementsEqual("0\r\n\r\n".utf8)
+        case .untilClose?, nil: return false
+        }
+    }
+}
+
+/// Just enough of HTTP/1.x heads for a probe, on bytes. Pure.
 enum HTTPAnswerScan {
-    static func status(_ bytes: [UInt8]) -> Int? {
-        // "HTTP/1.1 200 ..." : the three digits after the first space.
-        guard bytes.count >= 12, bytes.starts(with: Array("HTTP/1.".utf8)), bytes[8] == UInt8(ascii: " ") else { return nil }
-        let digits = bytes[9..<12]
+    enum Framing: Equatable {
+        case none
+        case length(Int)
+        case chunked
+        /// The answer ends when the agent closes (asked for by Connection: close).
+        case untilClose
+    }
+
+    /// "HTTP/1.1 200 ...": the three digits after the first space.
+    static func status(_ head: ArraySlice<UInt8>) -> Int? {
+        let line = Array(head.prefix(12))
+        guard line.count == 12, line.starts(with: Array("HTTP/1.".utf8)), line[8] == UInt8(ascii: " ") else { return nil }
+        let digits = line[9..<12]
         guard digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
         return digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
     }
 
-    /// Read on the bytes (no strings): this runs for every read of every probe.
+    static func status(_ bytes: [UInt8]) -> Int? { status(bytes[...]) }
+
+    /// Whether `bytes` hold a whole answer (for tests and one-shot checks).
     static func isComplete(_ bytes: [UInt8]) -> Bool {
-        guard let headEnd = headEnd(bytes) else { return false }
-        let body = bytes.count - headEnd - 4
-        if let status = status(bytes), (100..<200).contains(status) || status == 204 || status == 304 { return true }
-        var lineStart = 0
-        while let lineEnd = nextLineEnd(bytes, from: lineStart, before: headEnd + 2) {
-            defer { lineStart = lineEnd + 2 }
-            guard lineStart > 0, let colon = bytes[lineStart..<lineEnd].firstIndex(of: UInt8(ascii: ":")) else { continue }
-            let name = bytes[lineStart..<colon]
-            let value = bytes[(colon + 1)..<lineEnd].drop { $0 == 32 || $0 == 9 }
-            if equalsIgnoringCase(name, "transfer-encoding") {
-                guard contains(value, "chunked") else { continue }
-                return bytes.count >= 5 && bytes.suffix(5).elementsEqual("0\r\n\r\n".utf8)
+        var reader = AnswerReader()
+        return reader.append(bytes[...])
+    }
+
+    /// Where the head ends (the index of its blank line's CR), searching from `start`.
+    static func headEnd(_ bytes: [UInt8], from start: Int) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        var index = max(0, start)
+        while index + 3 < bytes.count {
+            if bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    /// How the body after `head` (without its blank line) is framed.
+    static func framing(_ head: ArraySlice<UInt8>) -> Framing {
+        var lineStart = head.startIndex
+        var first = true
+        var result = Framing.untilClose
+        while lineStart < head.endIndex {
+            let lineEnd = nextLineEnd(head, from: lineStart) ?? head.endIndex
+            defer { lineStart = lineEnd + 2; first = false }
+            guard !first, let colon = head[lineStart..<lineEnd].firstIndex(of: UInt8(ascii: ":")) else { continue }
+            let name = head[lineStart..<colon]
+            let value = head[(colon + 1)..<lineEnd].drop { $0 == 32 || $0 == 9 }
+            if equalsIgnoringCase(name, "transfer-encoding"), contains(value, "chunked") {
+                // Transfer-Encoding wins over Content-Length.
+                return .chunked
             }
             if equalsIgnoringCase(name, "content-length") {
                 var length = 0
                 for byte in value where byte != 32 && byte != 9 {
-                    guard byte >= 48, byte <= 57 else { return false }
+                    guard byte >= 48, byte <= 57, length < 1 << 40 else { return .untilClose }
                     length = length * 10 + Int(byte - 48)
-                    if length > 1 << 40 { return false }
                 }
-                return body >= length
+                result = .length(length)
             }
         }
-        // Neither: the answer ends when the agent closes (asked for by Connection: close).
-        return false
+        return result
     }
 
-    private static func nextLineEnd(_ bytes: [UInt8], from start: Int, before limit: Int) -> Int? {
+    private static func nextLineEnd(_ bytes: ArraySlice<UInt8>, from start: Int) -> Int? {
         var index = start
-        while index + 1 < limit {
+        while index + 1 < bytes.endIndex {
             if bytes[index] == 13 && bytes[index + 1] == 10 { return index }
             index += 1
         }
@@ -311,13 +380,5 @@ enum HTTPAnswerScan {
             start += 1
         }
         return false
-    }
-
-    private static func headEnd(_ bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        for index in 0...(bytes.count - 4) where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
-            return index
-        }
-        return nil
     }
 }

@@ -56,7 +56,11 @@ extension Supervisor {
         }
         switch result {
         case .success(let prepared):
-            if let identity { cache?.store(resolved, identity: identity, prepared) }
+            // A file changed within the last moments could change again without its times
+            // moving (git's "racy" entries): only files that have settled are remembered.
+            if let identity, identity.settled(before: Date().timeIntervalSince1970 - 2), PreparedPackages.Identity(path: resolved) == identity {
+                cache?.store(resolved, identity: identity, prepared)
+            }
             return prepared
         case .failure(let error): throw .package(error)
         }
@@ -112,7 +116,16 @@ final class PreparedPackages: Sendable {
             modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
             changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
         }
+
+        /// Neither modified nor changed after `seconds` (since the epoch).
+        func settled(before seconds: Double) -> Bool {
+            let limit = Int64(seconds * 1e9)
+            return modified < limit && changed < limit
+        }
     }
+
+    /// Beyond this many paths the cache starts over (a deploy naming a new file each time).
+    static let capacity = 1024
 
     private struct Entry {
         var identity: Identity
@@ -122,13 +135,17 @@ final class PreparedPackages: Sendable {
     private let entries = Mutex<[String: Entry]>([:])
 
     func lookup(_ path: String, identity: Identity) -> Supervisor.Prepared? {
+        // The unpacked folder must still hold its manifest (a folder emptied or removed is unpacked again).
         guard let entry = entries.withLock({ $0[path] }), entry.identity == identity,
-              FileManager.default.fileExists(atPath: entry.prepared.directory.path)
+              FileManager.default.fileExists(atPath: entry.prepared.directory.appendingPathComponent("agent.yaml").path)
         else { return nil }
         return entry.prepared
     }
 
     func store(_ path: String, identity: Identity, _ prepared: Supervisor.Prepared) {
-        entries.withLock { $0[path] = Entry(identity: identity, prepared: prepared) }
+        entries.withLock { entries in
+            if entries.count >= Self.capacity, entries[path] == nil { entries.removeAll() }
+            entries[path] = Entry(identity: identity, prepared: prepared)
+        }
     }
 }

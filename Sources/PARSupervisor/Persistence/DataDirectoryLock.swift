@@ -28,8 +28,15 @@ public final class DataDirectoryLock: Sendable {
 
     public init(dataDirectory: URL) throws(Failure) {
         path = dataDirectory.appendingPathComponent("daemon.lock").path
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .unusable(path: path, reason: String(cString: strerror(errno))) }
+        // Never through a link, and only a regular file of our own: a lock planted by another
+        // user must neither redirect our pid write nor hold the daemon off.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw .unusable(path: path, reason: String(cString: strerror(errno)) + (errno == ELOOP ? " (it is a symbolic link; remove it)" : "")) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == geteuid() else {
+            close(fd)
+            throw .unusable(path: path, reason: "it is not a regular file owned by this user; remove it")
+        }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             let holder = Self.readPID(fd)
