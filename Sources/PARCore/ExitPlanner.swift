@@ -93,3 +93,37 @@ public enum ExitPlanner {
         return false
     }
 }
+
+/// What the supervisor does, in order, once an exit is planned: the mechanism side only
+/// carries these out.
+public enum ExitEffect: Sendable, Equatable {
+    /// Give the port and cgroup back: the agent holds no process and none is coming soon.
+    case releaseResources
+    /// Write the agent's state (not on a daemon shutdown: that is no decision about the agent).
+    case persist
+    case announceStopped
+    case announceOOMKill
+    case announceExit
+    case announceGaveUp(String)
+    case announceRestart(delaySeconds: Double, consecutiveRestarts: Int)
+    /// Start it again at once (a delay of 0).
+    case relaunchNow
+    case scheduleRestart(delaySeconds: Double)
+}
+
+extension ExitPlanner.Outcome {
+    public func effects(oomKilled: Bool, shuttingDown: Bool) -> [ExitEffect] {
+        if reason == .stopped {
+            return [.releaseResources] + (shuttingDown ? [] : [.persist]) + [.announceStopped]
+        }
+        var effects: [ExitEffect] = oomKilled ? [.announceOOMKill, .announceExit] : [.announceExit]
+        guard let restart else {
+            effects += [.releaseResources, .persist]
+            if gaveUp, let error { effects.append(.announceGaveUp(error)) }
+            return effects
+        }
+        effects += [.persist, .announceRestart(delaySeconds: restart.delaySeconds, consecutiveRestarts: restart.consecutiveRestarts)]
+        effects.append(restart.delaySeconds <= 0 ? .relaunchNow : .scheduleRestart(delaySeconds: restart.delaySeconds))
+        return effects
+    }
+}

@@ -455,53 +455,52 @@ public actor Supervisor {
             termination: exit.termination, stopRequested: record.stopRequested || shuttingDown, oomKilled: oomKilled,
             healthKill: healthKill, restart: record.spec.restart, consecutiveRestarts: record.consecutiveRestarts, runSeconds: runSeconds
         ))
+        // The record takes the outcome; then its effects are carried out in the planned order.
         record.healthKill = nil
         record.lastExit = ExitRecord(code: code, signal: signal, at: exit.at, reason: outcome.reason.rawValue, run: run)
         record.state = outcome.state
-        if outcome.reason == .stopped {
-            releasePort(&record)
-            releaseCgroup(agentID, &record)
-            update(agentID, record)
-            // A daemon's shutdown is not a decision about the agent: it comes back at the next start.
-            if !shuttingDown { persistQuietly(agentID, record) }
-            logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(processID) stopped (\(exit.termination))", fields: exitFields(exit, run: run).merging(["reason": .string(outcome.reason.rawValue)]) { $1 })
-            return
-        }
-        record.health = nil
-        if oomKilled {
-            let limit = record.spec.limits.memoryMB.map { "memory_limit_mb \($0)" } ?? "its memory limit"
-            logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) was killed by the kernel for going over \(limit) (oom_killed)", fields: exitFields(exit, run: run).merging(["reason": .string(ExitReason.oomKilled.rawValue)]) { $1 })
-        }
-        logs.appendEvent(agentID: agentID.rawValue, level: exit.termination.isFailure ? .error : .info, message: "\(processID) \(exit.termination) after \(String(format: "%.3f", runSeconds)) s", fields: exitFields(exit, run: run).merging(["reason": .string(outcome.reason.rawValue)]) { $1 })
-        guard let restart = outcome.restart else {
+        if outcome.reason != .stopped { record.health = nil }
+        if let restart = outcome.restart {
+            record.consecutiveRestarts = restart.consecutiveRestarts
+        } else if outcome.reason != .stopped {
             // The policy ended it: a daemon started later leaves it down too.
             record.error = outcome.error
             record.outcome = outcome.state == .failed ? .failed : outcome.state == .crashed ? .crashed : .stopped
-            releasePort(&record)
-            releaseCgroup(agentID, &record)
-            update(agentID, record)
-            persistQuietly(agentID, record)
-            if outcome.gaveUp, let error = outcome.error {
+        }
+        let fields = exitFields(exit, run: run).merging(["reason": .string(outcome.reason.rawValue)]) { $1 }
+        for effect in outcome.effects(oomKilled: oomKilled, shuttingDown: shuttingDown) {
+            switch effect {
+            case .releaseResources:
+                releasePort(&record)
+                releaseCgroup(agentID, &record)
+            case .persist:
+                update(agentID, record)
+                persistQuietly(agentID, record)
+            case .announceStopped:
+                logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(processID) stopped (\(exit.termination))", fields: fields)
+            case .announceOOMKill:
+                let limit = record.spec.limits.memoryMB.map { "memory_limit_mb \($0)" } ?? "its memory limit"
+                logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) was killed by the kernel for going over \(limit) (oom_killed)", fields: exitFields(exit, run: run).merging(["reason": .string(ExitReason.oomKilled.rawValue)]) { $1 })
+            case .announceExit:
+                logs.appendEvent(agentID: agentID.rawValue, level: exit.termination.isFailure ? .error : .info, message: "\(processID) \(exit.termination) after \(String(format: "%.3f", runSeconds)) s", fields: fields)
+            case .announceGaveUp(let error):
                 logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) \(error)", fields: exitFields(exit, run: run).merging(["reason": .string("gave_up")]) { $1 })
+            case .announceRestart(let delay, let consecutive):
+                logs.appendEvent(agentID: agentID.rawValue, level: .warning, message: "restarting \(processID) in \(delay) s (restart \(consecutive) of at most \(record.spec.restart.maxRestarts))", fields: ["delay_seconds": .number(delay)])
+            case .relaunchNow:
+                update(agentID, record)
+                relaunch(agentID)
+                return
+            case .scheduleRestart(let delay):
+                record.nextRestartAt = Date().addingTimeInterval(delay)
+                record.pendingRestart = Task { [weak self] in
+                    try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+                    guard !Task.isCancelled else { return }
+                    await self?.relaunch(agentID, expectedRun: run)
+                }
             }
-            return
         }
-        record.consecutiveRestarts = restart.consecutiveRestarts
-        persistQuietly(agentID, record)
-        logs.appendEvent(agentID: agentID.rawValue, level: .warning, message: "restarting \(processID) in \(restart.delaySeconds) s (restart \(restart.consecutiveRestarts) of at most \(record.spec.restart.maxRestarts))", fields: ["delay_seconds": .number(restart.delaySeconds)])
-        if restart.delaySeconds <= 0 {
-            update(agentID, record)
-            relaunch(agentID)
-        } else {
-            let delay = restart.delaySeconds
-            record.nextRestartAt = Date().addingTimeInterval(delay)
-            record.pendingRestart = Task { [weak self] in
-                try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
-                guard !Task.isCancelled else { return }
-                await self?.relaunch(agentID, expectedRun: run)
-            }
-            update(agentID, record)
-        }
+        update(agentID, record)
     }
 
     /// Kills what is left of an ended run's session and reaps orphans that re-parented to us.

@@ -94,3 +94,45 @@ struct AgentSpecDocumentTests {
         #expect(a.documentJSON() == b.documentJSON())
     }
 }
+
+@Suite("Exit effects: what is carried out, in which order")
+struct ExitEffectTests {
+    typealias Facts = ExitPlanner.Facts
+
+    func effects(_ facts: Facts, shuttingDown: Bool = false) -> [ExitEffect] {
+        ExitPlanner.plan(facts).effects(oomKilled: facts.oomKilled, shuttingDown: shuttingDown)
+    }
+
+    @Test func aStopReleasesWritesAndAnnounces() {
+        #expect(effects(Facts(termination: .signaled(signal: 15), stopRequested: true, restart: ExitPlannerTests.always))
+            == [.releaseResources, .persist, .announceStopped])
+    }
+
+    @Test func aShutdownWritesNothing() {
+        #expect(effects(Facts(termination: .signaled(signal: 15), stopRequested: true, restart: ExitPlannerTests.always), shuttingDown: true)
+            == [.releaseResources, .announceStopped], "what is desired does not change when the daemon stops")
+    }
+
+    @Test func aRestartIsWrittenBeforeItIsScheduled() {
+        #expect(effects(Facts(termination: .exited(code: 1), restart: ExitPlannerTests.onFailure, consecutiveRestarts: 1))
+            == [.announceExit, .persist, .announceRestart(delaySeconds: 2, consecutiveRestarts: 2), .scheduleRestart(delaySeconds: 2)])
+        var immediate = ExitPlannerTests.always
+        immediate.delaySeconds = 0
+        #expect(effects(Facts(termination: .exited(code: 0), restart: immediate)).last == .relaunchNow)
+    }
+
+    @Test func anOOMKillIsAnnouncedFirstAndAnEndKeepsNothing() {
+        let ended = effects(Facts(termination: .signaled(signal: 9), oomKilled: true, restart: ExitPlannerTests.never))
+        #expect(ended == [.announceOOMKill, .announceExit, .releaseResources, .persist])
+    }
+
+    @Test func givingUpIsAnnouncedAfterTheStateIsWritten() {
+        let gaveUp = effects(Facts(termination: .exited(code: 1), restart: ExitPlannerTests.onFailure, consecutiveRestarts: 3))
+        #expect(gaveUp.prefix(3) == [.announceExit, .releaseResources, .persist])
+        guard case .announceGaveUp(let error)? = gaveUp.last else {
+            Issue.record("no give-up announcement: \(gaveUp)")
+            return
+        }
+        #expect(error.contains("max_restarts 3"))
+    }
+}
