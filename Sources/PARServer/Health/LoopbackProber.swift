@@ -17,12 +17,6 @@ import Glibc
 public struct LoopbackProber: AgentProber {
     public init() {}
 
-    public func probe(port: Int, kind: HealthCheckConfig.Kind, timeoutSeconds: Double) async -> ProbeResult {
-        var result: ProbeResult?
-        for await answers in probe([ProbeRequest(port: port, kind: kind, timeoutSeconds: timeoutSeconds)]) { result = answers.first?.1 ?? result }
-        return result ?? ProbeResult(healthy: false, latencySeconds: 0, error: "probe cancelled")
-    }
-
     public func probe(_ batch: [ProbeRequest]) -> AsyncStream<[(Int, ProbeResult)]> {
         let (stream, continuation) = AsyncStream.makeStream(of: [(Int, ProbeResult)].self)
         guard !batch.isEmpty else {

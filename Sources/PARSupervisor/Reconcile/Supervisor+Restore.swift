@@ -61,9 +61,9 @@ extension Supervisor {
             if let port = held[agentID] { ports.release(port) }
             guard agent.start else {
                 placeDown(agent, state: agent.state, error: agent.stored?.error)
-                if agent.stored?.owner != agent.owner || agent.stored.map({ $0.spec != String(decoding: agent.spec.documentJSON(), as: UTF8.self) }) == true {
-                    persistQuietly(agentID, agents[agentID]!)
-                }
+                // The plan may have given it a new owner or the file's new spec: keep that.
+                let rewritten = agent.stored.map { $0.owner != agent.owner || $0.spec != String(decoding: agent.spec.documentJSON(), as: UTF8.self) } ?? true
+                if rewritten, let record = agents[agentID] { persistQuietly(agentID, record) }
                 report.down.append(agentID.rawValue)
                 continue
             }
