@@ -12,6 +12,8 @@ public enum ExitReason: String, Sendable, Equatable, CaseIterable {
     case startTimeout = "start_timeout"
     /// It failed `failure_threshold` liveness probes in a row.
     case unhealthy
+    /// Its dependencies could not be installed, so it never started (not restarted).
+    case dependencies
 }
 
 /// What happens to an agent when its process ends: the pure core of exit handling.

@@ -1,7 +1,9 @@
-/// The seed's process states, plus `restarting`. A process waiting out a restart delay
+/// The seed's process states, plus `preparing` and `restarting`. A process waiting out a restart delay
 /// after a failure is `crashed` with a `next_restart_at`; after a clean exit (policy
 /// `always`) it is `restarting`, so a fleet of agents that exit by design reads healthy.
 public enum ProcessState: String, Sendable, Codable, CaseIterable {
+    /// Its dependencies are being installed; the process starts when they are ready.
+    case preparing
     case starting
     case running
     case stopping

@@ -20,12 +20,14 @@ public struct LaunchContext: Sendable {
     /// The bundled Python worker script, for `entrypoint` packages.
     public var pythonWorkerPath: String
     public var pythonExecutable: String
+    /// The agent's second port, for a package with an `a2a:` surface.
+    public var a2aPort: Int?
     /// The supervisor's own environment, for `${VAR:-default}` and PATH.
     public var hostEnvironment: [String: String]
 
     public init(
         agentID: String, packageID: String, packagePath: String, port: Int, supervisorURL: String,
-        pythonWorkerPath: String, pythonExecutable: String = "python3",
+        pythonWorkerPath: String, pythonExecutable: String = "python3", a2aPort: Int? = nil,
         hostEnvironment: [String: String] = ProcessInfo.processInfo.environment
     ) {
         self.agentID = agentID
@@ -35,6 +37,7 @@ public struct LaunchContext: Sendable {
         self.supervisorURL = supervisorURL
         self.pythonWorkerPath = pythonWorkerPath
         self.pythonExecutable = pythonExecutable
+        self.a2aPort = a2aPort
         self.hostEnvironment = hostEnvironment
     }
 }
@@ -42,7 +45,9 @@ public struct LaunchContext: Sendable {
 extension LaunchPlan {
     /// Builds the plan: `command:` when the manifest has one, else the bundled Python
     /// worker for a `python*` runtime with an `entrypoint`.
-    /// Environment order: manifest (expanded), then the request's, then the supervisor's own.
+    /// Environment order, each over the one before: the host's basics (PATH, HOME...), the
+    /// package's `.env`, the manifest's `environment` (expanded), the request's `env_vars`,
+    /// then the supervisor's own `PAR_*` values.
     public static func make(
         manifest: Manifest, packageDirectory: URL, requestEnvironment: [String: String], context: LaunchContext
     ) throws(PackageError) -> LaunchPlan {
@@ -50,6 +55,7 @@ extension LaunchPlan {
         for key in ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"] {
             if let value = context.hostEnvironment[key] { environment[key] = value }
         }
+        environment.merge(Self.dotEnv(in: packageDirectory)) { _, new in new }
         for (key, value) in manifest.environment {
             environment[key] = expandVariables(value) { context.hostEnvironment[$0] }
         }
@@ -61,6 +67,11 @@ extension LaunchPlan {
         environment["PAR_PACKAGE_PATH"] = context.packagePath
         environment["PAR_MODE"] = "worker"
         environment["PAR_SUPERVISOR_URL"] = context.supervisorURL
+        environment["REST_PORT"] = String(context.port)
+        if let a2aPort = context.a2aPort {
+            environment["PAR_A2A_PORT"] = String(a2aPort)
+            environment["A2A_PORT"] = String(a2aPort)
+        }
         if environment["PATH"] == nil { environment["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
 
         let directory = packageDirectory.path
@@ -84,22 +95,67 @@ extension LaunchPlan {
 
         let runtime = manifest.runtime ?? "python3"
         guard runtime.hasPrefix("python") else {
-            throw .unsupported(reason: "runtime \(runtime.debugDescription) is not supported without a command: list in agent.yaml; supported: python* runtimes with entrypoint: module:function, or any runtime with command: [program, args...]")
+            throw .unsupported(reason: "runtime \(runtime.debugDescription) is not run by this supervisor's bundled worker (it runs python* runtimes: entrypoint and rest/ui/a2a surfaces); give the package a command: [program, args...] in agent.yaml to run it as a plain program")
         }
-        guard let entrypoint = manifest.entrypoint, Self.isValidEntrypoint(entrypoint) else {
-            throw .invalidManifest(reason: "a python package needs entrypoint: module.path:function (e.g. src.main:handler), got \(manifest.entrypoint.map { $0.debugDescription } ?? "none")")
+        let surfaces = manifest.surfaces
+        if let entrypoint = manifest.entrypoint {
+            guard Self.isValidEntrypoint(entrypoint) else {
+                throw .invalidManifest(reason: "entrypoint must be module.path:function (e.g. src.main:handler), got \(entrypoint.debugDescription)")
+            }
+        } else if surfaces.isEmpty {
+            throw .invalidManifest(reason: "a python package needs entrypoint: module.path:function (e.g. src.main:handler), or a rest:, ui: or a2a: surface")
+        }
+        var arguments = [
+            context.pythonWorkerPath, "--port", String(context.port), "--agent-id", context.agentID,
+            "--package-path", context.packagePath, "--package-dir", directory,
+        ]
+        if let entrypoint = manifest.entrypoint { arguments += ["--entrypoint", entrypoint] }
+        if let rest = surfaces.restEntry { arguments += ["--rest", rest] }
+        if let uiPath = surfaces.uiPath { arguments += ["--ui-dir", try Self.uiDirectory(uiPath, in: packageDirectory)] }
+        if let service = surfaces.a2aService {
+            guard let a2aPort = context.a2aPort else {
+                throw .unsupported(reason: "the a2a: surface needs a second port, which was not given")
+            }
+            arguments += ["--a2a", service, "--a2a-port", String(a2aPort)]
         }
         environment["PYTHONUNBUFFERED"] = "1"
         environment["PYTHONDONTWRITEBYTECODE"] = "1"
-        return LaunchPlan(
-            executable: context.pythonExecutable,
-            arguments: [
-                context.pythonWorkerPath, "--port", String(context.port), "--agent-id", context.agentID,
-                "--package-path", context.packagePath, "--entrypoint", entrypoint, "--package-dir", directory,
-            ],
-            environment: environment,
-            workingDirectory: directory
-        )
+        return LaunchPlan(executable: context.pythonExecutable, arguments: arguments, environment: environment, workingDirectory: directory)
+    }
+
+    /// The `ui:` folder: as named, else below `dist/` (where `pixell build` puts it).
+    /// It must be a folder inside the package.
+    static func uiDirectory(_ path: String, in packageDirectory: URL) throws(PackageError) -> String {
+        let root = packageDirectory.standardizedFileURL.path
+        for candidate in [path, "dist/" + path] {
+            let resolved = packageDirectory.appendingPathComponent(candidate).standardizedFileURL.resolvingSymlinksInPath().path
+            guard resolved == root || resolved.hasPrefix(root + "/") else {
+                throw .invalidManifest(reason: "ui.path \(path.debugDescription) leaves the package")
+            }
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), isDirectory.boolValue { return resolved }
+        }
+        throw .invalidManifest(reason: "ui.path \(path.debugDescription) is not a folder in the package (looked for \(path)/ and dist/\(path)/)")
+    }
+
+    /// The package's `.env`, if it has a small regular one.
+    static func dotEnv(in packageDirectory: URL) -> [String: String] {
+        let url = packageDirectory.appendingPathComponent(".env")
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),
+              attributes[.type] as? FileAttributeType == .typeRegular,
+              let size = attributes[.size] as? NSNumber, size.intValue <= 1 << 20,
+              let text = try? String(contentsOf: url, encoding: .utf8) else { return [:] }
+        return DotEnv.parse(text)
+    }
+
+    /// The `rest:` surface runs on FastAPI and uvicorn from the package's environment:
+    /// without them among its requirements it could never start, so it is refused up front.
+    public static func checkSurfaceDependencies(_ manifest: Manifest, requirements: Requirements) throws(PackageError) {
+        guard manifest.command == nil, manifest.surfaces.restEntry != nil else { return }
+        let missing = ["fastapi", "uvicorn"].filter { !requirements.names.contains($0) }
+        guard missing.isEmpty else {
+            throw .unsupported(reason: "the rest: surface runs on FastAPI and uvicorn, which this package does not list: add \(missing.joined(separator: " and ")) to dependencies: in agent.yaml (or requirements.txt)")
+        }
     }
 
     static func isValidEntrypoint(_ text: String) -> Bool {

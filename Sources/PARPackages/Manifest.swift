@@ -13,6 +13,28 @@ public struct Manifest: Sendable, Equatable {
     public var environment: [String: String]
     /// The package's `health:` block, if any.
     public var health: HealthCheckConfig?
+    /// `dependencies:`: pip requirement strings, as written.
+    public var dependencies: [String]
+    /// The pixell surfaces the bundled worker serves besides the entrypoint.
+    public var surfaces: Surfaces
+
+    /// `rest: {entry}`, `ui: {path}`, `a2a: {service}`, as pixell-kit writes them.
+    public struct Surfaces: Sendable, Equatable {
+        /// `module:function` called with the FastAPI app to add the package's routes.
+        public var restEntry: String?
+        /// A folder of the package served at `/ui/`.
+        public var uiPath: String?
+        /// `module:function` run on the agent's second port (`A2A_PORT`).
+        public var a2aService: String?
+
+        public init(restEntry: String? = nil, uiPath: String? = nil, a2aService: String? = nil) {
+            self.restEntry = restEntry
+            self.uiPath = uiPath
+            self.a2aService = a2aService
+        }
+
+        public var isEmpty: Bool { restEntry == nil && uiPath == nil && a2aService == nil }
+    }
 
     /// The runtime's package id: `{name}@{version}`.
     public var packageID: String { "\(name)@\(version)" }
@@ -88,6 +110,38 @@ public struct Manifest: Sendable, Equatable {
             }
         } else {
             self.health = nil
+        }
+        if let node = root["dependencies"], node.null == nil {
+            guard let list = node.sequence else {
+                throw .invalidManifest(reason: "dependencies must be a list of pip requirements, e.g. [\"fastapi>=0.112\", \"uvicorn\"]")
+            }
+            self.dependencies = try list.map { item throws(PackageError) -> String in
+                guard let scalar = item.scalar else { throw .invalidManifest(reason: "dependencies must be a list of strings") }
+                return scalar.string
+            }
+        } else {
+            self.dependencies = []
+        }
+        /// One `key: value` of a surface block such as `rest: {entry: src.rest.index:mount}`.
+        func surfaceField(_ surface: String, _ key: String) throws(PackageError) -> String? {
+            guard let node = root[surface], node.null == nil else { return nil }
+            guard let map = node.mapping else {
+                throw .invalidManifest(reason: "\(surface) must be a mapping, e.g. \(surface): {\(key): ...}")
+            }
+            guard let value = map[key]?.scalar?.string, !value.isEmpty else {
+                throw .invalidManifest(reason: "\(surface).\(key) is required when \(surface): is present")
+            }
+            return value
+        }
+        self.surfaces = Surfaces(
+            restEntry: try surfaceField("rest", "entry"),
+            uiPath: try surfaceField("ui", "path"),
+            a2aService: try surfaceField("a2a", "service")
+        )
+        for (name, value) in [("rest.entry", surfaces.restEntry), ("a2a.service", surfaces.a2aService)] {
+            if let value, !LaunchPlan.isValidEntrypoint(value) {
+                throw .invalidManifest(reason: "\(name) must be module.path:function (e.g. src.rest.index:mount), got \(value.debugDescription)")
+            }
         }
     }
 

@@ -13,6 +13,8 @@ extension JSONWriter {
         field("package_id", status.packageID)
         field("package_path", status.packagePath)
         field("port", status.port)
+        field("a2a_port", status.a2aPort)
+        field("environment", status.environment)
         field("state", status.state.rawValue)
         field("pid", status.pid)
         field("started_at", date: status.startedAt)

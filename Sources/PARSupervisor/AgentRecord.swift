@@ -10,6 +10,12 @@ struct AgentRecord {
     /// Nil for an agent restored as down: its package is read again when it is restarted.
     var plan: LaunchPlan?
     var port: Int?
+    /// The second port of a package with an `a2a:` surface.
+    var a2aPort: Int?
+    /// The Python environment it runs in (its dependencies), kept from eviction while it lives.
+    var environmentKey: String?
+    /// Names the current wait for dependencies: a result for an older wait is ignored.
+    var preparingToken: UUID?
     /// The port it last held, asked for again when it comes back (also after a daemon restart).
     var lastPort: Int?
     /// The config file that declares it; nil when it came through the API.
@@ -47,7 +53,8 @@ struct AgentRecord {
     /// Set when the supervisor kills the agent for its health: becomes the exit's reason.
     var healthKill: (reason: String, detail: String)?
 
-    /// Holds a process or expects one (a pending restart): what quotas, 409s and shutdown count.
+    /// Holds a process or expects one (a pending restart, dependencies being installed):
+    /// what quotas, 409s and shutdown count.
     /// A `crashed` agent that will not restart (`never`) is not live.
     var isLive: Bool { pid != nil || pendingRestart != nil || nextRestartAt != nil || state == .stopping }
     var exitWaiters: [ExitWaiter] = []

@@ -18,6 +18,10 @@ public struct ProcessStatus: Sendable {
     public var packageID: String
     public var packagePath: String
     public var port: Int?
+    /// The agent's second port, for an `a2a:` surface.
+    public var a2aPort: Int?
+    /// The virtual environment of its dependencies, if it has any.
+    public var environment: String?
     public var state: ProcessState
     public var pid: Int32?
     public var startedAt: Date?

@@ -19,6 +19,9 @@ public actor Supervisor {
     let reactor: ProcessReactor
     let extractor: PackageExtractor
     let preparedPackages = PreparedPackages()
+    /// Python packages' dependencies, built once per requirement set.
+    let environments: PythonEnvironments
+    let helpers: HelperProcesses
     let logger: Logger
     private let exitEvents: AsyncStream<(AgentID, Int, ChildExit)>
     private let exitContinuation: AsyncStream<(AgentID, Int, ChildExit)>.Continuation
@@ -74,6 +77,10 @@ public actor Supervisor {
             throw SupervisorError.internalFailure(error.description)
         }
         self.reactor = reactor
+        self.helpers = HelperProcesses(reactor: reactor)
+        self.environments = PythonEnvironments(
+            root: config.environmentsDirectory, pipCache: config.pipCacheDirectory, settings: config.environments, helpers: helpers
+        )
         self.sampler = ResourceSampler()
         self.extractor = PackageExtractor(cacheRoot: config.packageCache, limits: config.extractionLimits)
         self.ports = PortPool(range: config.portRange)
@@ -128,6 +135,8 @@ public actor Supervisor {
             }
         }
         for cleanup in cleanups.values { await cleanup.value }
+        // An install still running is killed: no pip outlives the daemon.
+        await environments.shutdown()
         cgroups.removeInstance()
         exitContinuation.finish()
         // The agents have exited; their last lines may still be in the pipes (a paused one
@@ -279,6 +288,7 @@ public actor Supervisor {
         spec: AgentSpec, prepared: Prepared, owner: String?, preferredPort: Int? = nil, carry: StoredAgent? = nil
     ) async throws(SupervisorError) -> ProcessStatus {
         let agentID = spec.agentID
+        let environment = try await environmentPlan(for: prepared)
         // The last await of a launch: from here to storing the record nothing suspends,
         // so no other request can slip in between the checks and the spawn.
         await awaitCleanup(of: agentID)
@@ -298,17 +308,30 @@ public actor Supervisor {
         guard let port = ports.allocate(preferring: preferredPort ?? agents[agentID]?.lastPort, isFreeOnMachine: { PortProbe.isFree($0) }) else {
             throw .noFreePort(range: config.portRange)
         }
+        var a2aPort: Int?
+        if prepared.manifest.command == nil, prepared.manifest.surfaces.a2aService != nil {
+            guard let second = ports.allocate(preferring: nil, isFreeOnMachine: { PortProbe.isFree($0) }) else {
+                ports.release(port)
+                throw .noFreePort(range: config.portRange)
+            }
+            a2aPort = second
+        }
+        let releasePorts = { [self] in
+            ports.release(port)
+            if let a2aPort { ports.release(a2aPort) }
+        }
         let plan: LaunchPlan
         do {
             plan = try LaunchPlan.make(
                 manifest: prepared.manifest, packageDirectory: prepared.directory, requestEnvironment: spec.env,
                 context: LaunchContext(
                     agentID: agentID.rawValue, packageID: prepared.packageID, packagePath: spec.packagePath, port: port,
-                    supervisorURL: config.supervisorURL, pythonWorkerPath: workerPath, pythonExecutable: config.pythonExecutable
+                    supervisorURL: config.supervisorURL, pythonWorkerPath: workerPath,
+                    pythonExecutable: environment.python ?? config.pythonExecutable, a2aPort: a2aPort
                 )
             )
         } catch {
-            ports.release(port)
+            releasePorts()
             throw .package(error)
         }
         var record = AgentRecord(
@@ -316,6 +339,8 @@ public actor Supervisor {
             packageDigest: prepared.digest, state: .starting,
             healthCheck: spec.healthCheck ?? prepared.manifest.health ?? HealthCheckConfig()
         )
+        record.a2aPort = a2aPort
+        record.environmentKey = environment.key
         if let previous = agents[agentID] {
             record.run = previous.run
         }
@@ -331,7 +356,7 @@ public actor Supervisor {
                 record.cgroup = group
                 record.oomKillsSeen = cgroups.oomKills(group)
             } catch {
-                ports.release(port)
+                releasePorts()
                 throw .internalFailure("cannot create the cgroup of \(agentID.processID): \(error)")
             }
         }
@@ -342,14 +367,20 @@ public actor Supervisor {
             row.run += 1
             try state.save(row)
         } catch {
-            ports.release(port)
+            releasePorts()
             if let group = record.cgroup { cgroups.remove(group) }
             throw .state(error)
+        }
+        if case .build(let job) = environment {
+            // The answer goes out now; the process starts once the dependencies are installed.
+            beginPreparing(agentID, &record, job: job)
+            update(agentID, record)
+            return status(of: agentID)!
         }
         do {
             try start(agentID, &record)
         } catch {
-            ports.release(port)
+            releasePorts()
             if let group = record.cgroup { cgroups.remove(group) }
             // The start failed: the stored row goes back to what it was.
             if let previous = agents[agentID] {
@@ -368,12 +399,13 @@ public actor Supervisor {
             throw .internalFailure("cannot start \(agentID.processID): \(error)")
         }
         update(agentID, record)
+        if case .ready(let built) = environment { noteReused(built, agentID: agentID, run: record.run) }
         logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "spawned \(agentID.processID) (pid \(record.pid ?? 0), port \(port))", fields: ["pid": .number(Double(record.pid ?? 0)), "port": .number(Double(port)), "run": .number(Double(record.run))])
         return status(of: agentID)!
     }
 
     /// Spawns the record's plan and watches the child. Throws only if the kernel refused.
-    private func start(_ agentID: AgentID, _ record: inout AgentRecord) throws(SpawnError) {
+    func start(_ agentID: AgentID, _ record: inout AgentRecord) throws(SpawnError) {
         guard let plan = record.plan else { throw .setup(step: "find the launch plan (the agent was never prepared)", errno: ENOENT) }
         let confinement = SpawnConfinement(
             cgroupProcsFiles: record.cgroup?.procsFiles ?? [], cgroupDirectory: record.cgroup?.cloneDirectory, nice: Int32(record.spec.limits.nice)
@@ -512,7 +544,7 @@ public actor Supervisor {
     /// On the actor, so the set of managed pids cannot change underneath: a child spawned
     /// a moment ago is in `agents` before anything here could see it as an orphan.
     private func reapOrphans() {
-        OrphanReaper.reapOrphans(excluding: Set(agents.values.compactMap(\.pid)))
+        OrphanReaper.reapOrphans(excluding: Set(agents.values.compactMap(\.pid)).union(helpers.pids))
     }
 
     private func relaunch(_ agentID: AgentID, expectedRun: Int? = nil) {
@@ -522,15 +554,20 @@ public actor Supervisor {
         do {
             try start(agentID, &record)
         } catch {
-            record.state = .failed
-            record.outcome = .failed
-            record.error = "restart failed: \(error)"
-            releasePort(&record)
-            releaseCgroup(agentID, &record)
-            logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(agentID.processID) \(record.error ?? "")")
+            failStart(agentID, &record, error: "restart failed: \(error)")
         }
         update(agentID, record)
         persistQuietly(agentID, record)
+    }
+
+    /// A start the kernel refused ends the agent: failed, its port and cgroup released.
+    func failStart(_ agentID: AgentID, _ record: inout AgentRecord, error: String) {
+        record.state = .failed
+        record.outcome = .failed
+        record.error = error
+        releasePort(&record)
+        releaseCgroup(agentID, &record)
+        logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(agentID.processID) \(error)")
     }
 
     private func waitForExit(_ agentID: AgentID, run: Int, timeoutSeconds: Double) async -> Bool {
@@ -556,7 +593,7 @@ public actor Supervisor {
 
     /// Removes the agent's cgroup once its processes are gone; the removal runs on and is
     /// awaited before the agent starts again or the daemon exits.
-    private func releaseCgroup(_ agentID: AgentID, _ record: inout AgentRecord) {
+    func releaseCgroup(_ agentID: AgentID, _ record: inout AgentRecord) {
         guard let group = record.cgroup else { return }
         record.cgroup = nil
         let cgroups = self.cgroups
@@ -570,9 +607,11 @@ public actor Supervisor {
         }
     }
 
-    private func releasePort(_ record: inout AgentRecord) {
+    func releasePort(_ record: inout AgentRecord) {
         if let port = record.port { ports.release(port) }
+        if let port = record.a2aPort { ports.release(port) }
         record.port = nil
+        record.a2aPort = nil
     }
 
     private func exitFields(_ exit: ChildExit, run: Int) -> [String: JSONValue] {
@@ -589,7 +628,7 @@ public actor Supervisor {
         let uptime = record.pid != nil ? record.startedMonotonic.map { ResourceSampler.monotonicSeconds() - $0 } : nil
         return ProcessStatus(
             processID: agentID.processID, agentID: agentID.rawValue, packageID: record.packageID, packagePath: record.spec.packagePath,
-            port: record.port, state: record.state, pid: record.pid, startedAt: record.startedAt, uptimeSeconds: uptime,
+            port: record.port, a2aPort: record.a2aPort, environment: record.environmentKey, state: record.state, pid: record.pid, startedAt: record.startedAt, uptimeSeconds: uptime,
             run: record.run, restartCount: record.restartCount, consecutiveRestarts: record.consecutiveRestarts,
             restartPolicy: record.spec.restart.policy, maxRestarts: record.spec.restart.maxRestarts,
             lastExit: record.lastExit, nextRestartAt: record.nextRestartAt, error: record.error,
@@ -622,6 +661,7 @@ public actor Supervisor {
         var retryAfter: Int?
         if let next = record.nextRestartAt { retryAfter = max(1, Int(next.timeIntervalSinceNow.rounded(.up))) }
         if record.state == .starting { retryAfter = 1 }
+        if record.state == .preparing { retryAfter = 5 }
         return .unavailable(state: record.state, retryAfter: retryAfter)
     }
 

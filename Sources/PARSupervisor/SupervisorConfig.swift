@@ -25,6 +25,8 @@ public struct SupervisorConfig: Sendable {
     /// On cgroup v1, give agents without limits a cgroup too (costs ~12 ms per start there).
     public var cgroupEveryAgent: Bool
     public var quotas: QuotaPolicy
+    /// How Python packages' dependencies are installed.
+    public var environments: EnvironmentSettings
 
     public init(
         dataDirectory: URL,
@@ -40,7 +42,8 @@ public struct SupervisorConfig: Sendable {
         maxLineBytes: Int = 64 * 1024,
         cgroupRoot: String? = "/sys/fs/cgroup",
         cgroupEveryAgent: Bool = false,
-        quotas: QuotaPolicy = QuotaPolicy()
+        quotas: QuotaPolicy = QuotaPolicy(),
+        environments: EnvironmentSettings = EnvironmentSettings()
     ) {
         self.dataDirectory = dataDirectory.standardizedFileURL
         self.portRange = portRange
@@ -59,6 +62,7 @@ public struct SupervisorConfig: Sendable {
         self.cgroupRoot = cgroupRoot
         self.cgroupEveryAgent = cgroupEveryAgent
         self.quotas = quotas
+        self.environments = environments
     }
 
     /// Names this daemon's cgroups: one per data dir, so daemons side by side never meet.
@@ -66,6 +70,10 @@ public struct SupervisorConfig: Sendable {
 
     var packageCache: URL { dataDirectory.appendingPathComponent("cache/packages", isDirectory: true) }
     var runtimeDirectory: URL { dataDirectory.appendingPathComponent("runtime", isDirectory: true) }
+    /// Virtual environments of Python packages, one per requirement set and interpreter.
+    var environmentsDirectory: URL { dataDirectory.appendingPathComponent("envs", isDirectory: true) }
+    /// pip's download cache, shared by every install.
+    var pipCacheDirectory: URL { dataDirectory.appendingPathComponent("cache/pip", isDirectory: true) }
     var pidDirectory: URL { dataDirectory.appendingPathComponent("run", isDirectory: true) }
     /// The SQLite file of desired state: what runs after the daemon restarts.
     public var stateDatabase: URL { dataDirectory.appendingPathComponent("state/state.sqlite") }

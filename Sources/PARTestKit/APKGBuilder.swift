@@ -26,6 +26,17 @@ public struct APKGBuilder {
         return copy
     }
 
+    /// A copy in which the file at `path` holds `contents` (replaced, or added).
+    public func setting(_ path: String, _ contents: String) -> APKGBuilder {
+        var copy = self
+        copy.items.removeAll { item in
+            if case .file(let existing, _, _) = item { return existing == path }
+            return false
+        }
+        copy.add(.file(path: path, contents: contents))
+        return copy
+    }
+
     /// Writes the archive to `url`, replacing any file there.
     public func write(to url: URL) throws {
         try? FileManager.default.removeItem(at: url)

@@ -109,7 +109,7 @@ struct Logs: ParsableCommand {
     @Option(name: .customLong("min-level"), help: "This level and above.") var minLevel: String?
     @Option(help: "From this time (ISO 8601, e.g. 2026-11-27T10:00:00Z).") var since: String?
     @Option(help: "Up to this time.") var until: String?
-    @Option(help: "stdout, stderr or supervisor.") var stream: String?
+    @Option(help: "stdout, stderr, supervisor or install.") var stream: String?
     @Option(name: [.customShort("q"), .customLong("query")], help: "Words every line must contain (word prefixes, any case).") var query: String?
     @Option(help: "How many lines (newest ones unless --order asc).") var limit = 100
     @Option(help: "desc (newest first, the default) or asc.") var order: String?

@@ -93,8 +93,20 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-line-bytes"), help: "A longer printed line is cut into pieces marked extra.truncated (default 65536).")
     var maxLineBytes: Int?
 
-    @Option(help: "Python interpreter for entrypoint packages (default python3).")
+    @Option(help: "Python interpreter for Python packages (default: python3 for packages without dependencies; for those with dependencies, the installed interpreter closest to the runtime: they name).")
     var python: String?
+
+    @Option(name: .customLong("pip-index-url"), help: "Package index for installing packages' dependencies (default: the machine's pip configuration).")
+    var pipIndexURL: String?
+
+    @Option(help: "Install packages' dependencies offline from this folder of wheels (pip --no-index --find-links).")
+    var wheelhouse: String?
+
+    @Option(name: .customLong("install-timeout"), help: "Seconds one dependency install may take before it is killed and the agent fails (default 300).")
+    var installTimeout: Double?
+
+    @Option(name: .customLong("env-cache-mb"), help: "Unused Python environments beyond this many MiB are removed, least recently used first (default 4096).")
+    var envCacheMB: Int?
 
     @Option(name: .customLong("log-level"), help: "Daemon log level (trace, debug, info, notice, warning, error, critical; default info).")
     var logLevel: String?

@@ -30,7 +30,11 @@ struct ServeOptions {
     var logMaxMB = LogRetentionPolicy.default.maxBytes >> 20
     var logMaxTotalMB = 8 * 1024
     var maxLineBytes = 64 * 1024
-    var python = "python3"
+    var python: String?
+    var pipIndexURL: String?
+    var wheelhouse: String?
+    var installTimeout = 300.0
+    var envCacheMB = 4096
     var logLevel = "info"
 
     init(flags: Serve, file: [String: SettingValue]) throws {
@@ -70,7 +74,11 @@ struct ServeOptions {
         logMaxMB = flags.logMaxMB ?? int("log_max_mb") ?? logMaxMB
         logMaxTotalMB = flags.logMaxTotalMB ?? int("log_max_total_mb") ?? logMaxTotalMB
         maxLineBytes = flags.maxLineBytes ?? int("max_line_bytes") ?? maxLineBytes
-        python = flags.python ?? string("python") ?? python
+        python = flags.python ?? string("python")
+        pipIndexURL = flags.pipIndexURL ?? string("pip_index_url")
+        wheelhouse = (flags.wheelhouse ?? string("wheelhouse")).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        installTimeout = flags.installTimeout ?? double("install_timeout") ?? installTimeout
+        envCacheMB = flags.envCacheMB ?? int("env_cache_mb") ?? envCacheMB
         logLevel = flags.logLevel ?? string("log_level") ?? logLevel
         try validate()
     }
@@ -97,6 +105,17 @@ struct ServeOptions {
             throw ValidationError("--log-max-entries, --log-max-age, --log-max-mb and --log-max-total-mb must be positive (log_max_* in a config file)")
         }
         guard (256...(64 << 20)).contains(maxLineBytes) else { throw ValidationError("--max-line-bytes must be from 256 to 67108864 (max_line_bytes in a config file)") }
+        guard installTimeout > 0 else { throw ValidationError("--install-timeout must be positive (install_timeout in a config file)") }
+        guard envCacheMB > 0 else { throw ValidationError("--env-cache-mb must be positive (env_cache_mb in a config file)") }
+        if let wheelhouse {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: wheelhouse, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--wheelhouse \(wheelhouse) is not a folder (wheelhouse in a config file); make it with pip download -d DIR REQUIREMENTS")
+            }
+        }
+        if let pipIndexURL, !(pipIndexURL.hasPrefix("http://") || pipIndexURL.hasPrefix("https://") || pipIndexURL.hasPrefix("file://")) {
+            throw ValidationError("--pip-index-url must be an http://, https:// or file:// URL (pip_index_url in a config file), got \(pipIndexURL)")
+        }
         guard stableSeconds >= 0 else { throw ValidationError("--stable-seconds must not be negative (stable_seconds in a config file)") }
     }
 
@@ -110,14 +129,18 @@ struct ServeOptions {
             supervisorURL: supervisorURL,
             defaults: defaults,
             sampleIntervalSeconds: sampleInterval,
-            pythonExecutable: python,
+            pythonExecutable: python ?? "python3",
             extractionLimits: .init(maxEntries: maxPackageEntries, maxTotalBytes: UInt64(maxPackageMB) << 20),
             logRetention: LogRetentionPolicy(maxEntries: logMaxEntries, maxAgeSeconds: logMaxAge, maxBytes: logMaxMB << 20),
             logMaxTotalBytes: logMaxTotalMB << 20,
             maxLineBytes: maxLineBytes,
             cgroupRoot: cgroupRoot == "none" ? nil : cgroupRoot,
             cgroupEveryAgent: cgroupEveryAgent,
-            quotas: QuotaPolicy(maxTotalMemoryMB: maxTotalMemoryMB, maxTotalCPU: maxTotalCPU, maxAgents: maxAgents)
+            quotas: QuotaPolicy(maxTotalMemoryMB: maxTotalMemoryMB, maxTotalCPU: maxTotalCPU, maxAgents: maxAgents),
+            environments: EnvironmentSettings(
+                interpreter: python, pipIndexURL: pipIndexURL, wheelhouse: wheelhouse,
+                installTimeoutSeconds: installTimeout, cacheMaxBytes: Int64(envCacheMB) << 20
+            )
         )
     }
 }

@@ -56,7 +56,7 @@ struct ExitPlannerTests {
     }
 
     @Test func reasonsAreTheDocumentedStrings() {
-        #expect(ExitReason.allCases.map(\.rawValue) == ["stopped", "exited", "signaled", "oom_killed", "start_timeout", "unhealthy"])
+        #expect(ExitReason.allCases.map(\.rawValue) == ["stopped", "exited", "signaled", "oom_killed", "start_timeout", "unhealthy", "dependencies"])
     }
 }
 

@@ -222,7 +222,7 @@ struct LogFilterTests {
     }
 
     @Test func streamMask() {
-        #expect(LogFilter().streamMask == 0b111)
+        #expect(LogFilter().streamMask == 0b1111)
         #expect(LogFilter(stream: .stdout).streamMask == 0b001)
         #expect(LogFilter(stream: .stderr).streamMask == 0b010)
         #expect(LogFilter(stream: .supervisor).streamMask == 0b100)

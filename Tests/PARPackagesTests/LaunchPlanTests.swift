@@ -113,7 +113,7 @@ struct LaunchPlanTests {
         #expect(plan.executable == "/usr/bin/python3")
         #expect(plan.arguments == [
             "/opt/par/par_worker.py", "--port", "8123", "--agent-id", "agent-1",
-            "--package-path", "/pkgs/a.apkg", "--entrypoint", "src.main:handler", "--package-dir", package.url.path,
+            "--package-path", "/pkgs/a.apkg", "--package-dir", package.url.path, "--entrypoint", "src.main:handler",
         ])
         #expect(plan.workingDirectory == package.url.path)
     }

@@ -48,17 +48,20 @@ public enum LogLevel: String, Sendable, CaseIterable, Comparable {
     public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rank < rhs.rank }
 }
 
-/// Where a line came from: an agent's stdout or stderr, or the supervisor's own events.
+/// Where a line came from: an agent's stdout or stderr, the supervisor's own events, or
+/// the output of installing the agent's dependencies.
 public enum LogStream: String, Sendable, CaseIterable {
     case stdout
     case stderr
     case supervisor
+    case install
 
     var code: UInt8 {
         switch self {
         case .stdout: 0
         case .stderr: 1
         case .supervisor: 2
+        case .install: 3
         }
     }
 
@@ -66,6 +69,7 @@ public enum LogStream: String, Sendable, CaseIterable {
         switch code {
         case 0: self = .stdout
         case 1: self = .stderr
+        case 3: self = .install
         default: self = .supervisor
         }
     }

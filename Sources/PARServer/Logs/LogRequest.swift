@@ -53,7 +53,7 @@ struct LogRequest: Sendable {
         }
         if let raw = try value("stream") {
             guard let stream = LogStream(rawValue: raw.lowercased()) else {
-                throw Self.invalid("stream", "must be stdout, stderr or supervisor, got \(raw.debugDescription)")
+                throw Self.invalid("stream", "must be stdout, stderr, supervisor or install, got \(raw.debugDescription)")
             }
             filter.stream = stream
         }

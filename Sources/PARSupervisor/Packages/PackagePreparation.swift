@@ -15,6 +15,8 @@ extension Supervisor {
         var directory: URL
         /// SHA-256 of the package file: equal bytes, equal digest.
         var digest: String
+        /// What pip installs for it (empty: nothing; also for `command:` packages).
+        var requirements: Requirements
     }
 
     /// Checks the path, unpacks and reads the manifest: slow work done before the table is touched.
@@ -41,7 +43,7 @@ extension Supervisor {
         // sees another identity and reads it again.
         let identity = PreparedPackages.Identity(path: resolved)
         if let identity, let known = cache?.lookup(resolved, identity: identity) {
-            return Prepared(packageID: spec.packageID ?? known.manifest.packageID, manifest: known.manifest, directory: known.directory, digest: known.digest)
+            return Prepared(packageID: spec.packageID ?? known.manifest.packageID, manifest: known.manifest, directory: known.directory, digest: known.digest, requirements: known.requirements)
         }
         // Hashing and unpacking read and write whole files: done on a thread of its own so
         // a large package never holds one of the few cooperative-pool threads.
@@ -49,7 +51,8 @@ extension Supervisor {
             do throws(PackageError) {
                 let (directory, digest) = try extractor.extract(archivePath: resolved)
                 let manifest = try Manifest.load(fromDirectory: directory)
-                return .success(Prepared(packageID: spec.packageID ?? manifest.packageID, manifest: manifest, directory: directory, digest: digest))
+                let requirements = try Self.requirements(of: manifest, in: directory)
+                return .success(Prepared(packageID: spec.packageID ?? manifest.packageID, manifest: manifest, directory: directory, digest: digest, requirements: requirements))
             } catch {
                 return .failure(error)
             }
@@ -76,6 +79,29 @@ extension Supervisor {
         } catch {
             return error.description
         }
+    }
+
+    /// A Python package's `dependencies:` and `requirements.txt` together, checked. A
+    /// `command:` package runs as it is: its files are not read for requirements.
+    nonisolated static func requirements(of manifest: Manifest, in directory: URL) throws(PackageError) -> Requirements {
+        guard manifest.command == nil, (manifest.runtime ?? "python3").hasPrefix("python") else {
+            return try Requirements(dependencies: [], requirementsFile: nil)
+        }
+        let file = directory.appendingPathComponent("requirements.txt")
+        var text: String?
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: file.path), attributes[.type] as? FileAttributeType == .typeRegular {
+            guard let size = attributes[.size] as? NSNumber, size.intValue <= 256 * 1024 else {
+                throw .invalidManifest(reason: "requirements.txt is larger than 256 KiB")
+            }
+            do {
+                text = try String(contentsOf: file, encoding: .utf8)
+            } catch {
+                throw .invalidManifest(reason: "requirements.txt is not readable UTF-8 text")
+            }
+        }
+        let requirements = try Requirements(dependencies: manifest.dependencies, requirementsFile: text)
+        try LaunchPlan.checkSurfaceDependencies(manifest, requirements: requirements)
+        return requirements
     }
 
     nonisolated static func realPath(_ path: String) -> String? {
