@@ -77,7 +77,7 @@ public actor Supervisor {
             throw SupervisorError.internalFailure(error.description)
         }
         self.reactor = reactor
-        self.helpers = HelperProcesses(reactor: reactor)
+        self.helpers = HelperProcesses(reactor: reactor, pidDirectory: config.pidDirectory)
         self.environments = PythonEnvironments(
             root: config.environmentsDirectory, pipCache: config.pipCacheDirectory, settings: config.environments, helpers: helpers
         )

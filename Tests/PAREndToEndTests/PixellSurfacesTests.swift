@@ -137,18 +137,8 @@ struct PixellSurfacesTests {
 
     @Test("an install that outlives its limit is killed; a stop while preparing stops at once; no pip outlives the daemon")
     func installLimitAndStopWhilePreparing() throws {
-        // An index that accepts connections and never answers: pip waits on it.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (listener, indexPort) = Self.hangingIndex()
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
-        _ = listen(listener, 64)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
-        let indexPort = Int(UInt16(bigEndian: address.sin_port))
 
         let daemon = try DaemonHarness(extraArguments: ["--pip-index-url", "http://127.0.0.1:\(indexPort)/simple", "--install-timeout", "4"])
         defer { daemon.stop() }
@@ -204,13 +194,74 @@ struct PixellSurfacesTests {
         #expect(!FileManager.default.fileExists(atPath: daemon.dataDirectory.appendingPathComponent("envs").path), "no environment was started")
     }
 
+    @Test("an install cut short by kill -9 is killed and started over by the next daemon")
+    func installSurvivesNoDaemonCrash() throws {
+        let (listener, indexPort) = Self.hangingIndex()
+        defer { close(listener) }
+        let index = ["--pip-index-url", "http://127.0.0.1:\(indexPort)/simple"]
+        let first = try DaemonHarness(extraArguments: index + ["--install-timeout", "120"])
+        let package = try first.install(APKGBuilder.pythonPackage(source: "def handler(c):\n    return {}\n").setting("requirements.txt", "some-project==1.0\n"))
+        #expect(try first.spawn("slow", package: package).json["state"] as? String == "preparing")
+        let envs = first.dataDirectory.appendingPathComponent("envs").path
+        #expect(ProcessInspection.eventually(timeout: 20) { !Self.processes(mentioning: envs).isEmpty }, "the install runs")
+        let old = Self.processes(mentioning: envs)
+        first.crash()
+        let second = try DaemonHarness(extraArguments: index + ["--install-timeout", "3"], root: first.root, portRange: first.portRange)
+        defer { second.stop() }
+        #expect(ProcessInspection.eventually(timeout: 5) { Set(Self.processes(mentioning: envs)).isDisjoint(with: old) }, "the old install \(old) was killed")
+        // The agent is still wanted: its install starts over, under the new limit.
+        let failed = try second.waitFor("par-slow", timeout: 60) { state($0) == "failed" }
+        #expect((failed["error"] as? String)?.contains("install limit of 3 s") == true, "\(failed)")
+    }
+
+    @Test("unused environments beyond the cache cap are removed, least recently used first; one in use stays")
+    func environmentsAreEvicted() throws {
+        let daemon = try daemon(["--env-cache-mb", "1"])
+        defer { daemon.stop() }
+        let base = APKGBuilder.pythonPackage(source: "def handler(c):\n    return {}\n")
+        let first = try daemon.install(base.setting("requirements.txt", "idna\n"))
+        let second = try daemon.install(base.setting("requirements.txt", "h11\n"))
+        #expect(try daemon.spawn("first", package: first).status == 200)
+        try daemon.waitFor("par-first", timeout: 180) { state($0) == "running" }
+        #expect(environments(daemon).count == 1, "in use, so kept over the cap")
+        let firstKey = try #require(environments(daemon).first)
+        #expect(try daemon.client().post("/supervisor/stop/par-first").status == 200)
+        #expect(try daemon.spawn("second", package: second).status == 200)
+        let running = try daemon.waitFor("par-second", timeout: 180) { state($0) == "running" }
+        let secondKey = try #require(running["environment"] as? String)
+        #expect(ProcessInspection.eventually(timeout: 10) { environments(daemon) == [secondKey] }, "the unused \(firstKey) went: \(environments(daemon))")
+        // The stopped agent comes back by building its environment again.
+        #expect(try daemon.client().post("/supervisor/restart/par-first").status == 200)
+        try daemon.waitFor("par-first", timeout: 180) { state($0) == "running" }
+    }
+
+    /// A package index on loopback that accepts connections and never answers: pip waits on it.
+    static func hangingIndex() -> (Int32, Int) {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+        _ = listen(listener, 64)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        return (listener, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
     static func processExists(mentioning text: String) -> Bool {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return false }
+        !processes(mentioning: text).isEmpty
+    }
+
+    /// Pids whose command line contains `text`.
+    static func processes(mentioning text: String) -> [Int32] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        var found: [Int32] = []
         for entry in entries where entry.allSatisfy(\.isNumber) {
-            guard let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            guard let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"), let pid = Int32(entry) else { continue }
             let command = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
-            if command.contains(text) { return true }
+            if command.contains(text) { found.append(pid) }
         }
-        return false
+        return found
     }
 }

@@ -10,13 +10,17 @@ import Glibc
 /// Short-lived programs the supervisor runs for itself (an interpreter asked its version,
 /// `python -m venv`, `pip install`), through the same spawner and reactor as agents: real
 /// pipes, exits the moment they happen, nothing polled. Their pids are known here so the
-/// orphan reaper leaves them to the reactor, and shutdown kills whatever still runs.
+/// orphan reaper leaves them to the reactor, and shutdown kills whatever still runs. Each
+/// has a pid file beside the agents' (`_helper-<pid>.pid`, a name no agent can have), so
+/// an install running when the daemon is killed with -9 is killed by the next daemon.
 final class HelperProcesses: Sendable {
     private let reactor: ProcessReactor
+    private let pidDirectory: URL
     private let running = Mutex<Set<Int32>>([])
 
-    init(reactor: ProcessReactor) {
+    init(reactor: ProcessReactor, pidDirectory: URL) {
         self.reactor = reactor
+        self.pidDirectory = pidDirectory
     }
 
     /// Pids the orphan reaper must not touch.
@@ -37,6 +41,9 @@ final class HelperProcesses: Sendable {
     ) async throws(SpawnError) -> Outcome {
         let spawned = try Spawner.spawn(executable: argv[0], argv: argv, environment: environment, workingDirectory: workingDirectory)
         running.withLock { _ = $0.insert(spawned.pid) }
+        let pidFile = pidDirectory.appendingPathComponent("_helper-\(spawned.pid).pid")
+        try? "\(spawned.pid) \(ProcTable.stat(of: spawned.pid)?.startTicks ?? 0)\n".write(to: pidFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: pidFile) }
         let observed = Observed(keep: keepLines)
         let termination: Termination = await withTaskGroup(of: Termination?.self) { group in
             group.addTask { [reactor] in
