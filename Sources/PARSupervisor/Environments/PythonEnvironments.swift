@@ -75,7 +75,8 @@ actor PythonEnvironments {
     nonisolated let settings: EnvironmentSettings
     nonisolated let helpers: HelperProcesses
     private let hostEnvironment: [String: String]
-    private var interpreters: [PythonInterpreter]?
+    /// The machine's interpreters, looked for once (concurrent first spawns share the look).
+    private var discovery: Task<[PythonInterpreter], Never>?
     private var builds: [String: Task<Result<PythonEnvironment, EnvironmentError>, Never>] = [:]
     /// Who sees each running build's output (every agent waiting for it); called from the
     /// reactor's thread, in the order pip printed.
@@ -103,7 +104,13 @@ actor PythonEnvironments {
     }
 
     private func discoverInterpreters() async -> [PythonInterpreter] {
-        if let interpreters { return interpreters }
+        if let discovery { return await discovery.value }
+        let task = Task { await self.probeInterpreters() }
+        discovery = task
+        return await task.value
+    }
+
+    private func probeInterpreters() async -> [PythonInterpreter] {
         let candidates = settings.interpreter.map { [$0] } ?? Self.candidates(path: hostEnvironment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
         let helpers = self.helpers
         let environment = helperEnvironment()
@@ -126,9 +133,7 @@ actor PythonEnvironments {
         }
         // Several names lead to one program (python3, python3.11, a shim): keep the first.
         var seen = Set<String>()
-        let unique = found.filter { seen.insert($0.path).inserted }
-        interpreters = unique
-        return unique
+        return found.filter { seen.insert($0.path).inserted }
     }
 
     /// `python3` and `python3.N` in each PATH folder, in PATH order, each real file once.
