@@ -187,6 +187,10 @@ int par_pipe(int fds[2]) {
     return 0;
 }
 
+int par_set_not_dumpable(void) {
+    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 int par_set_child_subreaper(void) {
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 }
@@ -209,7 +213,7 @@ static void report_and_exit(int fd, int stage) {
 pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
                 const char *cwd, int stdout_fd, int stderr_fd,
                 const char *const cgroup_procs[], int cgroup_count, int cgroup_fd, int nice,
-                int *failed_stage) {
+                long uid, long gid, int *failed_stage) {
     int report[2];
     *failed_stage = 0;
     if (pipe2(report, O_CLOEXEC) == -1) return -1;
@@ -243,6 +247,16 @@ pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
             close(fd);
         }
         if (nice != 0 && setpriority(PRIO_PROCESS, 0, nice) == -1) report_and_exit(report[1], 2);
+        /* The agent's own identity: raw syscalls, since glibc's setuid family signals
+         * every thread of the process, and this vfork child shares the daemon's. */
+        if (gid >= 0) {
+            if (syscall(SYS_setgroups, 0, NULL) == -1) report_and_exit(report[1], 6);
+            if (syscall(SYS_setresgid, (gid_t)gid, (gid_t)gid, (gid_t)gid) == -1) report_and_exit(report[1], 6);
+        }
+        if (uid >= 0) {
+            if (syscall(SYS_setresuid, (uid_t)uid, (uid_t)uid, (uid_t)uid) == -1) report_and_exit(report[1], 6);
+            if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) report_and_exit(report[1], 6);
+        }
         int null_fd = open("/dev/null", O_RDONLY);
         if (null_fd == -1) report_and_exit(report[1], 3);
         if (dup2(null_fd, 0) == -1 || dup2(stdout_fd, 1) == -1 || dup2(stderr_fd, 2) == -1) report_and_exit(report[1], 3);

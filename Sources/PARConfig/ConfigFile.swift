@@ -91,7 +91,7 @@ public enum ServeSetting {
         "cgroup_every_agent": .bool, "proxy_timeout": .double, "proxy_idle_timeout": .double,
         "proxy_relay_threads": .int, "proxy_requires_token": .bool, "log_max_entries": .int, "log_max_age": .double,
         "log_max_mb": .int, "log_max_total_mb": .int, "max_line_bytes": .int, "python": .string, "log_level": .string,
-        "pip_index_url": .string, "wheelhouse": .string, "install_timeout": .double, "env_cache_mb": .int,
+        "env_allow": .strings, "agent_users": .string, "pip_index_url": .string, "wheelhouse": .string, "install_timeout": .double, "env_cache_mb": .int,
     ]
 
     static func problem(_ key: String, _ value: SettingValue) -> String? {

@@ -22,8 +22,13 @@ public struct LaunchContext: Sendable {
     public var pythonExecutable: String
     /// The agent's second port, for a package with an `a2a:` surface.
     public var a2aPort: Int?
-    /// The supervisor's own environment, for `${VAR:-default}` and PATH.
+    /// The supervisor's own environment, for PATH and the like, and for `${VAR}` in a
+    /// manifest only where `expansionAllowList` names the variable.
     public var hostEnvironment: [String: String]
+    /// Daemon variables a manifest's `${VAR}` may read (`par serve --env-allow`).
+    public var expansionAllowList: Set<String> = []
+    /// The agent's private writable folder: its HOME, with TMPDIR below it.
+    public var workDirectory: String?
 
     public init(
         agentID: String, packageID: String, packagePath: String, port: Int, supervisorURL: String,
@@ -55,23 +60,31 @@ extension LaunchPlan {
         for key in ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"] {
             if let value = context.hostEnvironment[key] { environment[key] = value }
         }
+        var own: [String: String] = [
+            "PAR_PORT": String(context.port), "PORT": String(context.port), "REST_PORT": String(context.port),
+            "PAR_AGENT_ID": context.agentID, "PAR_PACKAGE_ID": context.packageID, "PAR_PACKAGE_PATH": context.packagePath,
+            "PAR_MODE": "worker", "PAR_SUPERVISOR_URL": context.supervisorURL,
+        ]
+        if let a2aPort = context.a2aPort {
+            own["PAR_A2A_PORT"] = String(a2aPort)
+            own["A2A_PORT"] = String(a2aPort)
+        }
+        if let work = context.workDirectory {
+            own["PAR_WORK_DIR"] = work
+            own["HOME"] = work
+            own["TMPDIR"] = work + "/tmp"
+        }
         environment.merge(Self.dotEnv(in: packageDirectory)) { _, new in new }
+        // A package is someone else's code: its `${VAR}` reads the request's values, the
+        // supervisor's own and what the operator allowed, never the daemon's secrets.
+        let lookup: (String) -> String? = { name in
+            requestEnvironment[name] ?? own[name] ?? (context.expansionAllowList.contains(name) ? context.hostEnvironment[name] : nil)
+        }
         for (key, value) in manifest.environment {
-            environment[key] = expandVariables(value) { context.hostEnvironment[$0] }
+            environment[key] = expandVariables(value, lookup: lookup)
         }
         environment.merge(requestEnvironment) { _, new in new }
-        environment["PAR_PORT"] = String(context.port)
-        environment["PORT"] = String(context.port)
-        environment["PAR_AGENT_ID"] = context.agentID
-        environment["PAR_PACKAGE_ID"] = context.packageID
-        environment["PAR_PACKAGE_PATH"] = context.packagePath
-        environment["PAR_MODE"] = "worker"
-        environment["PAR_SUPERVISOR_URL"] = context.supervisorURL
-        environment["REST_PORT"] = String(context.port)
-        if let a2aPort = context.a2aPort {
-            environment["PAR_A2A_PORT"] = String(a2aPort)
-            environment["A2A_PORT"] = String(a2aPort)
-        }
+        environment.merge(own) { _, new in new }
         if environment["PATH"] == nil { environment["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
 
         let directory = packageDirectory.path

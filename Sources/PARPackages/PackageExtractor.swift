@@ -75,6 +75,7 @@ public struct PackageExtractor: Sendable {
         } catch {
             throw PackageError.invalidArchive(reason: "\(archivePath) is not a zip file (\(Self.describe(error)))")
         }
+        try checkDeclaredSizes(archive)
         var entryCount = 0
         var totalBytes: UInt64 = 0
         var links: [(path: String, target: String)] = []
@@ -219,11 +220,31 @@ public struct PackageExtractor: Sendable {
         chmod(current, mode | 0o700)
     }
 
+    /// A zip bomb is refused from the central directory's declared sizes, before a byte is
+    /// written; the sizes are checked again while writing (a lying archive stops there).
+    private func checkDeclaredSizes(_ archive: Archive) throws {
+        var entries = 0
+        var declared: UInt64 = 0
+        for entry in archive {
+            entries += 1
+            guard entries <= limits.maxEntries else {
+                throw PackageError.invalidArchive(reason: "more than \(limits.maxEntries) entries")
+            }
+            declared += entry.uncompressedSize
+            guard declared <= limits.maxTotalBytes else {
+                throw PackageError.invalidArchive(reason: "its entries declare more than \(limits.maxTotalBytes) bytes unpacked (zip bomb?); nothing was written")
+            }
+        }
+    }
+
+    /// Owner read-write, everyone else read-only: an agent (another user when the daemon
+    /// runs as root) can read and run its package but never change it. Executable bits
+    /// are kept; setuid, setgid and sticky bits are dropped.
     static func safeMode(_ permissions: NSNumber?, type: Entry.EntryType) -> mode_t {
-        let fallback: mode_t = type == .directory ? 0o755 : 0o644
-        guard let permissions else { return fallback }
-        let bits = mode_t(permissions.uint16Value) & 0o777 // setuid, setgid and sticky dropped
-        return bits == 0 ? fallback : bits | 0o600
+        if type == .directory { return 0o755 }
+        guard let permissions else { return 0o644 }
+        let bits = mode_t(permissions.uint16Value) & 0o777
+        return bits & 0o111 != 0 ? 0o755 : 0o644
     }
 
     static func describe(_ error: Error) -> String {

@@ -129,6 +129,15 @@ public enum ProcTable {
     }
 }
 
+/// The daemon's own process, closed to its agents.
+public enum DaemonHardening {
+    /// Not dumpable: `/proc/<daemon>/environ` and `mem` become root's only, and no agent of
+    /// the daemon's own uid can ptrace it (PR_SET_DUMPABLE 0).
+    public static func closeProcFiles() {
+        _ = par_set_not_dumpable()
+    }
+}
+
 /// Reaping of what is not watched by a pidfd: orphans that re-parented to the daemon.
 public enum OrphanReaper {
     /// Makes the daemon the reaper of its agents' orphans (PR_SET_CHILD_SUBREAPER).

@@ -39,7 +39,12 @@ public struct SpawnConfinement: Sendable, Equatable {
     public var cgroupDirectory: String?
     public var nice: Int32
 
-    public init(cgroupProcsFiles: [String] = [], cgroupDirectory: String? = nil, nice: Int32 = 0) {
+    /// The user and group the agent runs as (supplementary groups cleared, no new
+    /// privileges); nil runs it as the daemon's own.
+    public var identity: AgentIdentity?
+
+    public init(cgroupProcsFiles: [String] = [], cgroupDirectory: String? = nil, nice: Int32 = 0, identity: AgentIdentity? = nil) {
+        self.identity = identity
         self.cgroupProcsFiles = cgroupProcsFiles
         self.cgroupDirectory = cgroupDirectory
         self.nice = nice
@@ -79,7 +84,8 @@ public enum Spawner {
             withCStrings(envStrings) { cEnv in
                 withCStrings(confinement.cgroupProcsFiles) { cGroups in
                     par_spawn(executable, cArgv, cEnv, workingDirectory, out[1], err[1],
-                              UnsafePointer(OpaquePointer(cGroups)), Int32(confinement.cgroupProcsFiles.count), cgroupFD, confinement.nice, &stage)
+                              UnsafePointer(OpaquePointer(cGroups)), Int32(confinement.cgroupProcsFiles.count), cgroupFD, confinement.nice,
+                              confinement.identity.map { Int($0.uid) } ?? -1, confinement.identity.map { Int($0.gid) } ?? -1, &stage)
                 }
             }
         }
@@ -94,6 +100,7 @@ public enum Spawner {
             case 2: throw .setup(step: "set nice \(confinement.nice)", errno: spawnErrno)
             case 3: throw .setup(step: "connect stdin/stdout/stderr", errno: spawnErrno)
             case 4: throw .setup(step: "enter the working directory \(workingDirectory)", errno: spawnErrno)
+            case 6: throw .setup(step: "become user \(confinement.identity.map { "\($0.uid):\($0.gid)" } ?? "?")", errno: spawnErrno)
             default: throw .exec(program: executable, errno: spawnErrno)
             }
         }

@@ -10,6 +10,8 @@ struct AgentRecord {
     /// Nil for an agent restored as down: its package is read again when it is restarted.
     var plan: LaunchPlan?
     var port: Int?
+    /// The uid and gid it runs as (with `--agent-users`).
+    var identity: AgentIdentity?
     /// The second port of a package with an `a2a:` surface.
     var a2aPort: Int?
     /// The Python environment it runs in (its dependencies), kept from eviction while it lives.

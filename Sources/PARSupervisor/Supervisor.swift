@@ -33,6 +33,8 @@ public actor Supervisor {
     /// Ports of running agents for the proxy, republished by `update` with every record.
     public nonisolated let routeTable = RouteTable()
     var ports: PortPool
+    /// Agent uids in use, with `--agent-users`.
+    var identities: IdentityPool?
     var shuttingDown = false
     private let workerPath: String
     public nonisolated let startedAt = Date()
@@ -55,6 +57,9 @@ public actor Supervisor {
         for directory in [config.dataDirectory, config.packageCache, config.runtimeDirectory, config.pidDirectory] {
             try fm.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        Self.layOutPermissions(config)
+        // Agents of the daemon's own uid cannot read its environment or memory through /proc.
+        DaemonHardening.closeProcFiles()
         // A damaged or newer state file stops the start here, before anything is touched:
         // starting empty would silently forget every agent.
         do {
@@ -84,6 +89,7 @@ public actor Supervisor {
         self.sampler = ResourceSampler()
         self.extractor = PackageExtractor(cacheRoot: config.packageCache, limits: config.extractionLimits)
         self.ports = PortPool(range: config.portRange)
+        self.identities = config.agentUsers.map(IdentityPool.init(range:))
         (exitEvents, exitContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
         // Orphans of agents re-parent to us, so nothing an agent started escapes reaping.
         OrphanReaper.becomeSubreaper()
@@ -316,20 +322,29 @@ public actor Supervisor {
             }
             a2aPort = second
         }
+        let isolation: (identity: AgentIdentity?, workDirectory: String)
+        do {
+            isolation = try takeIdentity(agentID)
+        } catch {
+            ports.release(port)
+            if let a2aPort { ports.release(a2aPort) }
+            throw error
+        }
         let releasePorts = { [self] in
             ports.release(port)
             if let a2aPort { ports.release(a2aPort) }
+            if let identity = isolation.identity { identities?.release(identity) }
         }
         let plan: LaunchPlan
         do {
-            plan = try LaunchPlan.make(
-                manifest: prepared.manifest, packageDirectory: prepared.directory, requestEnvironment: spec.env,
-                context: LaunchContext(
-                    agentID: agentID.rawValue, packageID: prepared.packageID, packagePath: spec.packagePath, port: port,
-                    supervisorURL: config.supervisorURL, pythonWorkerPath: workerPath,
-                    pythonExecutable: environment.python ?? config.pythonExecutable, a2aPort: a2aPort
-                )
+            var context = LaunchContext(
+                agentID: agentID.rawValue, packageID: prepared.packageID, packagePath: spec.packagePath, port: port,
+                supervisorURL: config.supervisorURL, pythonWorkerPath: workerPath,
+                pythonExecutable: environment.python ?? config.pythonExecutable, a2aPort: a2aPort
             )
+            context.expansionAllowList = config.environmentAllowList
+            context.workDirectory = isolation.workDirectory
+            plan = try LaunchPlan.make(manifest: prepared.manifest, packageDirectory: prepared.directory, requestEnvironment: spec.env, context: context)
         } catch {
             releasePorts()
             throw .package(error)
@@ -340,6 +355,7 @@ public actor Supervisor {
             healthCheck: spec.healthCheck ?? prepared.manifest.health ?? HealthCheckConfig()
         )
         record.a2aPort = a2aPort
+        record.identity = isolation.identity
         record.environmentKey = environment.key
         if let previous = agents[agentID] {
             record.run = previous.run
@@ -350,9 +366,12 @@ public actor Supervisor {
             record.consecutiveRestarts = carry.consecutiveRestarts
             record.lastExit = carry.lastExit.flatMap(ExitRecord.init(json:))
         }
-        if CgroupPlacement.wantsCgroup(version: cgroups.version, limits: spec.limits, everyAgent: config.cgroupEveryAgent) {
+        // Controllers where limits (or the operator) ask for them; where the kernel makes it
+        // cheap, every agent gets a cgroup anyway, so none of its processes outlives a stop.
+        let controllers = CgroupPlacement.wantsCgroup(version: cgroups.version, limits: spec.limits, everyAgent: config.cgroupEveryAgent)
+        if controllers || cgroups.tracksEveryAgent {
             do {
-                let group = try cgroups.create(agent: agentID.rawValue, limits: spec.limits)
+                let group = try cgroups.create(agent: agentID.rawValue, limits: spec.limits, controllers: controllers)
                 record.cgroup = group
                 record.oomKillsSeen = cgroups.oomKills(group)
             } catch {
@@ -408,7 +427,8 @@ public actor Supervisor {
     func start(_ agentID: AgentID, _ record: inout AgentRecord) throws(SpawnError) {
         guard let plan = record.plan else { throw .setup(step: "find the launch plan (the agent was never prepared)", errno: ENOENT) }
         let confinement = SpawnConfinement(
-            cgroupProcsFiles: record.cgroup?.procsFiles ?? [], cgroupDirectory: record.cgroup?.cloneDirectory, nice: Int32(record.spec.limits.nice)
+            cgroupProcsFiles: record.cgroup?.procsFiles ?? [], cgroupDirectory: record.cgroup?.cloneDirectory, nice: Int32(record.spec.limits.nice),
+            identity: record.identity
         )
         let spawned = try Spawner.spawn(executable: plan.executable, argv: plan.argv, environment: plan.environment, workingDirectory: plan.workingDirectory, confinement: confinement)
         record.run += 1
@@ -612,6 +632,7 @@ public actor Supervisor {
         if let port = record.a2aPort { ports.release(port) }
         record.port = nil
         record.a2aPort = nil
+        releaseIdentity(&record)
     }
 
     private func exitFields(_ exit: ChildExit, run: Int) -> [String: JSONValue] {

@@ -25,6 +25,10 @@ public struct SupervisorConfig: Sendable {
     /// On cgroup v1, give agents without limits a cgroup too (costs ~12 ms per start there).
     public var cgroupEveryAgent: Bool
     public var quotas: QuotaPolicy
+    /// Each agent its own uid from this range (`--agent-users`); nil runs agents as the daemon's user.
+    public var agentUsers: ClosedRange<UInt32>?
+    /// Daemon variables a package's manifest may read as `${NAME}`.
+    public var environmentAllowList: Set<String>
     /// How Python packages' dependencies are installed.
     public var environments: EnvironmentSettings
 
@@ -43,6 +47,8 @@ public struct SupervisorConfig: Sendable {
         cgroupRoot: String? = "/sys/fs/cgroup",
         cgroupEveryAgent: Bool = false,
         quotas: QuotaPolicy = QuotaPolicy(),
+        environmentAllowList: Set<String> = [],
+        agentUsers: ClosedRange<UInt32>? = nil,
         environments: EnvironmentSettings = EnvironmentSettings()
     ) {
         self.dataDirectory = dataDirectory.standardizedFileURL
@@ -62,6 +68,8 @@ public struct SupervisorConfig: Sendable {
         self.cgroupRoot = cgroupRoot
         self.cgroupEveryAgent = cgroupEveryAgent
         self.quotas = quotas
+        self.environmentAllowList = environmentAllowList
+        self.agentUsers = agentUsers
         self.environments = environments
     }
 
@@ -74,6 +82,8 @@ public struct SupervisorConfig: Sendable {
     var environmentsDirectory: URL { dataDirectory.appendingPathComponent("envs", isDirectory: true) }
     /// pip's download cache, shared by every install.
     var pipCacheDirectory: URL { dataDirectory.appendingPathComponent("cache/pip", isDirectory: true) }
+    /// One private folder per agent (its HOME), kept across restarts.
+    var agentsDirectory: URL { dataDirectory.appendingPathComponent("agents", isDirectory: true) }
     var pidDirectory: URL { dataDirectory.appendingPathComponent("run", isDirectory: true) }
     /// The SQLite file of desired state: what runs after the daemon restarts.
     public var stateDatabase: URL { dataDirectory.appendingPathComponent("state/state.sqlite") }

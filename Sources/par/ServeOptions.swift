@@ -31,6 +31,8 @@ struct ServeOptions {
     var logMaxTotalMB = 8 * 1024
     var maxLineBytes = 64 * 1024
     var python: String?
+    var envAllow: [String] = []
+    var agentUsers: ClosedRange<UInt32>?
     var pipIndexURL: String?
     var wheelhouse: String?
     var installTimeout = 300.0
@@ -75,6 +77,21 @@ struct ServeOptions {
         logMaxTotalMB = flags.logMaxTotalMB ?? int("log_max_total_mb") ?? logMaxTotalMB
         maxLineBytes = flags.maxLineBytes ?? int("max_line_bytes") ?? maxLineBytes
         python = flags.python ?? string("python")
+        if let text = flags.agentUsers ?? string("agent_users"), text != "none" {
+            do {
+                agentUsers = try IdentityPool.parseRange(text)
+            } catch {
+                throw ValidationError("--agent-users (agent_users in a config file): \(error.reason)")
+            }
+            guard getuid() == 0 else {
+                throw ValidationError("--agent-users needs the daemon to run as root (it sets each agent's uid); without it agents run as the daemon's user")
+            }
+        }
+        if !flags.envAllow.isEmpty {
+            envAllow = flags.envAllow
+        } else if case .strings(let names)? = file["env_allow"] {
+            envAllow = names
+        }
         pipIndexURL = flags.pipIndexURL ?? string("pip_index_url")
         wheelhouse = (flags.wheelhouse ?? string("wheelhouse")).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         installTimeout = flags.installTimeout ?? double("install_timeout") ?? installTimeout
@@ -137,6 +154,8 @@ struct ServeOptions {
             cgroupRoot: cgroupRoot == "none" ? nil : cgroupRoot,
             cgroupEveryAgent: cgroupEveryAgent,
             quotas: QuotaPolicy(maxTotalMemoryMB: maxTotalMemoryMB, maxTotalCPU: maxTotalCPU, maxAgents: maxAgents),
+            environmentAllowList: Set(envAllow),
+            agentUsers: agentUsers,
             environments: EnvironmentSettings(
                 interpreter: python, pipIndexURL: pipIndexURL, wheelhouse: wheelhouse,
                 installTimeoutSeconds: installTimeout, cacheMaxBytes: Int64(envCacheMB) << 20

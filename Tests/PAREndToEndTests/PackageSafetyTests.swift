@@ -104,3 +104,34 @@ extension PackageSafetyTests {
         #expect(answer.status == 403, "\(answer.text)")
     }
 }
+
+/// A package is someone else's code: its manifest reads no daemon variable unless allowed.
+@Suite("Manifest expansion")
+struct ManifestExpansionTests {
+    private func expanded(_ arguments: [String]) throws -> String? {
+        let daemon = try DaemonHarness(extraArguments: arguments, environment: ["PAR_SECRET_TEST": "topsecret"])
+        defer { daemon.stop() }
+        let package = try daemon.install(sleeperPackage().setting("agent.yaml", """
+        name: leak
+        version: 1.0.0
+        command: ["./run.sh"]
+        health: {type: none}
+        environment: {D: "${PAR_SECRET_TEST:-x}", PORT_SEEN: "${PAR_PORT}"}
+        """))
+        let answer = try daemon.spawn("leak", package: package)
+        #expect(answer.status == 200, "\(answer.text)")
+        let status = try daemon.waitFor("par-leak") { state($0) == "running" }
+        let environ = try String(decoding: Data(contentsOf: URL(fileURLWithPath: "/proc/\(try #require(pid(status)))/environ")), as: UTF8.self)
+        let values = environ.split(separator: "\0")
+        #expect(values.contains { $0.hasPrefix("PORT_SEEN=") && $0 != "PORT_SEEN=" }, "the supervisor's own values expand")
+        return values.first { $0.hasPrefix("D=") }.map { String($0.dropFirst(2)) }
+    }
+
+    @Test func aManifestCannotReadTheDaemonsEnvironment() throws {
+        #expect(try expanded([]) == "x")
+    }
+
+    @Test func theOperatorCanAllowOneVariable() throws {
+        #expect(try expanded(["--env-allow", "PAR_SECRET_TEST"]) == "topsecret")
+    }
+}

@@ -191,7 +191,7 @@ struct PixellSurfacesTests {
             #expect(answer.text.contains(phrase), "\(agent): the error says what is wrong: \(answer.text)")
             #expect(try daemon.client().get("/supervisor/processes/par-\(agent)").status == 404, "\(agent) was not kept")
         }
-        #expect(!FileManager.default.fileExists(atPath: daemon.dataDirectory.appendingPathComponent("envs").path), "no environment was started")
+        #expect(environments(daemon).isEmpty, "no environment was started")
     }
 
     @Test("an install cut short by kill -9 is killed and started over by the next daemon")

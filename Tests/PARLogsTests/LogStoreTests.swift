@@ -69,7 +69,7 @@ private func sequences(_ store: LogStore, _ filter: LogFilter = LogFilter(), ord
 }
 
 /// Polls `condition` every 50 ms for up to `timeout` seconds.
-private func eventually(timeout: Double = 5, _ condition: () async throws -> Bool) async throws -> Bool {
+private func eventually(timeout: Double = 20, _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while true {
         if try await condition() { return true }

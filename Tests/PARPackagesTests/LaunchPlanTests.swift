@@ -181,12 +181,29 @@ struct LaunchPlanTests {
         #expect(plan.environment["PAR_SUPERVISOR_URL"] == "http://127.0.0.1:9000")
     }
 
-    @Test func manifestValuesAreExpandedFromTheSupervisorsEnvironment() throws {
+    @Test func manifestValuesExpandOnlyFromTheRequestTheSupervisorsOwnAndTheAllowList() throws {
         let package = try PackageDirectory()
         defer { package.remove() }
-        let plan = try package.plan("name: a\ncommand: [\"/bin/true\"]\nenvironment:\n  DATA: ${HOME}/data\n  LEVEL: ${LOG_LEVEL:-info}")
-        #expect(plan.environment["DATA"] == "/home/sup/data")
+        let yaml = "name: a\ncommand: [\"/bin/true\"]\nenvironment:\n  SECRET: ${SECRET_TOKEN:-none}\n  LEVEL: ${LOG_LEVEL:-info}\n  FROM_REQUEST: ${KEY}\n  PORT_TOO: x${PAR_PORT}\n  HOME_DIR: ${HOME}"
+        let plan = try package.plan(yaml, request: ["KEY": "k1"])
+        #expect(plan.environment["SECRET"] == "none", "a package never reads the daemon's variables")
         #expect(plan.environment["LEVEL"] == "info")
+        #expect(plan.environment["FROM_REQUEST"] == "k1")
+        #expect(plan.environment["PORT_TOO"] == "x8123")
+        #expect(plan.environment["HOME_DIR"] == "")
+        var allowed = context()
+        allowed.expansionAllowList = ["SECRET_TOKEN"]
+        #expect(try package.plan(yaml, context: allowed).environment["SECRET"] == "s3cret", "unless the operator allows that one")
+    }
+
+    @Test func aWorkDirectoryIsTheAgentsHomeAndTemp() throws {
+        let package = try PackageDirectory()
+        defer { package.remove() }
+        var launch = context()
+        launch.workDirectory = "/data/agents/a"
+        let plan = try package.plan("name: a\ncommand: [\"/bin/true\"]", request: ["HOME": "/elsewhere"], context: launch)
+        #expect(plan.environment["HOME"] == "/data/agents/a" && plan.environment["TMPDIR"] == "/data/agents/a/tmp")
+        #expect(plan.environment["PAR_WORK_DIR"] == "/data/agents/a")
     }
 
     @Test func requestValuesAreNotExpanded() throws {

@@ -244,6 +244,28 @@ struct PackageExtractorTests {
         #expect(sandbox.cacheContents() == [])
     }
 
+    @Test func aZipBombIsRefusedFromItsDeclaredSizesBeforeAnythingIsWritten() throws {
+        let sandbox = try ExtractionSandbox()
+        defer { sandbox.remove() }
+        let url = sandbox.input.appendingPathComponent("bomb.apkg")
+        try ZipBomb.write(to: url, uncompressedMiB: 64)
+        let started = Date()
+        let error = packageError { _ = try sandbox.extractor(.init(maxTotalBytes: 1 << 20)).extract(archivePath: url.path) }
+        #expect(error?.description.contains("declare more than 1048576 bytes") == true, "\(String(describing: error))")
+        #expect(Date().timeIntervalSince(started) < 2, "refused without inflating anything")
+        #expect(sandbox.cacheContents() == [])
+    }
+
+    @Test(arguments: [(UInt16(0o666), 0o644), (0o777, 0o755), (0o600, 0o644), (0o700, 0o755), (0o646, 0o644)])
+    func filesAreReadOnlyToEveryoneButTheDaemon(zipMode: UInt16, expected: Int) throws {
+        let sandbox = try ExtractionSandbox()
+        defer { sandbox.remove() }
+        let archive = try sandbox.write(demoPackage([.file(path: "data/file", contents: "x", permissions: zipMode)]))
+        let result = try sandbox.extractor().extract(archivePath: archive)
+        #expect(try posixPermissions(result.directory.appendingPathComponent("data/file")) & 0o7777 == expected)
+        #expect(try posixPermissions(result.directory.appendingPathComponent("data")) & 0o7777 == 0o755)
+    }
+
     @Test func anArchiveWithinMaxTotalBytesIsAccepted() throws {
         let sandbox = try ExtractionSandbox()
         defer { sandbox.remove() }

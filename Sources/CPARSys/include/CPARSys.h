@@ -71,6 +71,10 @@ int par_set_child_subreaper(void);
 pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
                 const char *cwd, int stdout_fd, int stderr_fd,
                 const char *const cgroup_procs[], int cgroup_count, int cgroup_fd, int nice,
-                int *failed_stage);
+                long uid, long gid, int *failed_stage);
+
+/* Makes the calling process non-dumpable: its /proc files (environ, mem) become
+ * root's only, and no process of the same user can ptrace it. */
+int par_set_not_dumpable(void);
 
 #endif

@@ -5,17 +5,26 @@ import PARCore
 import Glibc
 #endif
 
-/// One agent's cgroup: a folder per v1 hierarchy, or one folder on v2.
+/// One agent's cgroup: a folder per v1 hierarchy, or one folder on v2. On a v1 (hybrid)
+/// machine it also has a controller-less folder in the unified hierarchy that holds every
+/// process the agent starts, whatever it does (new session, double fork), so a stop kills
+/// them all; it costs a `mkdir`, not the 12 ms of a v1 memory cgroup.
 public struct AgentCgroup: Sendable, Equatable {
     public var name: String
     /// Controller (`memory`, `cpu`, `pids`, `cpuacct`) to folder; on v2 every key maps to the same folder.
+    /// Empty on v1 for an agent without limits (only `tracking` then).
     public var directories: [String: String]
     /// On v2 the child is created inside the folder; on v1 it writes itself into each hierarchy.
     public var version: CgroupVersion
+    /// The agent's folder in the unified (cgroup2) hierarchy of a v1 machine.
+    public var tracking: String?
     public var procsFiles: [String] { version == .v1 ? Array(Set(directories.values)).sorted().map { $0 + "/cgroup.procs" } : [] }
-    public var cloneDirectory: String? { version == .v2 ? directories["memory"] : nil }
+    public var cloneDirectory: String? { version == .v2 ? directories["memory"] : tracking }
     /// The folder to show users.
-    public var displayPath: String { directories["memory"] ?? directories.values.sorted().first ?? "" }
+    public var displayPath: String { directories["memory"] ?? tracking ?? directories.values.sorted().first ?? "" }
+    /// Where `cgroup.kill` ends every process of the agent at once.
+    var killDirectory: String? { version == .v2 ? directories["memory"] : tracking }
+    var allDirectories: Set<String> { Set(directories.values).union(tracking.map { [$0] } ?? []) }
 }
 
 public enum CgroupError: Error, Sendable, CustomStringConvertible {
@@ -51,11 +60,23 @@ public final class CgroupDriver: Sendable {
     }
 
     public let backend: Backend
+    /// On v1: this daemon's instance folder in the unified hierarchy, when the kernel has one.
+    public let tracking: String?
     static let v1Controllers = ["memory", "cpu", "pids"]
     static let agentPrefix = "agent-"
 
-    init(backend: Backend) {
+    init(backend: Backend, tracking: String? = nil) {
         self.backend = backend
+        self.tracking = tracking
+    }
+
+    /// Every agent gets a cgroup (cheap here), so none of its processes can escape a stop.
+    public var tracksEveryAgent: Bool {
+        switch backend {
+        case .v2: true
+        case .v1: tracking != nil
+        case .none: false
+        }
     }
 
     public static func disabled(reason: String) -> CgroupDriver {
@@ -69,6 +90,7 @@ public final class CgroupDriver: Sendable {
         case .v1(let directories): for directory in Set(directories.values) { rmdir(directory) }
         case .none: break
         }
+        if let tracking { rmdir(tracking) }
     }
 
     public var version: CgroupVersion? {
@@ -103,7 +125,7 @@ public final class CgroupDriver: Sendable {
             guard missing.isEmpty else {
                 throw CgroupError.unavailable("no cgroup v2 with controllers at \(root) and no cgroup v1 hierarchy for \(missing.joined(separator: ", "))")
             }
-            return CgroupDriver(backend: try prepareV1(bases: bases, instance: instance))
+            return CgroupDriver(backend: try prepareV1(bases: bases, instance: instance), tracking: prepareTracking(root: root, path: paths[""], instance: instance))
         } catch {
             return CgroupDriver(backend: .none(reason: "\(error)"))
         }
@@ -148,6 +170,17 @@ public final class CgroupDriver: Sendable {
         return .v2(instanceDirectory: directory)
     }
 
+    /// The unified hierarchy of a hybrid machine (`<root>/unified`, no controllers): a
+    /// folder below the daemon's own cgroup there, or nil when there is none.
+    private static func prepareTracking(root: String, path: String?, instance: String) -> String? {
+        let unified = root + "/unified"
+        guard let path, FileManager.default.fileExists(atPath: unified + "/cgroup.procs") else { return nil }
+        let directory = join(unified, path) + "/par-\(instance)"
+        guard (try? makeDirectory(directory)) != nil else { return nil }
+        removeLeftovers(in: [directory], version: .v2)
+        return directory
+    }
+
     private static func prepareV1(bases: [String: String], instance: String) throws -> Backend {
         var directories: [String: String] = [:]
         for (controller, base) in bases {
@@ -165,7 +198,9 @@ public final class CgroupDriver: Sendable {
 
     // MARK: - Agents
 
-    public func create(agent: String, limits: ResourceLimits) throws(CgroupError) -> AgentCgroup {
+    /// - Parameter controllers: on v1, also the memory/cpu/pids folders (for limits);
+    ///   without them the agent has only its tracking folder.
+    public func create(agent: String, limits: ResourceLimits, controllers: Bool = true) throws(CgroupError) -> AgentCgroup {
         let name = Self.agentPrefix + agent
         var group = AgentCgroup(name: name, directories: [:], version: version ?? .v1)
         switch backend {
@@ -176,10 +211,21 @@ public final class CgroupDriver: Sendable {
             try Self.makeDirectory(directory)
             for controller in ["memory", "cpu", "pids"] { group.directories[controller] = directory }
         case .v1(let instances):
-            for (controller, instance) in instances {
-                let directory = instance + "/" + name
-                try Self.makeDirectory(directory)
-                group.directories[controller] = directory
+            if let tracking {
+                group.tracking = tracking + "/" + name
+                try Self.makeDirectory(tracking + "/" + name)
+            }
+            if controllers {
+                for (controller, instance) in instances {
+                    let directory = instance + "/" + name
+                    do {
+                        try Self.makeDirectory(directory)
+                    } catch {
+                        remove(group)
+                        throw error
+                    }
+                    group.directories[controller] = directory
+                }
             }
         }
         do {
@@ -207,18 +253,32 @@ public final class CgroupDriver: Sendable {
         }
     }
 
-    /// Kills every process in the cgroup (v2 `cgroup.kill`, else SIGKILL to each listed pid).
+    /// Kills every process in the cgroup: SIGKILL to each member, again while new ones
+    /// appear (a fork racing the kill). The cgroup stays usable for the agent's next run.
+    ///
+    /// Not `cgroup.kill`: on the kernel here (6.18) a child later cloned into a cgroup that
+    /// was once killed that way is killed at birth (the kill sequence is compared with the
+    /// parent's cgroup), which would kill every restart. `destroy` uses it, since the
+    /// folder is removed right after.
     public func kill(_ group: AgentCgroup) {
-        if case .v2 = backend, let directory = group.directories["memory"],
-           (try? Self.write("1", to: directory + "/cgroup.kill")) != nil {
+        for _ in 0..<8 {
+            let pids = members(group)
+            if pids.isEmpty { return }
+            for pid in pids { Glibc.kill(pid, SIGKILL) }
+        }
+    }
+
+    /// Kills every process of a cgroup that is about to be removed, forks included.
+    func killForGood(_ group: AgentCgroup) {
+        if let directory = group.killDirectory, (try? Self.write("1", to: directory + "/cgroup.kill")) != nil {
             return
         }
-        for pid in members(group) { Glibc.kill(pid, SIGKILL) }
+        kill(group)
     }
 
     public func members(_ group: AgentCgroup) -> [Int32] {
         var pids = Set<Int32>()
-        for directory in Set(group.directories.values) {
+        for directory in group.allDirectories {
             let text = ProcTable.readSmallFile(directory + "/cgroup.procs", limit: 1 << 20) ?? ""
             for line in text.split(separator: "\n") { if let pid = Int32(line) { pids.insert(pid) } }
         }
@@ -229,7 +289,7 @@ public final class CgroupDriver: Sendable {
     @discardableResult
     public func remove(_ group: AgentCgroup) -> Bool {
         var removed = true
-        for directory in Set(group.directories.values) {
+        for directory in group.allDirectories {
             if rmdir(directory) != 0 && errno != ENOENT { removed = false }
         }
         return removed
@@ -241,7 +301,7 @@ public final class CgroupDriver: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         while true {
-            kill(group)
+            killForGood(group)
             if remove(group) { return true }
             if clock.now >= deadline { return false }
             try? await Task.sleep(for: .milliseconds(5))

@@ -1,0 +1,75 @@
+import Foundation
+import PARClient
+import PARTestKit
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whatever an agent started, in a new session, double-forked or deaf to SIGTERM, ends
+/// with the agent: on stop, restart, daemon shutdown and the next daemon's start-up sweep.
+@Suite("Stop means gone")
+struct StopMeansGoneTests {
+    /// A new session that ignores SIGTERM, a double fork that ignores it too, then the agent.
+    static let escapes = """
+    setsid sh -c 'trap "" TERM; while :; do sleep 1; done' &
+    ( (trap "" TERM; exec sleep 1000) & )
+    echo "escapes started"
+    exec sleep 1000
+    """
+
+    private func spawnEscaper(_ daemon: DaemonHarness, marker: String) throws {
+        let package = try daemon.install(.commandPackage(script: Self.escapes))
+        let answer = try daemon.spawn("escaper", package: package, ["env_vars": ["MARKER": marker], "stop_timeout_seconds": 2])
+        #expect(answer.status == 200, "\(answer.text)")
+        try daemon.waitFor("par-escaper") { state($0) == "running" }
+        let all = ProcessInspection.eventually(timeout: 10) { ProcessInspection.processes(withEnvironment: "MARKER", value: marker).count >= 4 }
+        #expect(all, "the agent, its new session (sh and sleep) and the double-forked sleep run")
+    }
+
+    private func survivors(_ marker: String) -> [Int32] {
+        ProcessInspection.processes(withEnvironment: "MARKER", value: marker)
+    }
+
+    @Test func aStopKillsEveryProcessTheAgentStarted() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let marker = UUID().uuidString
+        try spawnEscaper(daemon, marker: marker)
+        #expect(try daemon.client().post("/supervisor/stop/par-escaper").status == 200)
+        #expect(survivors(marker).isEmpty, "left behind after the stop answered: \(survivors(marker))")
+    }
+
+    @Test func aRestartLeavesOnlyTheNewRunsProcesses() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let marker = UUID().uuidString
+        try spawnEscaper(daemon, marker: marker)
+        let before = Set(survivors(marker))
+        #expect(try daemon.client().post("/supervisor/restart/par-escaper").status == 200)
+        try daemon.waitFor("par-escaper") { state($0) == "running" }
+        #expect(Set(survivors(marker)).isDisjoint(with: before), "an old run's process outlived the restart")
+    }
+
+    @Test func theDaemonsShutdownLeavesNothing() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let marker = UUID().uuidString
+        try spawnEscaper(daemon, marker: marker)
+        #expect(daemon.terminate() == 0)
+        #expect(survivors(marker).isEmpty, "left behind by the shutdown: \(survivors(marker))")
+    }
+
+    @Test func theNextDaemonKillsWhatADaemonKilledWithNineLeft() throws {
+        let first = try DaemonHarness()
+        let marker = UUID().uuidString
+        try spawnEscaper(first, marker: marker)
+        let before = Set(survivors(marker))
+        first.crash()
+        let second = try DaemonHarness(root: first.root, portRange: first.portRange)
+        defer { second.stop() }
+        let swept = ProcessInspection.eventually(timeout: 5) { Set(survivors(marker)).isDisjoint(with: before) }
+        #expect(swept, "the previous daemon's processes survived the start-up sweep: \(Set(survivors(marker)).intersection(before))")
+    }
+}
