@@ -142,25 +142,22 @@ extension Bench {
     /// S1: one spawn request's latency (a state write included), against a status request
     /// on the same connection as the reference.
     func spawnLatency(_ report: inout Report) throws {
+        // The spawn path without any cgroup, as agents without limits had on v1 before every
+        // agent got a tracking cgroup: the reference for what isolation adds.
+        let bare = try spawnAndStopLatencies(arguments: ["--cgroup-root", "none"])
+        report.add("S1", "reference: spawn request latency p50 without cgroups", agents: agents, value: percentile(bare.spawns, 50), unit: "ms", bar: nil)
+        report.add("S1", "reference: stop request latency p50 without cgroups", agents: agents, value: percentile(bare.stops, 50), unit: "ms", bar: nil)
+        // As root, the same again with each agent its own uid and folder (--agent-users).
+        if getuid() == 0 {
+            let isolated = try spawnAndStopLatencies(arguments: ["--agent-users", "61184-\(61184 + agents + 10)"])
+            report.add("S1", "spawn request latency p50, each agent its own uid and folder", agents: agents, value: percentile(isolated.spawns, 50), unit: "ms", bar: nil)
+            report.add("S1", "stop request latency p50, each agent its own uid and folder", agents: agents, value: percentile(isolated.stops, 50), unit: "ms", bar: nil)
+        }
         let count = agents
         let daemon = try DaemonHarness(agentPorts: count + 10)
         defer { daemon.stop() }
         let client = daemon.client()
-        let package = try daemon.install(Self.sleeper())
-        for _ in 0..<20 { _ = try client.get("/supervisor/status") }
-        var spawns: [Double] = []
-        var stops: [Double] = []
-        for index in 0..<count {
-            let t0 = Clock.now()
-            let answer = try client.post("/supervisor/spawn", json: ["agent_id": "bench-\(index)", "package_path": package])
-            spawns.append((Clock.now() - t0) * 1000)
-            guard answer.status == 200 else { throw BenchError.failed("spawn: \(answer.text)") }
-        }
-        for index in 0..<count {
-            let t0 = Clock.now()
-            _ = try client.post("/supervisor/stop/par-bench-\(index)?timeout=5")
-            stops.append((Clock.now() - t0) * 1000)
-        }
+        let (spawns, stops) = try Self.spawnAndStop(client, package: try daemon.install(Self.sleeper()), count: count)
         let reference = try Self.latencies(client, path: "/runtime/health", count: 200)
         // The write itself, in this process, on the same disk: one small transaction.
         let folder = daemon.root.appendingPathComponent("bench-state")
@@ -178,5 +175,30 @@ extension Bench {
         report.add("S1", "reference: /runtime/health latency p50", agents: count, value: percentile(reference, 50), unit: "ms", bar: nil)
         report.add("S1", "one desired-state write p50 (what persistence adds to a request)", agents: count, value: percentile(writes, 50), unit: "us", bar: 1000)
         report.add("S1", "one desired-state write p99", agents: count, value: percentile(writes, 99), unit: "us", bar: nil)
+    }
+
+    private func spawnAndStopLatencies(arguments: [String]) throws -> (spawns: [Double], stops: [Double]) {
+        let daemon = try DaemonHarness(agentPorts: agents + 10, extraArguments: arguments)
+        defer { daemon.stop() }
+        return try Self.spawnAndStop(daemon.client(), package: try daemon.install(Self.sleeper()), count: agents)
+    }
+
+    /// Spawns `count` agents one request at a time, then stops them: each request's latency in ms.
+    static func spawnAndStop(_ client: PARAPIClient, package: String, count: Int) throws -> (spawns: [Double], stops: [Double]) {
+        for _ in 0..<20 { _ = try client.get("/supervisor/status") }
+        var spawns: [Double] = []
+        var stops: [Double] = []
+        for index in 0..<count {
+            let t0 = Clock.now()
+            let answer = try client.post("/supervisor/spawn", json: ["agent_id": "bench-\(index)", "package_path": package])
+            spawns.append((Clock.now() - t0) * 1000)
+            guard answer.status == 200 else { throw BenchError.failed("spawn: \(answer.text)") }
+        }
+        for index in 0..<count {
+            let t0 = Clock.now()
+            _ = try client.post("/supervisor/stop/par-bench-\(index)?timeout=5")
+            stops.append((Clock.now() - t0) * 1000)
+        }
+        return (spawns, stops)
     }
 }
