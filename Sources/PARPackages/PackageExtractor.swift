@@ -21,10 +21,17 @@ public struct PackageExtractor: Sendable {
 
     public let cacheRoot: URL
     public let limits: Limits
+    /// Where each unpacked folder's fingerprint is kept (a folder agents cannot write);
+    /// nil keeps none and trusts the folder as found.
+    public let fingerprints: URL?
+    /// Told when an unpacked folder changed since it was unpacked and was set aside.
+    public let onTampered: @Sendable (String) -> Void
 
-    public init(cacheRoot: URL, limits: Limits = Limits()) {
+    public init(cacheRoot: URL, limits: Limits = Limits(), fingerprints: URL? = nil, onTampered: @escaping @Sendable (String) -> Void = { _ in }) {
         self.cacheRoot = cacheRoot
         self.limits = limits
+        self.fingerprints = fingerprints
+        self.onTampered = onTampered
     }
 
     /// Extracts `archivePath` (or reuses an earlier extraction of the same bytes) and
@@ -38,7 +45,8 @@ public struct PackageExtractor: Sendable {
         }
         let destination = cacheRoot.appendingPathComponent(digest, isDirectory: true)
         if FileManager.default.fileExists(atPath: destination.appendingPathComponent("agent.yaml").path) {
-            return (destination, digest)
+            if isIntact(directory: destination, digest: digest) { return (destination, digest) }
+            setAside(destination, digest: digest)
         }
         let staging = cacheRoot.appendingPathComponent(".staging-\(digest.prefix(16))-\(UUID().uuidString)", isDirectory: true)
         do {
@@ -58,6 +66,7 @@ public struct PackageExtractor: Sendable {
                 }
                 try? FileManager.default.removeItem(at: staging)
             }
+            recordFingerprint(of: destination, digest: digest)
         } catch let error as PackageError {
             try? FileManager.default.removeItem(at: staging)
             throw error
@@ -66,6 +75,59 @@ public struct PackageExtractor: Sendable {
             throw .invalidArchive(reason: Self.describe(error))
         }
         return (destination, digest)
+    }
+
+    // MARK: Tamper checks
+
+    /// Whether the unpacked folder is as it was unpacked: every path, type, mode, size and
+    /// change time (which no write can leave unchanged) against the fingerprint taken then.
+    /// A folder with no fingerprint yet (unpacked by an older daemon) gets one now.
+    public func isIntact(directory: URL, digest: String) -> Bool {
+        guard let fingerprints else { return true }
+        let file = fingerprints.appendingPathComponent(digest)
+        guard let stored = try? String(contentsOf: file, encoding: .utf8) else {
+            recordFingerprint(of: directory, digest: digest)
+            return true
+        }
+        return stored == Self.fingerprint(of: directory)
+    }
+
+    private func recordFingerprint(of directory: URL, digest: String) {
+        guard let fingerprints else { return }
+        try? FileManager.default.createDirectory(at: fingerprints, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try? Self.fingerprint(of: directory).write(to: fingerprints.appendingPathComponent(digest), atomically: true, encoding: .utf8)
+    }
+
+    /// Moves a changed folder out of the way (agents still running in it keep it) and says so.
+    private func setAside(_ directory: URL, digest: String) {
+        let aside = cacheRoot.appendingPathComponent(".tampered-\(digest.prefix(16))-\(UUID().uuidString)")
+        if rename(directory.path, aside.path) == 0 {
+            onTampered("the unpacked package \(digest.prefix(16)) was changed after it was unpacked (an agent wrote into it?); it was set aside at \(aside.path) and is unpacked again from the archive")
+        }
+    }
+
+    /// Removes folders set aside by `setAside` (at start, when no agent runs from them).
+    public func removeSetAside() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: cacheRoot.path)) ?? []
+        for name in names where name.hasPrefix(".tampered-") {
+            try? FileManager.default.removeItem(at: cacheRoot.appendingPathComponent(name))
+        }
+    }
+
+    /// SHA-256 over each entry's relative path, type and mode, size and change time, in order.
+    public static func fingerprint(of directory: URL) -> String {
+        var lines: [String] = []
+        var pending = [""]
+        while let relative = pending.popLast() {
+            let path = relative.isEmpty ? directory.path : directory.path + "/" + relative
+            var info = stat()
+            guard lstat(path, &info) == 0 else { continue }
+            lines.append("\(relative)\t\(info.st_mode)\t\(info.st_size)\t\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)")
+            if (info.st_mode & S_IFMT) == S_IFDIR, let names = try? FileManager.default.contentsOfDirectory(atPath: path) {
+                pending.append(contentsOf: names.map { relative.isEmpty ? $0 : relative + "/" + $0 })
+            }
+        }
+        return SHA256.hex(of: Array(lines.sorted().joined(separator: "\n").utf8))
     }
 
     private func unpack(archivePath: String, into root: URL) throws {

@@ -83,11 +83,19 @@ public actor Supervisor {
         }
         self.reactor = reactor
         self.helpers = HelperProcesses(reactor: reactor, pidDirectory: config.pidDirectory)
+        var environmentSettings = config.environments
+        environmentSettings.agentsRunAsOtherUsers = config.agentUsers != nil
         self.environments = PythonEnvironments(
-            root: config.environmentsDirectory, pipCache: config.pipCacheDirectory, settings: config.environments, helpers: helpers
+            root: config.environmentsDirectory, pipCache: config.pipCacheDirectory, settings: environmentSettings, helpers: helpers
         )
         self.sampler = ResourceSampler()
-        self.extractor = PackageExtractor(cacheRoot: config.packageCache, limits: config.extractionLimits)
+        let tamperLogger = logger
+        self.extractor = PackageExtractor(
+            cacheRoot: config.packageCache, limits: config.extractionLimits, fingerprints: config.packageFingerprints,
+            onTampered: { message in tamperLogger.warning("\(message)") }
+        )
+        // Folders set aside by the previous daemon: none of its agents runs any more.
+        extractor.removeSetAside()
         self.ports = PortPool(range: config.portRange)
         self.identities = config.agentUsers.map(IdentityPool.init(range:))
         (exitEvents, exitContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)

@@ -77,6 +77,8 @@ public struct SupervisorConfig: Sendable {
     var cgroupInstance: String { String(SHA256.hex(of: Array(dataDirectory.path.utf8)).prefix(12)) }
 
     var packageCache: URL { dataDirectory.appendingPathComponent("cache/packages", isDirectory: true) }
+    /// Fingerprints of unpacked packages, to tell a changed one before it is reused.
+    var packageFingerprints: URL { dataDirectory.appendingPathComponent("cache/fingerprints", isDirectory: true) }
     var runtimeDirectory: URL { dataDirectory.appendingPathComponent("runtime", isDirectory: true) }
     /// Virtual environments of Python packages, one per requirement set and interpreter.
     var environmentsDirectory: URL { dataDirectory.appendingPathComponent("envs", isDirectory: true) }

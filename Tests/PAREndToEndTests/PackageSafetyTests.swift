@@ -135,3 +135,34 @@ struct ManifestExpansionTests {
         #expect(try expanded(["--env-allow", "PAR_SECRET_TEST"]) == "topsecret")
     }
 }
+
+/// An agent that rewrites its package's files does not change what the next agent runs.
+@Suite("Package tampering")
+struct PackageTamperingTests {
+    @Test func aRewrittenScriptIsNotRunByTheNextAgent() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let script = """
+        echo "original $PAR_AGENT_ID"
+        if [ "$TAMPER" = 1 ]; then printf '#!/bin/sh\\necho TAMPERED\\nexec sleep 1000\\n' > ./run.sh; fi
+        exec sleep 1000
+        """
+        let package = try daemon.install(.commandPackage(script: script))
+        #expect(try daemon.spawn("tamperer", package: package, ["env_vars": ["TAMPER": "1"], "restart_policy": "never"]).status == 200)
+        let tampered = ProcessInspection.eventually(timeout: 10) {
+            let text = (try? daemon.client().get("/supervisor/logs?process_id=par-tamperer&limit=10").text) ?? ""
+            return text.contains("original tamperer")
+        }
+        #expect(tampered)
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(try daemon.spawn("victim", package: package).status == 200)
+        try daemon.waitFor("par-victim") { state($0) == "running" }
+        var text = ""
+        let ran = ProcessInspection.eventually(timeout: 10) {
+            text = (try? daemon.client().get("/supervisor/logs?process_id=par-victim&limit=10").text) ?? ""
+            return text.contains("original victim")
+        }
+        #expect(ran, "the victim ran the package as it was built: \(text)")
+        #expect(!text.contains("TAMPERED"), "\(text)")
+    }
+}

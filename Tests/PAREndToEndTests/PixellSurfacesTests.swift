@@ -117,6 +117,25 @@ struct PixellSurfacesTests {
         #expect(environments(again).count == 1)
     }
 
+    @Test("with agent users the demo runs as its own uid, on an interpreter that uid can run",
+          .enabled(if: getuid() == 0, "agent users need the daemon to run as root"))
+    func demoRunsAsAnAgentUser() throws {
+        let demo = try PythonFixtures.pixellDemo()
+        let daemon = try daemon(["--agent-users", "61184-61283"])
+        defer { daemon.stop() }
+        let package = try install(daemon, demo: demo)
+        #expect(try daemon.spawn("demo", package: package).status == 200)
+        let status = try daemon.waitFor("par-demo", timeout: 240) { state($0) == "running" || state($0) == "failed" }
+        #expect(state(status) == "running", "\(status)")
+        #expect(try daemon.client().get("/agents/demo/api/hello").json["message"] as? String == "Hello from REST")
+        let owner = AgentIsolationTests.processOwner(try #require(pid(status)))
+        #expect(owner.map { (61184...61283).contains($0) } == true, "runs as an agent uid, not root: \(String(describing: owner))")
+        let key = try #require(status["environment"] as? String)
+        let marker = try Data(contentsOf: daemon.dataDirectory.appendingPathComponent("envs/\(key)/par-env.json"))
+        let python = try #require((try JSONSerialization.jsonObject(with: marker) as? [String: Any])?["python"] as? String)
+        #expect(!python.hasPrefix("/root/"), "an interpreter under /root cannot be run by agent uids: \(python)")
+    }
+
     @Test("a requirement that does not exist fails the agent with reason dependencies, never a restart loop")
     func missingRequirementFails() throws {
         let daemon = try daemon()

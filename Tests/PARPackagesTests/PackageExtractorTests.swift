@@ -329,3 +329,60 @@ struct PackageExtractorTests {
         #expect(sandbox.cacheContents() == [])
     }
 }
+
+/// An unpacked package is checked against the fingerprint taken when it was unpacked
+/// before each reuse: a changed one is set aside and unpacked again.
+@Suite("Unpacked packages are verified before reuse")
+struct TamperCheckTests {
+    final class Reports: @unchecked Sendable {
+        private let lock = NSLock()
+        private var messages: [String] = []
+        func add(_ message: String) { lock.withLock { messages.append(message) } }
+        var all: [String] { lock.withLock { messages } }
+    }
+
+    private func setUp() throws -> (ExtractionSandbox, PackageExtractor, String, Reports) {
+        let sandbox = try ExtractionSandbox()
+        let archive = try sandbox.write(demoPackage([.file(path: "tool.sh", contents: "#!/bin/sh\necho original\n", permissions: 0o755)]))
+        let reports = Reports()
+        let extractor = PackageExtractor(cacheRoot: sandbox.cacheRoot, fingerprints: sandbox.directory.path("fingerprints"), onTampered: { reports.add($0) })
+        return (sandbox, extractor, archive, reports)
+    }
+
+    @Test func anUnchangedFolderIsReusedAsItIs() throws {
+        let (sandbox, extractor, archive, reports) = try setUp()
+        defer { sandbox.remove() }
+        let first = try extractor.extract(archivePath: archive)
+        let second = try extractor.extract(archivePath: archive)
+        #expect(first.directory == second.directory)
+        #expect(reports.all.isEmpty)
+        #expect(extractor.isIntact(directory: first.directory, digest: first.sha256))
+    }
+
+    @Test(arguments: ["append", "add", "remove", "chmod"])
+    func aChangedFolderIsSetAsideAndUnpackedAgain(change: String) throws {
+        let (sandbox, extractor, archive, reports) = try setUp()
+        defer { sandbox.remove() }
+        let first = try extractor.extract(archivePath: archive)
+        let script = first.directory.appendingPathComponent("tool.sh").path
+        switch change {
+        case "append":
+            let handle = try #require(FileHandle(forWritingAtPath: script))
+            handle.seekToEndOfFile()
+            handle.write(Data("echo TAMPERED\n".utf8))
+            handle.closeFile()
+        case "add": try Data("x".utf8).write(to: first.directory.appendingPathComponent("evil.py"))
+        case "remove": try FileManager.default.removeItem(atPath: script)
+        default: chmod(script, 0o777)
+        }
+        #expect(!extractor.isIntact(directory: first.directory, digest: first.sha256))
+        let again = try extractor.extract(archivePath: archive)
+        #expect(again.directory == first.directory, "the same content address")
+        #expect(try String(contentsOfFile: script, encoding: .utf8) == "#!/bin/sh\necho original\n")
+        #expect(extractor.isIntact(directory: again.directory, digest: again.sha256))
+        #expect(reports.all.count == 1 && reports.all[0].contains("set aside"), "\(reports.all)")
+        #expect(sandbox.cacheContents().contains { $0.hasPrefix(".tampered-") })
+        extractor.removeSetAside()
+        #expect(!sandbox.cacheContents().contains { $0.hasPrefix(".tampered-") })
+    }
+}

@@ -20,6 +20,8 @@ public struct EnvironmentSettings: Sendable, Equatable {
     public var installTimeoutSeconds: Double
     /// Unused environments beyond this total size are removed, least recently used first.
     public var cacheMaxBytes: Int64
+    /// Agents run as other users (`--agent-users`): only interpreters those can run count.
+    public var agentsRunAsOtherUsers = false
 
     public init(
         interpreter: String? = nil, pipIndexURL: String? = nil, wheelhouse: String? = nil,
@@ -133,7 +135,22 @@ actor PythonEnvironments {
         }
         // Several names lead to one program (python3, python3.11, a shim): keep the first.
         var seen = Set<String>()
-        return found.filter { seen.insert($0.path).inserted }
+        let usable = settings.agentsRunAsOtherUsers ? found.filter { Self.reachableByOthers($0.path) } : found
+        return usable.filter { seen.insert($0.path).inserted }
+    }
+
+    /// Whether a user other than the owner can run `path`: the file and every folder above
+    /// it allow others to execute (an interpreter under /root does not).
+    nonisolated static func reachableByOthers(_ path: String) -> Bool {
+        guard let real = Supervisor.realPath(path) else { return false }
+        var current = real
+        while !current.isEmpty {
+            var info = stat()
+            guard stat(current, &info) == 0, info.st_mode & S_IXOTH != 0 else { return false }
+            if current == "/" { break }
+            current = (current as NSString).deletingLastPathComponent
+        }
+        return true
     }
 
     /// `python3` and `python3.N` in each PATH folder, in PATH order, each real file once.

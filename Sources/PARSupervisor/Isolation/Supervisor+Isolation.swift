@@ -94,7 +94,7 @@ extension Supervisor {
             chmod(directory.path, 0o711)
         }
         for closed in [config.pidDirectory, config.stateDatabase.deletingLastPathComponent(), config.logDatabase.deletingLastPathComponent(),
-                       config.pipCacheDirectory] {
+                       config.pipCacheDirectory, config.packageFingerprints] {
             mkdir(closed.path, 0o700)
             chmod(closed.path, 0o700)
         }

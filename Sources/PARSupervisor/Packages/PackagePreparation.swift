@@ -42,7 +42,7 @@ extension Supervisor {
         // Taken before reading: if the file changes while it is read, the next prepare
         // sees another identity and reads it again.
         let identity = PreparedPackages.Identity(path: resolved)
-        if let identity, let known = cache?.lookup(resolved, identity: identity) {
+        if let identity, let known = cache?.lookup(resolved, identity: identity), extractor.isIntact(directory: known.directory, digest: known.digest) {
             return Prepared(packageID: spec.packageID ?? known.manifest.packageID, manifest: known.manifest, directory: known.directory, digest: known.digest, requirements: known.requirements)
         }
         // Hashing and unpacking read and write whole files: done on a thread of its own so
