@@ -183,8 +183,16 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         let healthy = live.filter { $0.state == .running && $0.healthStatus == "healthy" }.count
         var json = JSONWriter(capacity: 512 + statuses.count * 600)
         json.beginObject()
-        json.field("status", FleetHealth.status(total: live.count, healthy: healthy))
+        let storeFault = supervisor.logs.writeFault
+        json.field("status", storeFault != nil ? "degraded" : FleetHealth.status(total: live.count, healthy: healthy))
         json.field("total_agents", live.count)
+        json.key("log_store")
+        json.beginObject()
+        json.field("status", storeFault == nil ? "ok" : "degraded")
+        json.field("reason", storeFault.map { "the log store cannot write (\($0.reason)); agents' output waits and nothing is dropped until it can" })
+        json.field("since", date: storeFault?.since)
+        json.field("lost_lines", supervisor.logs.lostLines)
+        json.endObject()
         json.field("healthy_agents", healthy)
         json.field("timestamp", date: Date())
         json.key("agent_health")

@@ -53,8 +53,13 @@ func sleeperPackage() -> APKGBuilder {
 
 /// Runs the `par` binary to the end: its exit status and everything it printed.
 func runPar(_ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+    try runProgram(try DaemonHarness.locateBinary(), arguments, environment: environment)
+}
+
+/// Runs a program to the end: its exit status and everything it printed.
+func runProgram(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = try DaemonHarness.locateBinary()
+    process.executableURL = executable
     process.arguments = arguments
     if let environment { process.environment = environment }
     let pipe = Pipe()

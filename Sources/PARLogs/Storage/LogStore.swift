@@ -81,7 +81,16 @@ public final class LogStore: Sendable {
     private let pausedCount = Atomic<Int>(0)
     private let ingestDone = DispatchSemaphore(value: 0)
     private let writerDone = DispatchSemaphore(value: 0)
-    private let stopped = Atomic<Bool>(false)
+    fileprivate let stopped = Atomic<Bool>(false)
+    private let faultState = Mutex(FaultState())
+    /// Per kind of failure: when it was last told to `onError`, and how many since.
+    private let reports = Mutex<[String: (lastNanos: UInt64, suppressed: Int)]>([:])
+
+    struct FaultState {
+        var reason: String?
+        var since: Date?
+        var lostLines = 0
+    }
 
     struct ReadState {
         var ftsThrough: Int64
@@ -171,11 +180,65 @@ public final class LogStore: Sendable {
 
     // MARK: Reading
 
-    /// Returns once every line handed in before the call is committed.
+    /// Returns once every line handed in before the call is committed. While the store
+    /// cannot write (a full disk) it returns at once: readers see what is committed.
     public func flush() async {
+        if writeFault != nil { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             if !ingest.push(.barrier({ continuation.resume() })) { continuation.resume() }
         }
+    }
+
+    // MARK: Faults
+
+    /// Why the store cannot write now (and since when), or nil when it can.
+    public var writeFault: (reason: String, since: Date)? {
+        faultState.withLock { state in state.reason.map { ($0, state.since ?? Date()) } }
+    }
+
+    /// Lines that could never be written (a daemon stopped while the disk was full).
+    public var lostLines: Int { faultState.withLock { $0.lostLines } }
+
+    func noteWriteFailure(_ reason: String, retrying: Bool) {
+        let first = faultState.withLock { state -> Bool in
+            defer { state.reason = reason }
+            if state.reason == nil { state.since = Date() }
+            return state.reason == nil
+        }
+        if first { reports.withLock { $0["write"] = nil } }
+        report("write", "writing logs failed (\(reason)); nothing is dropped: agents' output waits and the write is tried again every 250 ms")
+    }
+
+    func noteWriteSuccess() {
+        let recovered = faultState.withLock { state -> Date? in
+            defer { state.reason = nil; state.since = nil }
+            return state.reason == nil ? nil : state.since
+        }
+        if let since = recovered {
+            configuration.onError(String(format: "the log store writes again (it could not for %.1f s); nothing was lost", Date().timeIntervalSince(since)))
+            reports.withLock { $0["write"] = nil }
+        }
+    }
+
+    func noteLinesLost(_ count: Int) {
+        faultState.withLock { $0.lostLines += count }
+        configuration.onError("the daemon stopped while the log store could not write: \(count) lines were never stored")
+    }
+
+    /// Tells `onError` about a failure at most once a minute per kind, with how many were held back.
+    func report(_ kind: String, _ message: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let suppressed: Int? = reports.withLock { all in
+            if let last = all[kind], now &- last.lastNanos < 60_000_000_000 {
+                all[kind] = (last.lastNanos, last.suppressed + 1)
+                return nil
+            }
+            let held = all[kind]?.suppressed ?? 0
+            all[kind] = (now, 0)
+            return held
+        }
+        guard let suppressed else { return }
+        configuration.onError(message + (suppressed > 0 ? " (\(suppressed) more like it in the last minute)" : ""))
     }
 
     public func query(_ query: LogQuery) async throws(LogStoreError) -> LogPage {
@@ -214,10 +277,29 @@ public final class LogStore: Sendable {
         }
     }
 
-    /// Removes the lines of one process, or all; returns how many were removed.
-    public func clear(processID: String?) async -> Int {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
-            if !ingest.push(.clear(processID: processID, done: { continuation.resume(returning: $0) })) { continuation.resume(returning: 0) }
+    /// Removes the lines of one process, or all; returns how many were removed, or nil
+    /// when the store cannot write now and did not answer within `timeout` (the clear is
+    /// then applied once it can).
+    public func clear(processID: String?, timeout: Duration = .seconds(1)) async -> Int? {
+        let answer = OneAnswer<Int?>()
+        return await withTaskGroup(of: Void.self, returning: Int?.self) { group in
+            group.addTask { [weak self] in
+                // Only a store that cannot write stops waiting; otherwise the answer comes.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: timeout)
+                    if Task.isCancelled { return }
+                    if self?.writeFault != nil {
+                        answer.give(nil)
+                        return
+                    }
+                }
+            }
+            let removed = await withCheckedContinuation { (continuation: CheckedContinuation<Int?, Never>) in
+                answer.set(continuation)
+                if !ingest.push(.clear(processID: processID, done: { answer.give($0) })) { answer.give(0) }
+            }
+            group.cancelAll()
+            return removed
         }
     }
 
@@ -423,7 +505,8 @@ private final class IngestLoop: @unchecked Sendable {
                 // Pushes are refused now; whatever got in before is taken on the next turn.
                 continue
             }
-            store.commits.waitForSpace(below: LogStore.commitQueueBytes)
+            // A stop is not held up by writes that cannot happen (a full disk).
+            store.commits.waitForSpace(below: LogStore.commitQueueBytes) { store.stopped.load(ordering: .relaxed) }
         }
         store.commits.push(.stop)
     }
@@ -449,6 +532,33 @@ private final class IngestLoop: @unchecked Sendable {
     }
 }
 
+/// A continuation resumed by whichever answer comes first.
+final class OneAnswer<Value: Sendable>: Sendable {
+    private let state = Mutex<(continuation: CheckedContinuation<Value, Never>?, early: Value?)>((nil, nil))
+
+    func set(_ continuation: CheckedContinuation<Value, Never>) {
+        let early = state.withLock { state -> Value? in
+            if let early = state.early { return early }
+            state.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(returning: early) }
+    }
+
+    func give(_ value: Value) {
+        let continuation = state.withLock { state -> CheckedContinuation<Value, Never>? in
+            if let continuation = state.continuation {
+                state.continuation = nil
+                state.early = value
+                return continuation
+            }
+            if state.early == nil { state.early = value }
+            return nil
+        }
+        continuation?.resume(returning: value)
+    }
+}
+
 /// The writer thread: commit, retention, full-text index.
 private final class WriterLoop: @unchecked Sendable {
     private unowned let store: LogStore
@@ -457,6 +567,9 @@ private final class WriterLoop: @unchecked Sendable {
     private var ftsThrough: Int64
     private var lastBlockID: Int64
     private var lastRetention: UInt64 = 0
+    /// Operations whose transaction failed, tried again in order; their bytes stay counted.
+    private var retry: [Operation] = []
+    private var retryBytes = 0
     /// After a failed indexing pass, wait before trying again rather than spin.
     private var indexingPausedUntil: UInt64 = 0
     private var configuration: LogStoreConfiguration { store.configuration }
@@ -472,84 +585,156 @@ private final class WriterLoop: @unchecked Sendable {
 
     func run() {
         while true {
+            let degraded = !retry.isEmpty
             let backlog = ftsThrough < lastBlockID && DispatchTime.now().uptimeNanoseconds >= indexingPausedUntil
-            let items = store.commits.takeAll(timeout: backlog ? 0.001 : 1)
+            let items = store.commits.takeAll(timeout: degraded ? 0.25 : backlog ? 0.001 : 1)
             var stopping = false
-            if !items.isEmpty { stopping = commit(items) }
+            // While writes fail, they are tried again every 250 ms (and with any new work).
+            if !items.isEmpty || degraded { stopping = commit(items) }
             let now = DispatchTime.now().uptimeNanoseconds
-            if now &- lastRetention >= 1_000_000_000 || stopping {
+            if retry.isEmpty, now &- lastRetention >= 1_000_000_000 || stopping {
                 lastRetention = now
                 applyRetention()
             }
-            if stopping { return }
-            if items.isEmpty && ftsThrough < lastBlockID && now >= indexingPausedUntil { indexText(now: now) }
+            if stopping {
+                if !retry.isEmpty {
+                    // One last try; what still cannot be written is counted and said.
+                    _ = commit([])
+                    let lost = retryLines
+                    if lost > 0 { store.noteLinesLost(lost) }
+                }
+                return
+            }
+            if retry.isEmpty && items.isEmpty && ftsThrough < lastBlockID && now >= indexingPausedUntil { indexText(now: now) }
         }
+    }
+
+    /// One change to make in the database, in order. Kept for the next attempt when a
+    /// transaction fails (a full disk): nothing handed in is dropped.
+    private enum Operation {
+        case insert([SealedLogBlock])
+        case clear(processID: String?, nextSequence: UInt64)
+    }
+
+    /// What a transaction changes in memory, applied only once it committed.
+    private struct Staged {
+        var totals: [String: LogDatabase.ProcessTotals]
+        var floors: [String: LogDatabase.Floor]
+        var lastBlockID: Int64
     }
 
     /// Returns true when the stop item was among them.
     private func commit(_ items: [LogStore.CommitItem]) -> Bool {
-        var done: [@Sendable () -> Void] = []
+        var operations = retry
+        var heldBytes = retryBytes
+        var droppedBytes = 0
+        var callbacks: [@Sendable () -> Void] = []
+        var answers: [(done: @Sendable (Int) -> Void, inMemory: Int, operation: Int)] = []
         var stopping = false
+        for item in items {
+            switch item {
+            case .block(let block):
+                heldBytes += block.data.count
+                if case .insert(var blocks)? = operations.last {
+                    blocks.append(block)
+                    operations[operations.count - 1] = .insert(blocks)
+                } else {
+                    operations.append(.insert([block]))
+                }
+            case .barrier(let callback):
+                callbacks.append(callback)
+            case .clear(let processID, let unwritten, let nextSequence, let callback):
+                // Blocks of the process not written yet need no writing.
+                var droppedLines = 0
+                operations = operations.map { operation in
+                    guard case .insert(let blocks) = operation else { return operation }
+                    let (gone, kept) = (blocks.filter { processID == nil || $0.processID == processID }, blocks.filter { processID != nil && $0.processID != processID })
+                    droppedLines += gone.reduce(0) { $0 + $1.lineCount }
+                    let bytes = gone.reduce(0) { $0 + $1.data.count }
+                    droppedBytes += bytes
+                    heldBytes -= bytes
+                    return .insert(kept)
+                }
+                operations.append(.clear(processID: processID, nextSequence: nextSequence))
+                answers.append((callback, unwritten + droppedLines, operations.count - 1))
+            case .stop:
+                stopping = true
+            }
+        }
+        var staged = Staged(totals: totals, floors: floors, lastBlockID: lastBlockID)
+        var removedByOperation: [Int: Int] = [:]
         let storedMicros = Timestamps.micros(Date())
         do {
             try database.pool.write { db in
-                var blocks: [SealedLogBlock] = []
-                func insertPending() throws {
-                    guard !blocks.isEmpty else { return }
-                    lastBlockID = try database.insert(blocks, storedMicros: storedMicros, db: db)
-                    for block in blocks {
-                        var entry = totals[block.processID, default: .init()]
-                        entry.lines += block.lineCount
-                        entry.bytes += block.data.count
-                        entry.oldestStoredMicros = min(entry.oldestStoredMicros, storedMicros)
-                        totals[block.processID] = entry
-                    }
-                    let maxSequence = blocks.map(\.lastSequence).max() ?? 0
-                    try database.setMeta("next_seq", Int64(maxSequence + 1), db: db)
-                    blocks.removeAll()
-                }
-                for item in items {
-                    switch item {
-                    case .block(let block):
-                        blocks.append(block)
-                    case .barrier(let callback):
-                        done.append(callback)
-                    case .clear(let processID, let unwritten, let nextSequence, let callback):
-                        try insertPending()
-                        let removed = try clear(processID, db: db) + unwritten
+                for (index, operation) in operations.enumerated() {
+                    switch operation {
+                    case .insert(let blocks):
+                        guard !blocks.isEmpty else { continue }
+                        staged.lastBlockID = try database.insert(blocks, storedMicros: storedMicros, db: db)
+                        for block in blocks {
+                            var entry = staged.totals[block.processID, default: .init()]
+                            entry.lines += block.lineCount
+                            entry.bytes += block.data.count
+                            entry.oldestStoredMicros = min(entry.oldestStoredMicros, storedMicros)
+                            staged.totals[block.processID] = entry
+                        }
+                        try database.setMeta("next_seq", Int64((blocks.map(\.lastSequence).max() ?? 0) + 1), db: db)
+                    case .clear(let processID, let nextSequence):
+                        removedByOperation[index] = try clearRows(processID, staged: &staged, db: db)
                         // The dropped lines' sequence ids are never handed out again.
                         try database.setMeta("next_seq", Int64(nextSequence), db: db)
-                        done.append { callback(removed) }
-                    case .stop:
-                        stopping = true
                     }
                 }
-                try insertPending()
             }
         } catch {
-            configuration.onError("writing logs failed, lines of this batch are lost: \(error)")
+            // Nothing of the transaction happened: the same operations are tried again, and
+            // their bytes stay counted, so ingest (and then the agents) wait meanwhile.
+            retry = operations.filter { if case .insert(let blocks) = $0 { !blocks.isEmpty } else { true } }
+            retryBytes = heldBytes
+            store.commits.release(bytes: droppedBytes)
+            store.noteWriteFailure("\(error)", retrying: true)
+            for answer in answers { answer.done(answer.inMemory) }
+            for callback in callbacks { callback() }
+            return stopping
         }
-        store.commits.release(bytes: items.reduce(0) { sum, item in
-            if case .block(let block) = item { return sum + block.data.count }
-            return sum
-        })
-        for callback in done { callback() }
+        // Committed: now the in-memory view follows.
+        totals = staged.totals
+        floors = staged.floors
+        lastBlockID = staged.lastBlockID
+        for operation in operations {
+            guard case .clear(let processID, _) = operation else { continue }
+            store.readState.withLock { state in
+                if let processID { state.floors[processID] = nil } else { state.floors.removeAll() }
+            }
+        }
+        retry = []
+        retryBytes = 0
+        store.commits.release(bytes: heldBytes + droppedBytes)
+        store.noteWriteSuccess()
+        for answer in answers { answer.done(answer.inMemory + (removedByOperation[answer.operation] ?? 0)) }
+        for callback in callbacks { callback() }
         return stopping
     }
 
-    private func clear(_ processID: String?, db: GRDB.Database) throws -> Int {
+    /// Lines of blocks not written yet (lost if the daemon stops before the disk recovers).
+    private var retryLines: Int {
+        retry.reduce(0) { sum, operation in
+            if case .insert(let blocks) = operation { return sum + blocks.reduce(0) { $0 + $1.lineCount } }
+            return sum
+        }
+    }
+
+    private func clearRows(_ processID: String?, staged: inout Staged, db: GRDB.Database) throws -> Int {
         guard let processID else {
             let removed = try database.deleteEverything(db: db)
-            totals.removeAll()
-            floors.removeAll()
-            store.readState.withLock { $0.floors.removeAll() }
+            staged.totals.removeAll()
+            staged.floors.removeAll()
             return removed
         }
         let removed = try database.deleteBlocks(where: "process_id = ?", arguments: [processID], ftsThrough: ftsThrough, db: db)
         try db.execute(sql: "DELETE FROM log_floors WHERE process_id = ?", arguments: [processID])
-        let hidden = floors.removeValue(forKey: processID)?.hiddenLines ?? 0
-        totals[processID] = nil
-        store.readState.withLock { $0.floors[processID] = nil }
+        let hidden = staged.floors.removeValue(forKey: processID)?.hiddenLines ?? 0
+        staged.totals[processID] = nil
         return removed.lines - hidden
     }
 
@@ -565,27 +750,30 @@ private final class WriterLoop: @unchecked Sendable {
             }
             try trimGlobal()
         } catch {
-            configuration.onError("applying log retention failed: \(error)")
+            store.report("retention", "applying log retention failed: \(error)")
         }
     }
 
+    /// Changes are made on copies and taken over only once the transaction committed.
     private func trim(_ processID: String, policy: LogRetentionPolicy, nowMicros: Int64) throws {
+        var processTotals = totals[processID]
+        var floor = floors[processID]
         try database.pool.write { db in
             while true {
-                guard let current = totals[processID] else { return }
-                let blocks = try database.oldestBlocks(of: processID, limit: 512, floor: floors[processID], db: db)
+                guard let current = processTotals else { return }
+                let blocks = try database.oldestBlocks(of: processID, limit: 512, floor: floor, db: db)
                 let plan = RetentionPlanner.plan(totals: .init(lines: current.lines, bytes: current.bytes), policy: policy, oldestFirst: blocks, nowMicros: nowMicros)
                 if plan.isEmpty { return }
                 if !plan.deleteBlocks.isEmpty {
                     let ids = plan.deleteBlocks.map(String.init).joined(separator: ",")
                     _ = try database.deleteBlocks(where: "id IN (\(ids))", arguments: [], ftsThrough: ftsThrough, db: db)
-                    if let floor = floors[processID], plan.deleteBlocks.contains(floor.blockID) {
-                        floors[processID] = nil
+                    if let existing = floor, plan.deleteBlocks.contains(existing.blockID) {
+                        floor = nil
                         try db.execute(sql: "DELETE FROM log_floors WHERE process_id = ?", arguments: [processID])
                     }
                 }
                 if let (blockID, hidden) = plan.floor, let sequence = try database.sequence(ofLine: hidden, inBlock: blockID, db: db) {
-                    floors[processID] = .init(blockID: blockID, hiddenLines: hidden, sequence: sequence)
+                    floor = .init(blockID: blockID, hiddenLines: hidden, sequence: sequence)
                     try db.execute(sql: """
                         INSERT INTO log_floors (process_id, block_id, hidden_lines, floor_seq) VALUES (?, ?, ?, ?)
                         ON CONFLICT(process_id) DO UPDATE SET block_id = excluded.block_id, hidden_lines = excluded.hidden_lines, floor_seq = excluded.floor_seq
@@ -595,18 +783,22 @@ private final class WriterLoop: @unchecked Sendable {
                 updated.lines -= plan.linesRemoved
                 updated.bytes -= plan.bytesRemoved
                 updated.oldestStoredMicros = try Int64.fetchOne(db, sql: "SELECT MIN(stored_us) FROM log_blocks WHERE process_id = ?", arguments: [processID]) ?? .max
-                totals[processID] = updated.lines > 0 || updated.bytes > 0 ? updated : nil
-                let floorSequence = floors[processID]?.sequence
-                store.readState.withLock { $0.floors[processID] = floorSequence }
+                processTotals = updated.lines > 0 || updated.bytes > 0 ? updated : nil
                 // The plan stopped inside what was fetched: done. Otherwise fetch the next blocks.
                 if plan.deleteBlocks.count < blocks.count || blocks.isEmpty { return }
             }
         }
+        totals[processID] = processTotals
+        floors[processID] = floor
+        store.readState.withLock { $0.floors[processID] = floor?.sequence }
     }
 
     private func trimGlobal() throws {
         var total = totals.values.reduce(0) { $0 + $1.bytes }
         guard total > configuration.maxTotalBytes else { return }
+        var stagedTotals = totals
+        var stagedFloors = floors
+        var clearedFloors: [String] = []
         try database.pool.write { db in
             while total > configuration.maxTotalBytes {
                 let rows = try Row.fetchAll(db, sql: "SELECT id, process_id, line_count, bytes FROM log_blocks ORDER BY first_seq LIMIT 64")
@@ -617,21 +809,24 @@ private final class WriterLoop: @unchecked Sendable {
                     let id: Int64 = row[0]
                     ids.append(id)
                     total -= row[3] as Int
-                    var entry = totals[processID, default: .init()]
+                    var entry = stagedTotals[processID, default: .init()]
                     var lines: Int = row[2]
-                    if let floor = floors[processID], floor.blockID == id {
+                    if let floor = stagedFloors[processID], floor.blockID == id {
                         lines -= floor.hiddenLines
-                        floors[processID] = nil
+                        stagedFloors[processID] = nil
+                        clearedFloors.append(processID)
                         try db.execute(sql: "DELETE FROM log_floors WHERE process_id = ?", arguments: [processID])
-                        store.readState.withLock { $0.floors[processID] = nil }
                     }
                     entry.lines -= lines
                     entry.bytes -= row[3] as Int
-                    totals[processID] = entry
+                    stagedTotals[processID] = entry
                 }
                 _ = try database.deleteBlocks(where: "id IN (\(ids.map(String.init).joined(separator: ",")))", arguments: [], ftsThrough: ftsThrough, db: db)
             }
         }
+        totals = stagedTotals
+        floors = stagedFloors
+        store.readState.withLock { state in for processID in clearedFloors { state.floors[processID] = nil } }
     }
 
     private func indexText(now: UInt64) {
@@ -644,7 +839,7 @@ private final class WriterLoop: @unchecked Sendable {
                 ftsThrough = lastBlockID
             }
         } catch {
-            configuration.onError("full-text indexing of logs failed (retrying in 10 s; q= scans meanwhile): \(error)")
+            store.report("fulltext", "full-text indexing of logs failed (retrying in 10 s; q= scans meanwhile): \(error)")
             indexingPausedUntil = now + 10_000_000_000
         }
     }

@@ -59,9 +59,9 @@ final class WorkQueue<Item: Sendable>: Sendable {
         spaceFreed.signal()
     }
 
-    /// Blocks the producer while more than `limit` bytes are queued.
-    func waitForSpace(below limit: Int) {
-        while pendingBytes > limit {
+    /// Blocks the producer while more than `limit` bytes are queued, unless `giveUp` says so.
+    func waitForSpace(below limit: Int, giveUp: () -> Bool = { false }) {
+        while pendingBytes > limit && !giveUp() {
             _ = spaceFreed.wait(timeout: .now() + 0.05)
         }
     }

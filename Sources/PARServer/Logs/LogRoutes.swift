@@ -81,7 +81,9 @@ struct LogRoutes: Sendable {
     private func clear(_ request: Request) async throws -> Response {
         let parameters = try LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.clear)
         let processID = parameters.filter.processID
-        let removed = await store.clear(processID: processID)
+        guard let removed = await store.clear(processID: processID) else {
+            throw APIError(.serviceUnavailable, "log store cannot write", detail: "the log store cannot write now (\(store.writeFault?.reason ?? "a write failed")); the clear is queued and applied once it can write again; GET /supervisor/health says when")
+        }
         return JSONResponse.make([
             "status": "success",
             "message": processID.map { "cleared \(removed) log entries of \($0)" } ?? "cleared \(removed) log entries",

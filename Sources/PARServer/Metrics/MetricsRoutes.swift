@@ -64,6 +64,8 @@ struct MetricsRoutes: Sendable {
             metrics.gauge("log_file", unit: "bytes", "Size of the log database file.", Double(stats.fileBytes))
         }
         metrics.gauge("log_live_subscribers", "Open live log tails.", Double(logs.hub.subscriberCount))
+        metrics.gauge("log_store_write_failing", "1 while the log store cannot write (a full disk): agents' output waits, nothing is dropped.", logs.writeFault == nil ? 0 : 1)
+        metrics.counter("log_store_lost_lines", "Lines never stored: the daemon stopped while the log store could not write.", UInt64(logs.lostLines))
 
         var buffer = ByteBuffer()
         buffer.writeBytes(metrics.registry.emitToBuffer())
