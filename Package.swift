@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "PARProcess", dependencies: ["CPARSys", "PARCore"]),
         /// Logs: parsing, the durable block store (SQLite), queries, retention, live tails.
         .target(name: "PARLogs", dependencies: [
-            "PARCore",
+            "PARCore", "CPARSys",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         /// `par serve --config`: the YAML file of options and agents, with line-numbered errors.

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <malloc.h>
 #include <linux/close_range.h>
 #include <linux/sched.h>
 
@@ -185,6 +186,14 @@ int par_pipe(int fds[2]) {
         return -1;
     }
     return 0;
+}
+
+int par_lower_thread_priority(int nice) {
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
+}
+
+int par_release_free_memory(void) {
+    return malloc_trim(0);
 }
 
 int par_set_not_dumpable(void) {

@@ -746,3 +746,34 @@ struct LogStoreFlowTests {
         #expect(zip(received, received.dropFirst()).allSatisfy { $0.sequence < $1.sequence })
     }
 }
+
+/// What `/metrics` reads is kept in memory by the writer and always equals what the
+/// database holds: after writes, retention and clears.
+@Suite("LogStore: totals in memory")
+struct StoredTotalsTests {
+    private func matches(_ store: LogStore) async throws -> Bool {
+        let counted = try await store.statistics()
+        let kept = store.storedTotals
+        return counted.lines == kept.lines && counted.bytes == kept.bytes && counted.processes == kept.processes
+    }
+
+    @Test func totalsFollowWritesRetentionAndClears() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let store = try fixture.open(fixture.configuration(blockLines: 40))
+        defer { store.shutdown() }
+        let a = store.makeSink(processID: "a", run: 1, onDrained: {})
+        let b = store.makeSink(processID: "b", run: 1, onDrained: {})
+        _ = a.write(.stdout, lines((1...250).map { "a \($0)" }))
+        _ = b.write(.stdout, lines((1...30).map { "b \($0)" }))
+        await store.flush()
+        #expect(store.storedTotals.lines == 280)
+        #expect(try await matches(store))
+        store.setRetention(LogRetentionPolicy(maxEntries: 100, maxAgeSeconds: 86_400, maxBytes: 1 << 30), for: "a")
+        #expect(try await eventually { store.storedTotals.lines == 130 })
+        #expect(try await matches(store), "retention's floors count as the database does")
+        #expect(await store.clear(processID: "b") == 30)
+        #expect(store.storedTotals.lines == 100 && store.storedTotals.processes == 1)
+        #expect(try await matches(store))
+    }
+}

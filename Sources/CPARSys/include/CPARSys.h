@@ -73,6 +73,12 @@ pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
                 const char *const cgroup_procs[], int cgroup_count, int cgroup_fd, int nice,
                 long uid, long gid, int *failed_stage);
 
+/* Raises the calling thread's nice value (lower priority); other threads keep theirs. */
+int par_lower_thread_priority(int nice);
+
+/* Gives the allocator's free memory back to the kernel (malloc_trim). */
+int par_release_free_memory(void);
+
 /* Makes the calling process non-dumpable: its /proc files (environ, mem) become
  * root's only, and no process of the same user can ptrace it. */
 int par_set_not_dumpable(void);

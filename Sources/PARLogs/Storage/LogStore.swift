@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PARCore
+import CPARSys
 import Synchronization
 
 public struct LogStoreConfiguration: Sendable {
@@ -95,6 +96,18 @@ public final class LogStore: Sendable {
     struct ReadState {
         var ftsThrough: Int64
         var floors: [String: UInt64]
+        /// What is stored, kept by the writer after each commit, so `/metrics` costs the
+        /// same however many lines are stored.
+        var totals = StoredTotals()
+    }
+
+    /// Visible lines and bytes stored, and the newest block, as of the last commit.
+    public struct StoredTotals: Sendable {
+        public var lines = 0
+        public var bytes = 0
+        public var processes = 0
+        /// Blocks the full-text index has not reached yet.
+        public var fullTextBacklog: Int64 = 0
     }
 
     enum IngestItem: Sendable {
@@ -124,21 +137,52 @@ public final class LogStore: Sendable {
         } catch {
             throw LogStoreError(description: "cannot open the log store at \(configuration.path): \(error)")
         }
-        readState = Mutex(ReadState(ftsThrough: recovered.ftsThrough, floors: recovered.floors.mapValues(\.sequence)))
+        readState = Mutex(ReadState(ftsThrough: recovered.ftsThrough, floors: recovered.floors.mapValues(\.sequence), totals: Self.sum(recovered.totals, fullTextBacklog: recovered.lastBlockID - recovered.ftsThrough)))
         let ingestLoop = IngestLoop(store: self, nextSequence: recovered.nextSequence)
         let writerLoop = WriterLoop(store: self, recovered: recovered)
         let ingestThread = Thread { [ingestDone] in
+            Self.yieldToSupervision()
             ingestLoop.run()
             ingestDone.signal()
         }
         ingestThread.name = "par-log-ingest"
         ingestThread.start()
         let writerThread = Thread { [writerDone] in
+            Self.yieldToSupervision()
             writerLoop.run()
             writerDone.signal()
         }
         writerThread.name = "par-log-writer"
         writerThread.start()
+    }
+
+    /// The store's threads run at nice 5: under a flood of lines, restarts, probes and the
+    /// API get the CPU first, and the store catches up when they are idle.
+    private static func yieldToSupervision() {
+        _ = par_lower_thread_priority(5)
+    }
+
+    static func sum(_ totals: [String: LogDatabase.ProcessTotals], fullTextBacklog: Int64) -> StoredTotals {
+        var result = StoredTotals(fullTextBacklog: max(0, fullTextBacklog))
+        for entry in totals.values {
+            result.lines += entry.lines
+            result.bytes += entry.bytes
+        }
+        result.processes = totals.count
+        return result
+    }
+
+    /// What is stored and how far the full-text index lags, from memory: O(1) in what is
+    /// stored (`statistics()` counts in the database).
+    public var storedTotals: StoredTotals {
+        readState.withLock { $0.totals }
+    }
+
+    /// The database file and its WAL on disk, in bytes (two stat calls).
+    public var fileBytes: Int {
+        ["", "-wal"].reduce(0) { sum, suffix in
+            sum + ((try? FileManager.default.attributesOfItem(atPath: configuration.path + suffix)[.size] as? Int) ?? 0)
+        }
     }
 
     /// Writes what was read so far and stops both threads; live tails end.
@@ -445,6 +489,7 @@ private final class IngestLoop: @unchecked Sendable {
 
     func run() {
         var stopping = false
+        var parsedSinceTrim = 0
         while true {
             let items = store.ingest.takeAll(timeout: stopping ? 0 : builders.isEmpty ? 1 : configuration.flushIntervalSeconds / 2)
             if items.isEmpty && stopping { break }
@@ -496,6 +541,12 @@ private final class IngestLoop: @unchecked Sendable {
                 }
             }
             store.ingest.release(bytes: released)
+            // After a flood the allocator keeps what it grew to: give it back once idle.
+            parsedSinceTrim += released
+            if items.isEmpty && parsedSinceTrim > 64 << 20 {
+                parsedSinceTrim = 0
+                _ = par_release_free_memory()
+            }
             store.resumeDrainedSinks()
             for (processID, builder) in builders where !builder.isEmpty && now &- builder.openedAt >= flushNanos {
                 seal(processID)
@@ -567,6 +618,7 @@ private final class WriterLoop: @unchecked Sendable {
     private var ftsThrough: Int64
     private var lastBlockID: Int64
     private var lastRetention: UInt64 = 0
+    static let fullTextLag: Int64 = 256
     /// Operations whose transaction failed, tried again in order; their bytes stay counted.
     private var retry: [Operation] = []
     private var retryBytes = 0
@@ -605,7 +657,15 @@ private final class WriterLoop: @unchecked Sendable {
                 }
                 return
             }
-            if retry.isEmpty && items.isEmpty && ftsThrough < lastBlockID && now >= indexingPausedUntil { indexText(now: now) }
+            // Idle time fills the full-text index; under a flood it is filled in step too once
+            // it lags by more than `fullTextLag` blocks, so the backlog stays bounded.
+            if retry.isEmpty && ftsThrough < lastBlockID && now >= indexingPausedUntil {
+                if items.isEmpty {
+                    indexText(now: now)
+                } else {
+                    while lastBlockID - ftsThrough > Self.fullTextLag, indexText(now: now) {}
+                }
+            }
         }
     }
 
@@ -709,11 +769,17 @@ private final class WriterLoop: @unchecked Sendable {
         }
         retry = []
         retryBytes = 0
+        publishTotals()
         store.commits.release(bytes: heldBytes + droppedBytes)
         store.noteWriteSuccess()
         for answer in answers { answer.done(answer.inMemory + (removedByOperation[answer.operation] ?? 0)) }
         for callback in callbacks { callback() }
         return stopping
+    }
+
+    private func publishTotals() {
+        let sum = LogStore.sum(totals, fullTextBacklog: lastBlockID - ftsThrough)
+        store.readState.withLock { $0.totals = sum }
     }
 
     /// Lines of blocks not written yet (lost if the daemon stops before the disk recovers).
@@ -791,6 +857,7 @@ private final class WriterLoop: @unchecked Sendable {
         totals[processID] = processTotals
         floors[processID] = floor
         store.readState.withLock { $0.floors[processID] = floor?.sequence }
+        publishTotals()
     }
 
     private func trimGlobal() throws {
@@ -827,9 +894,12 @@ private final class WriterLoop: @unchecked Sendable {
         totals = stagedTotals
         floors = stagedFloors
         store.readState.withLock { state in for processID in clearedFloors { state.floors[processID] = nil } }
+        publishTotals()
     }
 
-    private func indexText(now: UInt64) {
+    /// One pass of up to 8 blocks; false when it failed (and pauses indexing) or had nothing to do.
+    @discardableResult
+    private func indexText(now: UInt64) -> Bool {
         do {
             let through = ftsThrough
             if let last = try database.pool.write({ db in try database.indexText(after: through, limit: 8, db: db) }) {
@@ -837,10 +907,15 @@ private final class WriterLoop: @unchecked Sendable {
                 store.readState.withLock { $0.ftsThrough = last }
             } else {
                 ftsThrough = lastBlockID
+                publishTotals()
+                return false
             }
+            publishTotals()
+            return true
         } catch {
             store.report("fulltext", "full-text indexing of logs failed (retrying in 10 s; q= scans meanwhile): \(error)")
             indexingPausedUntil = now + 10_000_000_000
+            return false
         }
     }
 }
