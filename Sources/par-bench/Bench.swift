@@ -36,6 +36,21 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("soak-seconds"), help: "How long SOAK keeps the load on.")
     var soakSeconds = 60.0
 
+    @Option(name: .customLong("soak-live-tail"), help: "Whether SOAK keeps a live tail (SSE) of a flooding agent open.")
+    var soakLiveTail = true
+
+    @Option(name: .customLong("soak-floods"), help: "SOAK's agents printing 100,000-line bursts.")
+    var soakFloods = 6
+
+    @Option(name: .customLong("soak-crashers"), help: "SOAK's crash-looping agents.")
+    var soakCrashers = 8
+
+    @Option(name: .customLong("soak-proxy-connections"), help: "Keep-alive connections of SOAK's proxy load (0 for none).")
+    var soakProxyConnections = 4
+
+    @Option(name: .customLong("soak-agent-nice"), help: "nice of SOAK's flooding and crashing agents (0: they compete with the daemon as equals).")
+    var soakAgentNice = 0
+
     @Option(name: .customLong("soak-settle"), help: "Seconds SOAK waits after the floods before it reads the daemon's RSS again.")
     var soakSettle = 30.0
 

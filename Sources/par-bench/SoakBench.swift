@@ -35,26 +35,29 @@ extension Bench {
         done
         """))
         let crasher = try daemon.install(.commandPackage(name: "bench-crasher", script: "sleep 0.3\nexit 1"))
-        for index in 0..<6 {
-            _ = try client.post("/supervisor/spawn", json: ["agent_id": "flood-\(index)", "package_path": flood])
+        for index in 0..<soakFloods {
+            _ = try client.post("/supervisor/spawn", json: ["agent_id": "flood-\(index)", "package_path": flood, "nice": soakAgentNice])
         }
-        for index in 0..<8 {
+        for index in 0..<soakCrashers {
             _ = try client.post("/supervisor/spawn", json: [
                 "agent_id": "crash-\(index)", "package_path": crasher, "restart_policy": "always",
-                "restart_delay_seconds": 0.2, "backoff_multiplier": 1.0, "max_restarts": 1_000_000,
+                "restart_delay_seconds": 0.2, "backoff_multiplier": 1.0, "max_restarts": 1_000_000, "nice": soakAgentNice,
             ])
         }
         let seconds = soakSeconds
         let stop = Atomic<Bool>(false)
         // A live tail of one flooding agent, read as fast as it comes.
+        let withTail = soakLiveTail
         let tail = Thread {
-            guard let stream = try? EventStreamClient(port: daemon.port, path: "/supervisor/logs/stream?process_id=par-flood-0", token: daemon.token) else { return }
+            guard withTail, let stream = try? EventStreamClient(port: daemon.port, path: "/supervisor/logs/stream?process_id=par-flood-0", token: daemon.token) else { return }
             while !stop.load(ordering: .relaxed) { _ = try? stream.next(timeout: 1) }
         }
         tail.start()
         let proxied = Mutex<LoadGenerator.Result?>(nil)
+        let connections = soakProxyConnections
         let load = Thread {
-            let result = try? LoadGenerator.run(port: daemon.port, path: "/agents/bench-0/", connections: 4, seconds: seconds)
+            guard connections > 0 else { return }
+            let result = try? LoadGenerator.run(port: daemon.port, path: "/agents/bench-0/", connections: connections, seconds: seconds)
             proxied.withLock { $0 = result }
         }
         load.start()
@@ -78,8 +81,8 @@ extension Bench {
             usleep(100_000)
         }
         let cpu = (try ProcStat.cpuSeconds(pid) - cpuStart) / (Clock.now() - start) * 100
-        for index in 0..<6 { _ = try client.post("/supervisor/stop/par-flood-\(index)") }
-        for index in 0..<8 { _ = try client.post("/supervisor/stop/par-crash-\(index)") }
+        for index in 0..<soakFloods { _ = try client.post("/supervisor/stop/par-flood-\(index)") }
+        for index in 0..<soakCrashers { _ = try client.post("/supervisor/stop/par-crash-\(index)") }
         stop.store(true, ordering: .relaxed)
         while load.isExecuting || !load.isFinished { usleep(50_000) }
         Thread.sleep(forTimeInterval: soakSettle)
@@ -95,7 +98,7 @@ extension Bench {
         }
         report.add("SOAK", "full-text backlog, largest seen", agents: 44, value: backlogMax, unit: "blocks", bar: 1000)
         report.add("SOAK", "daemon CPU during the load", agents: 44, value: cpu, unit: "% of a core", bar: nil)
-        report.add("SOAK", "proxied requests per second (4 connections)", agents: 44, value: proxied.withLock { $0?.requestsPerSecond } ?? .nan, unit: "req/s", bar: nil)
+        report.add("SOAK", "proxied requests per second (\(connections) connections)", agents: 44, value: proxied.withLock { $0?.requestsPerSecond } ?? .nan, unit: "req/s", bar: nil)
         report.add("SOAK", "daemon RSS before the floods", agents: 44, value: Double(rssBefore) / 1024, unit: "MiB", bar: nil)
         report.add("SOAK", "daemon RSS at its peak", agents: 44, value: Double(rssPeak) / 1024, unit: "MiB", bar: nil)
         report.add("SOAK", "daemon RSS \(Int(soakSettle)) s after the floods stopped, over before", agents: 44, value: Double(rssAfter) / Double(max(1, rssBefore)), unit: "x", bar: 1.2)

@@ -169,19 +169,31 @@ struct LogRoutes: Sendable {
                 }
             }
             while let deliveries = await subscription.next() {
-                var chunk = ByteBuffer()
                 if deliveries.isEmpty {
-                    chunk.writeString(": keep-alive\n\n")
-                } else {
-                    appendEvents(deliveries, to: &chunk)
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    continue
                 }
-                try await writer.write(chunk)
+                // A flood arrives as one large batch: encoded a slice at a time, yielding
+                // between slices, so API requests on the same few pool threads are not
+                // kept waiting behind it.
+                var start = 0
+                while start < deliveries.count {
+                    let end = min(start + liveSlice, deliveries.count)
+                    var chunk = ByteBuffer()
+                    appendEvents(deliveries[start..<end], to: &chunk)
+                    try await writer.write(chunk)
+                    start = end
+                    if start < deliveries.count { await Task.yield() }
+                }
             }
             group.cancelAll()
         }
     }
 
-    private static func appendEvents(_ deliveries: [LogSubscription.Delivery], to buffer: inout ByteBuffer) {
+    /// Live lines encoded between two yields to other tasks.
+    static let liveSlice = 256
+
+    private static func appendEvents(_ deliveries: some Collection<LogSubscription.Delivery>, to buffer: inout ByteBuffer) {
         for delivery in deliveries {
             switch delivery {
             case .entry(let entry):
@@ -240,8 +252,9 @@ struct LogRoutes: Sendable {
                 subscription.close()
             }
             while let deliveries = await subscription.next() {
-                for delivery in deliveries {
+                for (index, delivery) in deliveries.enumerated() {
                     try await outbound.write(.text(Self.webSocketText(delivery)))
+                    if index % Self.liveSlice == Self.liveSlice - 1 { await Task.yield() }
                 }
             }
             group.cancelAll()
