@@ -144,8 +144,9 @@ public final class DaemonHarness: @unchecked Sendable {
         throw HarnessError.binaryNotFound(places)
     }
 
-    /// Hands each harness in this machine a distinct range: a lock file per block of
-    /// ports under /tmp, held (flock) for the life of the process.
+    /// Hands each harness in this machine a distinct range: one name per block of ports in
+    /// the abstract socket namespace, bound for the life of the process. The kernel frees
+    /// the name when the process ends, however it ends, and nothing is left in /tmp.
     static func reservePortRange(count: Int) -> ClosedRange<Int> {
         let blockSize = max(count, 50) / 50 * 50 + (max(count, 50) % 50 == 0 ? 0 : 50)
         // Below the kernel's ephemeral range (32768 and up here), so client sockets of
@@ -154,18 +155,33 @@ public final class DaemonHarness: @unchecked Sendable {
         var start = Int.random(in: 0..<blocks)
         for _ in 0..<blocks {
             let low = 12_000 + start * blockSize
-            let path = "/tmp/par-test-ports-\(low)-\(blockSize).lock"
-            let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
-            if fd >= 0 {
-                if flock(fd, LOCK_EX | LOCK_NB) == 0 {
-                    PortLocks.shared.keep(fd)
-                    return low...(low + count - 1)
-                }
-                close(fd)
+            if let fd = holdAbstractName("par-test-ports-\(low)-\(blockSize)") {
+                PortLocks.shared.keep(fd)
+                return low...(low + count - 1)
             }
             start = (start + 1) % blocks
         }
         return 12_000...(12_000 + count - 1)
+    }
+
+    /// A socket bound to `name` in the abstract namespace, or nil when another process holds it.
+    static func holdAbstractName(_ name: String) -> Int32? {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(name.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw[0] = 0
+            for (index, byte) in bytes.enumerated() where index + 1 < raw.count { raw[index + 1] = byte }
+        }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + bytes.count)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
     }
 }
 

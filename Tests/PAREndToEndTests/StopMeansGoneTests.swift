@@ -73,3 +73,14 @@ struct StopMeansGoneTests {
         #expect(swept, "the previous daemon's processes survived the start-up sweep: \(Set(survivors(marker)).intersection(before))")
     }
 }
+
+/// Tests leave nothing behind in /tmp: port ranges are held by abstract socket names.
+@Suite("Test hygiene")
+struct TestHygieneTests {
+    @Test func aHarnessLeavesNoLockFileInTmp() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("par-test-ports-") }
+        #expect(leftovers.isEmpty, "\(leftovers.prefix(5))")
+    }
+}
