@@ -136,6 +136,11 @@ public enum DaemonHardening {
     public static func closeProcFiles() {
         _ = par_set_not_dumpable()
     }
+
+    /// Memory taken for a flood of log lines goes back to the kernel once it is freed.
+    public static func returnMemoryAfterBursts() {
+        par_tune_allocator()
+    }
 }
 
 /// Reaping of what is not watched by a pidfd: orphans that re-parented to the daemon.

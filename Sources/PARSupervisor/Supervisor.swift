@@ -60,6 +60,7 @@ public actor Supervisor {
         Self.layOutPermissions(config)
         // Agents of the daemon's own uid cannot read its environment or memory through /proc.
         DaemonHardening.closeProcFiles()
+        DaemonHardening.returnMemoryAfterBursts()
         // A damaged or newer state file stops the start here, before anything is touched:
         // starting empty would silently forget every agent.
         do {

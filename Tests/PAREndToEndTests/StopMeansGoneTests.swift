@@ -78,9 +78,13 @@ struct StopMeansGoneTests {
 @Suite("Test hygiene")
 struct TestHygieneTests {
     @Test func aHarnessLeavesNoLockFileInTmp() throws {
+        func lockFiles() -> Set<String> {
+            Set(((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("par-test-ports-") })
+        }
+        let before = lockFiles()
         let daemon = try DaemonHarness()
         defer { daemon.stop() }
-        let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("par-test-ports-") }
-        #expect(leftovers.isEmpty, "\(leftovers.prefix(5))")
+        let added = lockFiles().subtracting(before)
+        #expect(added.isEmpty, "\(added.prefix(5))")
     }
 }

@@ -76,6 +76,12 @@ pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
 /* Raises the calling thread's nice value (lower priority); other threads keep theirs. */
 int par_lower_thread_priority(int nice);
 
+/* Keeps the allocator from holding on to memory after a burst: large buffers (from
+ * 128 KiB) always come from mmap and go back on free (glibc otherwise raises this
+ * threshold as it sees such buffers freed, after which they stay in the heap), and free
+ * heap memory above 1 MiB is returned. */
+void par_tune_allocator(void);
+
 /* Gives the allocator's free memory back to the kernel (malloc_trim). */
 int par_release_free_memory(void);
 
