@@ -70,18 +70,30 @@ public enum PythonFixtures {
     }
 
     private static func run(_ argv: [String], in directory: URL? = nil) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: argv[0].hasPrefix("/") ? argv[0] : "/usr/bin/env")
-        process.arguments = argv[0].hasPrefix("/") ? Array(argv.dropFirst()) : argv
-        if let directory { process.currentDirectoryURL = directory }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw FixtureError(description: "\(argv.joined(separator: " ")) failed (\(process.terminationStatus)); it needs PyPI once per checkout:\n\(output.suffix(2000))")
+        let absolute = argv[0].hasPrefix("/")
+        let (status, output) = try runProgram(
+            URL(fileURLWithPath: absolute ? argv[0] : "/usr/bin/env"), absolute ? Array(argv.dropFirst()) : argv, in: directory
+        )
+        guard status == 0 else {
+            throw FixtureError(description: "\(argv.joined(separator: " ")) failed (\(status)); it needs PyPI once per checkout:\n\(output.suffix(2000))")
         }
     }
+}
+
+/// Runs a program to the end: its exit status and everything it printed (both streams).
+public func runProgram(
+    _ executable: URL, _ arguments: [String], environment: [String: String]? = nil, in directory: URL? = nil
+) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    if let directory { process.currentDirectoryURL = directory }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, output)
 }

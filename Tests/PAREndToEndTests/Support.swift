@@ -55,18 +55,3 @@ func sleeperPackage() -> APKGBuilder {
 func runPar(_ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
     try runProgram(try DaemonHarness.locateBinary(), arguments, environment: environment)
 }
-
-/// Runs a program to the end: its exit status and everything it printed.
-func runProgram(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output)
-}

@@ -243,7 +243,7 @@ public final class LogStore: Sendable {
     /// Lines that could never be written (a daemon stopped while the disk was full).
     public var lostLines: Int { faultState.withLock { $0.lostLines } }
 
-    func noteWriteFailure(_ reason: String, retrying: Bool) {
+    func noteWriteFailure(_ reason: String) {
         let first = faultState.withLock { state -> Bool in
             defer { state.reason = reason }
             if state.reason == nil { state.since = Date() }
@@ -752,7 +752,7 @@ private final class WriterLoop: @unchecked Sendable {
             retry = operations.filter { if case .insert(let blocks) = $0 { !blocks.isEmpty } else { true } }
             retryBytes = heldBytes
             store.commits.release(bytes: droppedBytes)
-            store.noteWriteFailure("\(error)", retrying: true)
+            store.noteWriteFailure("\(error)")
             for answer in answers { answer.done(answer.inMemory) }
             for callback in callbacks { callback() }
             return stopping
