@@ -273,6 +273,7 @@ private final class ChildWatch: @unchecked Sendable {
         var lines: [LineSplitter.Line] = []
         var result = DrainResult.open
         var reads = 0
+        var unsentBytes = 0
         var wantsMore = true
         reading: while reads < maxReads && wantsMore {
             reads += 1
@@ -286,9 +287,13 @@ private final class ChildWatch: @unchecked Sendable {
                         stderrSplitter.feed(chunk, into: &lines)
                     }
                 }
-                if lines.count >= 4096 {
+                unsentBytes += count
+                // Handed over in batches small enough that the store's memory bound
+                // (checked per batch) is overshot by at most one batch per agent.
+                if lines.count >= 4096 || unsentBytes >= 256 << 10 {
                     wantsMore = handlers.onLines(stream, lines)
                     lines.removeAll(keepingCapacity: true)
+                    unsentBytes = 0
                 }
                 continue
             }

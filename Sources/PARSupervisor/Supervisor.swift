@@ -76,6 +76,10 @@ public actor Supervisor {
         do {
             self.logs = try LogStore(configuration: LogStoreConfiguration(
                 path: config.logDatabase.path, defaultRetention: config.logRetention, maxTotalBytes: config.logMaxTotalBytes,
+                // One agent may hold at most an eighth of the budget (2 MiB by default), so one
+                // flood cannot stall the others' reading.
+                sinkHighWaterBytes: max(64 << 10, config.logBufferBytes / 8), sinkLowWaterBytes: max(16 << 10, config.logBufferBytes / 32),
+                globalHighWaterBytes: config.logBufferBytes,
                 onError: { message in storeLogger.error("\(message)") }
             ))
         } catch {

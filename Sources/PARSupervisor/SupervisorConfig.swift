@@ -20,6 +20,9 @@ public struct SupervisorConfig: Sendable {
     public var logMaxTotalBytes: Int
     /// A longer printed line is cut into pieces marked `extra.truncated`.
     public var maxLineBytes: Int
+    /// Memory for lines read from agents and not yet stored, all agents together; over it
+    /// agents block on their pipes (nothing is dropped).
+    public var logBufferBytes: Int
     /// Where cgroupfs is mounted; nil disables cgroups (limits then cannot be enforced).
     public var cgroupRoot: String?
     /// On cgroup v1, give agents without limits a cgroup too (costs ~12 ms per start there).
@@ -44,6 +47,7 @@ public struct SupervisorConfig: Sendable {
         logRetention: LogRetentionPolicy = .default,
         logMaxTotalBytes: Int = 8 << 30,
         maxLineBytes: Int = 64 * 1024,
+        logBufferBytes: Int = 16 << 20,
         cgroupRoot: String? = "/sys/fs/cgroup",
         cgroupEveryAgent: Bool = false,
         quotas: QuotaPolicy = QuotaPolicy(),
@@ -65,6 +69,7 @@ public struct SupervisorConfig: Sendable {
         self.logRetention = logRetention
         self.logMaxTotalBytes = logMaxTotalBytes
         self.maxLineBytes = maxLineBytes
+        self.logBufferBytes = logBufferBytes
         self.cgroupRoot = cgroupRoot
         self.cgroupEveryAgent = cgroupEveryAgent
         self.quotas = quotas

@@ -46,6 +46,20 @@ extension Bench {
             report.add("W3", "one agent: lines stored and readable per second", agents: 1, value: Double(w3Lines) / seconds, unit: "lines/s", bar: nil, floor: 1_000_000)
             report.add("W3", "one agent: lines lost of \(w3Lines)", agents: 1, value: Double(w3Lines - stored), unit: "lines", bar: 0)
             report.add("W3", "daemon peak RSS while one agent's lines are stored", agents: 1, value: ingestPeak, unit: "MiB", bar: 100)
+
+            // The same agent again while an SSE and a WebSocket tail of it never read: slow
+            // readers get a gap, never the agent's pace.
+            let stalled = try ["/supervisor/logs/stream?process_id=par-w3s", "/supervisor/logs/ws?process_id=par-w3s"].map { path in
+                try Self.openStalledTail(port: daemon.port, token: daemon.token, path: path)
+            }
+            defer { stalled.forEach { close($0) } }
+            let stalledStart = Clock.now()
+            let again = try client.post("/supervisor/spawn", json: ["agent_id": "w3s", "package_path": package, "restart_policy": "never"])
+            guard again.status == 200 else { throw BenchError.failed("spawn printer: \(again.text)") }
+            try Self.waitForLastLine(client, processID: "par-w3s", number: w3Lines)
+            let stalledSeconds = Clock.now() - stalledStart
+            report.add("W3", "one agent, an SSE and a WebSocket tail stalled: lines stored per second", agents: 1, value: Double(w3Lines) / stalledSeconds, unit: "lines/s", bar: nil)
+            report.add("W3", "one agent: throughput with stalled tails / without", agents: 1, value: seconds / stalledSeconds, unit: "ratio", bar: nil, floor: 0.8)
         }
 
         let fleet = 10
@@ -111,6 +125,21 @@ extension Bench {
         }
         report.add("L3", "agent print to SSE subscriber, p50", agents: 1, value: percentile(delays, 50), unit: "ms", bar: nil)
         report.add("L3", "agent print to SSE subscriber, p99", agents: 1, value: percentile(delays, 99), unit: "ms", bar: 50)
+    }
+
+    /// A live-tail connection that sends its request and then never reads.
+    static func openStalledTail(port: Int, token: String, path: String) throws -> Int32 {
+        let fd = try TCPSocket.connect(host: "127.0.0.1", port: port)
+        var request = "GET \(path) HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer \(token)\r\n"
+        if path.contains("/ws") {
+            request += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        }
+        let bytes = Array((request + "\r\n").utf8)
+        guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
+            close(fd)
+            throw BenchError.failed("could not send the tail request for \(path)")
+        }
+        return fd
     }
 
     /// Polls the newest line of a process until it is line `number` of a printer.

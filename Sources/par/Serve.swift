@@ -93,6 +93,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-line-bytes"), help: "A longer printed line is cut into pieces marked extra.truncated (default 65536).")
     var maxLineBytes: Int?
 
+    @Option(name: .customLong("log-buffer-mb"), help: "MiB of agents' output held in memory before it is stored, all agents together (default 16); over it agents wait on their pipes, nothing is dropped.")
+    var logBufferMB: Int?
+
     @Option(help: "Python interpreter for Python packages (default: python3 for packages without dependencies; for those with dependencies, the installed interpreter closest to the runtime: they name).")
     var python: String?
 

@@ -30,6 +30,7 @@ struct ServeOptions {
     var logMaxMB = LogRetentionPolicy.default.maxBytes >> 20
     var logMaxTotalMB = 8 * 1024
     var maxLineBytes = 64 * 1024
+    var logBufferMB = 16
     var python: String?
     var envAllow: [String] = []
     var agentUsers: ClosedRange<UInt32>?
@@ -76,6 +77,7 @@ struct ServeOptions {
         logMaxMB = flags.logMaxMB ?? int("log_max_mb") ?? logMaxMB
         logMaxTotalMB = flags.logMaxTotalMB ?? int("log_max_total_mb") ?? logMaxTotalMB
         maxLineBytes = flags.maxLineBytes ?? int("max_line_bytes") ?? maxLineBytes
+        logBufferMB = flags.logBufferMB ?? int("log_buffer_mb") ?? logBufferMB
         python = flags.python ?? string("python")
         if let text = flags.agentUsers ?? string("agent_users"), text != "none" {
             do {
@@ -121,6 +123,7 @@ struct ServeOptions {
         guard logMaxEntries > 0, logMaxAge > 0, logMaxMB > 0, logMaxTotalMB > 0 else {
             throw ValidationError("--log-max-entries, --log-max-age, --log-max-mb and --log-max-total-mb must be positive (log_max_* in a config file)")
         }
+        guard (1...4096).contains(logBufferMB) else { throw ValidationError("--log-buffer-mb must be from 1 to 4096 (log_buffer_mb in a config file)") }
         guard (256...(64 << 20)).contains(maxLineBytes) else { throw ValidationError("--max-line-bytes must be from 256 to 67108864 (max_line_bytes in a config file)") }
         guard installTimeout > 0 else { throw ValidationError("--install-timeout must be positive (install_timeout in a config file)") }
         guard envCacheMB > 0 else { throw ValidationError("--env-cache-mb must be positive (env_cache_mb in a config file)") }
@@ -151,6 +154,7 @@ struct ServeOptions {
             logRetention: LogRetentionPolicy(maxEntries: logMaxEntries, maxAgeSeconds: logMaxAge, maxBytes: logMaxMB << 20),
             logMaxTotalBytes: logMaxTotalMB << 20,
             maxLineBytes: maxLineBytes,
+            logBufferBytes: logBufferMB << 20,
             cgroupRoot: cgroupRoot == "none" ? nil : cgroupRoot,
             cgroupEveryAgent: cgroupEveryAgent,
             quotas: QuotaPolicy(maxTotalMemoryMB: maxTotalMemoryMB, maxTotalCPU: maxTotalCPU, maxAgents: maxAgents),

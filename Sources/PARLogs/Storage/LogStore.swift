@@ -80,6 +80,7 @@ public final class LogStore: Sendable {
     private let pausedSinks = Mutex<[ObjectIdentifier: LogSink]>([:])
     /// 1 while any sink is paused: lets the ingest thread skip the lock otherwise.
     private let pausedCount = Atomic<Int>(0)
+    private let pauses = Atomic<Int>(0)
     private let ingestDone = DispatchSemaphore(value: 0)
     private let writerDone = DispatchSemaphore(value: 0)
     fileprivate let stopped = Atomic<Bool>(false)
@@ -177,6 +178,18 @@ public final class LogStore: Sendable {
     public var storedTotals: StoredTotals {
         readState.withLock { $0.totals }
     }
+
+    /// Agents' output read and not yet stored, in bytes (as counted against the buffer limit).
+    public var bufferedBytes: Int { ingest.pendingBytes }
+
+    /// The most `bufferedBytes` has been since the store opened.
+    public var peakBufferedBytes: Int { ingest.peakPendingBytes }
+
+    /// How often an agent's reading was paused because the store was behind.
+    public var readerPauses: Int { pauses.load(ordering: .relaxed) }
+
+    /// Agents whose pipes are not being read until the store catches up.
+    public var pausedReaders: Int { pausedSinks.withLock { $0.count } }
 
     /// The database file and its WAL on disk, in bytes (two stat calls).
     public var fileBytes: Int {
@@ -375,7 +388,10 @@ public final class LogStore: Sendable {
             registry[ObjectIdentifier(sink)] = sink
             return true
         }
-        if paused { pausedCount.store(1, ordering: .releasing) }
+        if paused {
+            pausedCount.store(1, ordering: .releasing)
+            pauses.add(1, ordering: .relaxed)
+        }
         return !paused
     }
 

@@ -8,6 +8,7 @@ final class WorkQueue<Item: Sendable>: Sendable {
     private struct State {
         var items: [Item] = []
         var bytes = 0
+        var peakBytes = 0
         var closed = false
     }
 
@@ -22,6 +23,7 @@ final class WorkQueue<Item: Sendable>: Sendable {
             guard !state.closed else { return false }
             state.items.append(item)
             state.bytes += bytes
+            state.peakBytes = max(state.peakBytes, state.bytes)
             return true
         }
         if queued { itemsReady.signal() }
@@ -36,6 +38,9 @@ final class WorkQueue<Item: Sendable>: Sendable {
 
     /// Bytes pushed and not yet released by the consumer.
     var pendingBytes: Int { state.withLock { $0.bytes } }
+
+    /// The most `pendingBytes` ever was: what the memory bound held to.
+    var peakPendingBytes: Int { state.withLock { $0.peakBytes } }
 
     /// Everything queued, waiting up to `timeout` seconds for the first item.
     func takeAll(timeout: Double) -> [Item] {
