@@ -103,7 +103,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "PAREndToEndTests", dependencies: [
-            "PARClient", "PARTestKit",
+            "PARClient", "PARTestKit", "PARCore",
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
         ]),
     ]

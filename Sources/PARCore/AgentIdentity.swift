@@ -24,13 +24,14 @@ public struct IdentityPool: Sendable, Equatable {
     public var inUse: Int { taken.count }
 
     /// `preferring` when it is in the range and free, else the lowest free uid; nil when
-    /// every uid of the range is taken.
-    public mutating func allocate(preferring preferred: UInt32?) -> AgentIdentity? {
-        if let preferred, range.contains(preferred), !taken.contains(preferred) {
+    /// every uid of the range is taken. `usable` says no to uids the machine already gives
+    /// to someone (a user in the password database, another service's dynamic user).
+    public mutating func allocate(preferring preferred: UInt32?, usable: (UInt32) -> Bool = { _ in true }) -> AgentIdentity? {
+        if let preferred, range.contains(preferred), !taken.contains(preferred), usable(preferred) {
             taken.insert(preferred)
             return AgentIdentity(uid: preferred, gid: preferred)
         }
-        guard taken.count < range.count, let free = range.first(where: { !taken.contains($0) }) else { return nil }
+        guard taken.count < range.count, let free = range.first(where: { !taken.contains($0) && usable($0) }) else { return nil }
         taken.insert(free)
         return AgentIdentity(uid: free, gid: free)
     }
@@ -38,6 +39,10 @@ public struct IdentityPool: Sendable, Equatable {
     public mutating func release(_ identity: AgentIdentity) {
         taken.remove(identity.uid)
     }
+
+    /// The range agents get when the daemon runs as root and none is configured: systemd's
+    /// for dynamic users, whose uids in use are known to the password database and skipped.
+    public static let defaultRange: ClosedRange<UInt32> = 61184...65519
 
     /// `FIRST-LAST`, e.g. `61184-65519` (systemd's range for dynamic users). Root (0) and
     /// the nobody id (65534) are refused; so is a range wider than 1,000,000.

@@ -58,8 +58,9 @@ public enum Spawner {
         executable: String, argv: [String], environment: [String: String], workingDirectory: String,
         confinement: SpawnConfinement = SpawnConfinement()
     ) throws(SpawnError) -> SpawnedProcess {
-        // A bare program name is looked up in the agent's own PATH, not the daemon's.
-        let executable = try resolve(executable, path: environment["PATH"])
+        // A bare program name is looked up in the agent's own PATH, not the daemon's, and
+        // as the agent's user would: a program only root can reach is passed over.
+        let executable = try resolve(executable, path: environment["PATH"], forOtherUser: confinement.identity != nil)
         var out: [Int32] = [-1, -1]
         var err: [Int32] = [-1, -1]
         guard par_pipe(&out) == 0 else { throw .pipe(errno: errno) }
@@ -116,16 +117,30 @@ public enum Spawner {
         return SpawnedProcess(pid: pid, pidfd: pidfd, stdoutFD: out[0], stderrFD: err[0])
     }
 
-    static func resolve(_ program: String, path: String?) throws(SpawnError) -> String {
+    static func resolve(_ program: String, path: String?, forOtherUser: Bool = false) throws(SpawnError) -> String {
         guard !program.contains("/") else { return program }
         for directory in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") where !directory.isEmpty {
             let candidate = "\(directory)/\(program)"
             var info = stat()
-            if stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 {
-                return candidate
-            }
+            guard stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 else { continue }
+            if !forOtherUser || runnableByOthers(candidate) { return candidate }
         }
         throw .exec(program: program, errno: ENOENT)
+    }
+
+    /// Whether a user that owns nothing on the machine (an agent's own uid) can run `path`:
+    /// the program and every folder above it, links followed, allow others to execute.
+    /// An interpreter under root's home (pyenv's shims) does not.
+    public static func runnableByOthers(_ path: String) -> Bool {
+        guard let resolved = realpath(path, nil) else { return false }
+        var current = String(cString: resolved)
+        free(resolved)
+        while true {
+            var info = stat()
+            guard stat(current, &info) == 0, info.st_mode & S_IXOTH != 0 else { return false }
+            if current == "/" || current.isEmpty { return true }
+            current = (current as NSString).deletingLastPathComponent
+        }
     }
 
     private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {

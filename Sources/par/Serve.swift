@@ -99,7 +99,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Python interpreter for Python packages (default: python3 for packages without dependencies; for those with dependencies, the installed interpreter closest to the runtime: they name).")
     var python: String?
 
-    @Option(name: .customLong("agent-users"), help: "Run each agent as a uid of its own from this range, e.g. 61184-65519 (the daemon must run as root); its folder <data-dir>/agents/<id> is its HOME. Default: agents run as the daemon's user.")
+    @Option(name: .customLong("agent-users"), help: "Run each agent as a uid of its own from this range (the daemon must run as root); its folder <data-dir>/agents/<id> is its HOME. Default as root: 61184-65519 (uids the password database names are skipped); 'none' runs agents as root. Not root: agents run as the daemon's user.")
     var agentUsers: String?
 
     @Option(name: .customLong("env-allow"), help: "A daemon environment variable that packages' agent.yaml may read as ${NAME} (repeatable). By default a manifest reads only the spawn's env_vars and the PAR_* values.")

@@ -79,7 +79,11 @@ struct ServeOptions {
         maxLineBytes = flags.maxLineBytes ?? int("max_line_bytes") ?? maxLineBytes
         logBufferMB = flags.logBufferMB ?? int("log_buffer_mb") ?? logBufferMB
         python = flags.python ?? string("python")
-        if let text = flags.agentUsers ?? string("agent_users"), text != "none" {
+        let agentUsersText = flags.agentUsers ?? string("agent_users")
+        if agentUsersText == nil && getuid() == 0 {
+            // Root's agents never run as root: each gets a uid of its own unless told `none`.
+            agentUsers = IdentityPool.defaultRange
+        } else if let text = agentUsersText, text != "none" {
             do {
                 agentUsers = try IdentityPool.parseRange(text)
             } catch {

@@ -36,3 +36,18 @@ struct IdentityPoolTests {
         }
     }
 }
+
+@Suite struct IdentityPoolUsableTests {
+    @Test func uidsTheMachineNamesArePassedOver() {
+        var pool = IdentityPool(range: 100...104)
+        let named: Set<UInt32> = [100, 101, 103]
+        #expect(pool.allocate(preferring: nil, usable: { !named.contains($0) })?.uid == 102)
+        #expect(pool.allocate(preferring: 103, usable: { !named.contains($0) })?.uid == 104, "a preferred uid the machine names is not kept")
+        #expect(pool.allocate(preferring: nil, usable: { !named.contains($0) }) == nil, "every usable uid is taken")
+    }
+
+    @Test func theDefaultRangeIsSystemdsDynamicRangeAndParsesAsAFlagWould() throws {
+        #expect(IdentityPool.defaultRange == 61184...65519)
+        #expect(try IdentityPool.parseRange("61184-65519") == IdentityPool.defaultRange)
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import PARClient
+import PARCore
 import PARTestKit
 import Testing
 
@@ -74,6 +75,26 @@ struct AgentIsolationTests {
         #expect(values["home"] == "allowed" && values["tmp"] == "allowed", "its own folder is writable: \(values)")
         let otherFolder = daemon.dataDirectory.appendingPathComponent("agents/other").path
         #expect(Self.owner(otherFolder) != uid && Self.owner(otherFolder).map { (61184...61283).contains($0) } == true, "each agent its own uid")
+    }
+
+    /// Root's agents never run as root unless the operator says `--agent-users none`.
+    @Test func asRootAgentsGetTheirOwnUidByDefault() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let sleeper = try daemon.install(sleeperPackage())
+        #expect(try daemon.spawn("default", package: sleeper).status == 200)
+        let running = try daemon.waitFor("par-default") { state($0) == "running" }
+        let agentPID = try #require(pid(running))
+        let uid = try #require(Self.processOwner(agentPID))
+        #expect(IdentityPool.defaultRange.contains(uid), "uid \(uid) is of the default range")
+        #expect(Self.owner(daemon.dataDirectory.appendingPathComponent("agents/default").path) == uid, "its folder is its own")
+
+        let shared = try DaemonHarness(extraArguments: ["--agent-users", "none"])
+        defer { shared.stop() }
+        #expect(try shared.spawn("root", package: try shared.install(sleeperPackage())).status == 200)
+        let asRoot = try shared.waitFor("par-root") { state($0) == "running" }
+        let rootPID = try #require(pid(asRoot))
+        #expect(Self.processOwner(rootPID) == 0, "none: the daemon's own user")
     }
 
     @Test func anAgentKeepsItsUidAndFolderAcrossRestarts() throws {

@@ -92,9 +92,10 @@ struct DesiredStateTests {
 
     @Test func linesPrintedJustBeforeADaemonCrashAreKept() throws {
         let first = try DaemonHarness()
-        let flag = first.root.appendingPathComponent("printed").path
-        let talker = try first.install(.commandPackage(script: "echo \"last words of $PAR_AGENT_ID\"\ntouch \"$FLAG\"\nexec sleep 1000"))
-        #expect(try first.spawn("talker", package: talker, ["env_vars": ["FLAG": flag]]).status == 200)
+        // The agent's own folder is the one place it may write (its HOME).
+        let flag = first.dataDirectory.appendingPathComponent("agents/talker/printed").path
+        let talker = try first.install(.commandPackage(script: "echo \"last words of $PAR_AGENT_ID\"\ntouch \"$HOME/printed\"\nexec sleep 1000"))
+        #expect(try first.spawn("talker", package: talker).status == 200)
         let quitter = try first.install(.commandPackage(script: "echo \"goodbye from $PAR_AGENT_ID\"\nexit 4"))
         #expect(try first.spawn("quitter", package: quitter, ["restart_policy": "never"]).status == 200)
         #expect(ProcessInspection.eventually { FileManager.default.fileExists(atPath: flag) })

@@ -284,7 +284,7 @@ struct LogDurabilityTests {
         // On SIGTERM the agent prints 200,000 lines (22 MB, more than the store buffers,
         // so its pipe is paused and full when it exits), then exits.
         let script = """
-        cat > bye.py <<'PY'
+        cat > "$HOME/bye.py" <<'PY'
         import signal, sys, time
         def bye(*_):
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -298,7 +298,7 @@ struct LogDurabilityTests {
         while True:
             time.sleep(0.1)
         PY
-        exec python3 bye.py
+        exec python3 "$HOME/bye.py"
         """
         let first = try DaemonHarness()
         first.keepFiles = true

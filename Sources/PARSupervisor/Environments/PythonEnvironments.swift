@@ -135,22 +135,8 @@ actor PythonEnvironments {
         }
         // Several names lead to one program (python3, python3.11, a shim): keep the first.
         var seen = Set<String>()
-        let usable = settings.agentsRunAsOtherUsers ? found.filter { Self.reachableByOthers($0.path) } : found
+        let usable = settings.agentsRunAsOtherUsers ? found.filter { Spawner.runnableByOthers($0.path) } : found
         return usable.filter { seen.insert($0.path).inserted }
-    }
-
-    /// Whether a user other than the owner can run `path`: the file and every folder above
-    /// it allow others to execute (an interpreter under /root does not).
-    nonisolated static func reachableByOthers(_ path: String) -> Bool {
-        guard let real = Supervisor.realPath(path) else { return false }
-        var current = real
-        while !current.isEmpty {
-            var info = stat()
-            guard stat(current, &info) == 0, info.st_mode & S_IXOTH != 0 else { return false }
-            if current == "/" { break }
-            current = (current as NSString).deletingLastPathComponent
-        }
-        return true
     }
 
     /// `python3` and `python3.N` in each PATH folder, in PATH order, each real file once.

@@ -23,8 +23,8 @@ extension Supervisor {
         let directory = workDirectory(for: agentID).path
         var identity: AgentIdentity?
         if var pool = identities {
-            guard let taken = pool.allocate(preferring: Self.owner(of: directory)) else {
-                throw .internalFailure("every agent uid of \(pool.range.lowerBound)-\(pool.range.upperBound) is in use; widen par serve --agent-users")
+            guard let taken = pool.allocate(preferring: Self.owner(of: directory), usable: { getpwuid($0) == nil }) else {
+                throw .internalFailure("every agent uid of \(pool.range.lowerBound)-\(pool.range.upperBound) is in use or named in the password database; widen par serve --agent-users")
             }
             identities = pool
             identity = taken
