@@ -148,8 +148,8 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
     }
 
     private func status() async throws -> Response {
-        let (statuses, routes) = await supervisor.snapshot()
-        let (quota, used) = await supervisor.quotas()
+        let (statuses, routes) = supervisor.snapshot()
+        let (quota, used) = supervisor.quotas()
         var json = JSONWriter(capacity: 1024 + statuses.count * 900)
         json.beginObject()
         json.field("supervisor", "running")
@@ -176,7 +176,7 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
 
     /// The seed's health answer, from cached probe results (no agent is called here).
     private func fleetHealth() async -> Response {
-        let statuses = await supervisor.statuses()
+        let statuses = supervisor.statuses()
         // An agent that exited cleanly and waits for its restart (`restarting`) is neither
         // up nor failing: it does not count either way.
         let live = statuses.filter { ($0.pid != nil || $0.nextRestartAt != nil) && $0.state != .restarting }
@@ -228,7 +228,7 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
 
     private func statusOrThrow(_ processID: String) async throws -> ProcessStatus {
         do {
-            return try await supervisor.status(processID: processID)
+            return try supervisor.status(processID: processID)
         } catch {
             throw APIError.from(error)
         }

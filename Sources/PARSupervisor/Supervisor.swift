@@ -4,6 +4,7 @@ import PARCore
 import PARLogs
 import PARPackages
 import PARProcess
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -25,7 +26,12 @@ public actor Supervisor {
     let logger: Logger
     private let exitEvents: AsyncStream<(AgentID, Int, ChildExit)>
     private let exitContinuation: AsyncStream<(AgentID, Int, ChildExit)>.Continuation
-    var agents: [AgentID: AgentRecord] = [:]
+    var agents: [AgentID: AgentRecord] = [:] {
+        // Reads (status, health, metrics) take this copy instead of waiting for the actor,
+        // so they never queue behind a spawn, a stop or a cleanup.
+        didSet { published.withLock { $0 = agents } }
+    }
+    nonisolated let published = Mutex<[AgentID: AgentRecord]>([:])
     /// Desired state on disk: written before a request is answered, read at start.
     let state: DesiredStateStore
     /// Set while a config reload is applied; a second one is refused meanwhile.
@@ -267,22 +273,36 @@ public actor Supervisor {
         agents[try lookup(processID)]!.spec
     }
 
-    /// Every process and the routable agents, in one hop to the actor.
-    public func snapshot() -> (processes: [ProcessStatus], routes: [String]) {
-        (statuses(), routes())
+    /// Every process and the routable agents, from one published copy of the records.
+    public nonisolated func snapshot() -> (processes: [ProcessStatus], routes: [String]) {
+        let records = published.withLock { $0 }
+        return (Self.statuses(records, self), Self.routes(records))
     }
 
-    public func statuses() -> [ProcessStatus] {
-        agents.keys.sorted().compactMap { status(of: $0) }
+    public nonisolated func statuses() -> [ProcessStatus] {
+        Self.statuses(published.withLock { $0 }, self)
     }
 
-    public func status(processID: String) throws(SupervisorError) -> ProcessStatus {
-        status(of: try lookup(processID))!
+    public nonisolated func status(processID: String) throws(SupervisorError) -> ProcessStatus {
+        let records = published.withLock { $0 }
+        let candidate = AgentID.fromProcessID(processID) ?? (try? AgentID(validating: processID))
+        guard let agentID = candidate, let record = records[agentID] else {
+            throw .notFound(processID: processID, known: records.keys.sorted().map(\.processID))
+        }
+        return makeStatus(agentID, record)
     }
 
     /// Agents that can take traffic.
-    public func routes() -> [String] {
-        agents.filter { $0.value.state == .running }.map(\.key.rawValue).sorted()
+    public nonisolated func routes() -> [String] {
+        Self.routes(published.withLock { $0 })
+    }
+
+    private nonisolated static func statuses(_ records: [AgentID: AgentRecord], _ supervisor: Supervisor) -> [ProcessStatus] {
+        records.sorted { $0.key < $1.key }.map { supervisor.makeStatus($0.key, $0.value) }
+    }
+
+    private nonisolated static func routes(_ records: [AgentID: AgentRecord]) -> [String] {
+        records.filter { $0.value.state == .running }.map(\.key.rawValue).sorted()
     }
 
     public var agentCount: Int { agents.count }
@@ -658,7 +678,10 @@ public actor Supervisor {
     }
 
     func status(of agentID: AgentID) -> ProcessStatus? {
-        guard let record = agents[agentID] else { return nil }
+        agents[agentID].map { makeStatus(agentID, $0) }
+    }
+
+    nonisolated func makeStatus(_ agentID: AgentID, _ record: AgentRecord) -> ProcessStatus {
         let uptime = record.pid != nil ? record.startedMonotonic.map { ResourceSampler.monotonicSeconds() - $0 } : nil
         return ProcessStatus(
             processID: agentID.processID, agentID: agentID.rawValue, packageID: record.packageID, packagePath: record.spec.packagePath,

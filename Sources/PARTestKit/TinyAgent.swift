@@ -1,4 +1,5 @@
 import Foundation
+import PARProcess
 
 /// The cheapest HTTP agent Python can make (no site, no asyncio: about 30 ms of CPU to
 /// start here, against 120 ms for `FastAgent`), for benchmarks of starting many agents,
@@ -19,11 +20,17 @@ public enum TinyAgent {
         ])
     }
 
-    /// The executable `python3` on PATH really runs (`sys.executable`), or `python3`.
+    /// The executable `python3` on PATH really runs (`sys.executable`), or `python3`. As
+    /// root, agents run as uids of their own: only an interpreter they can reach counts.
     public static func resolvedPython() -> String {
+        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        let reachable = directories.map { "\($0)/python3" }.first { path in
+            FileManager.default.isExecutableFile(atPath: path) && (getuid() != 0 || Spawner.runnableByOthers(path))
+        }
+        guard let reachable else { return "python3" }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import sys; print(sys.executable)"]
+        process.executableURL = URL(fileURLWithPath: reachable)
+        process.arguments = ["-c", "import sys; print(sys.executable)"]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice

@@ -51,6 +51,9 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("soak-agent-nice"), help: "nice of SOAK's flooding and crashing agents (0: they compete with the daemon as equals).")
     var soakAgentNice = 0
 
+    @Option(name: .customLong("soak-daemon-nice"), help: "Experiment: renice every thread of SOAK's daemon by this much after it starts (0: as started).")
+    var soakDaemonNice = 0
+
     @Option(name: .customLong("soak-settle"), help: "Seconds SOAK waits after the floods before it reads the daemon's RSS again.")
     var soakSettle = 30.0
 

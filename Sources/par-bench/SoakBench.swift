@@ -25,6 +25,11 @@ extension Bench {
         var reference: [String: [Double]] = [:]
         for path in endpoints { reference[path] = try Self.latencies(client, path: path, count: 100) }
         let pid = daemon.process.processIdentifier
+        if soakDaemonNice != 0, let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") {
+            for thread in threads.compactMap({ id_t($0) }) {
+                setpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread, getpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread) + Int32(soakDaemonNice))
+            }
+        }
         let rssBefore = try ProcStat.rssKiB(pid)
 
         let flood = try daemon.install(.commandPackage(name: "bench-flood", script: """
@@ -65,6 +70,8 @@ extension Bench {
         var samples: [String: [Double]] = [:]
         var backlogMax = 0.0
         var rssPeak = rssBefore
+        // The sampling thread must not queue behind this process's own load generator.
+        if soakDaemonNice != 0 { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(soakDaemonNice)) }
         let cpuStart = try ProcStat.cpuSeconds(pid)
         let start = Clock.now()
         while Clock.now() - start < seconds {

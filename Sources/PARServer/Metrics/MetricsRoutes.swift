@@ -19,7 +19,7 @@ struct MetricsRoutes: Sendable {
 
     private func scrape() async throws -> Response {
         let metrics = Exposition()
-        let statuses = await supervisor.statuses()
+        let statuses = supervisor.statuses()
         metrics.gauge("uptime", unit: "seconds", "Seconds since the daemon started.", Date().timeIntervalSince(supervisor.startedAt))
 
         var byState: [ProcessState: Int] = [:]
