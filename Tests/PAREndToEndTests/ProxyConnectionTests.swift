@@ -114,7 +114,12 @@ struct ProxyConnectionTests {
             guard short == 126 else { return (2, short) }
             return frame.count >= 4 ? (4, Int(frame[2]) << 8 | Int(frame[3])) : nil
         }
-        while span().map({ frame.count < $0.start + $0.count }) ?? true { frame += try connection.readSome() }
+        while span().map({ frame.count < $0.start + $0.count }) ?? true {
+            // An empty read is the peer's close: fail instead of spinning on it.
+            let more = try connection.readSome()
+            guard !more.isEmpty else { Issue.record("closed before a whole frame arrived"); return }
+            frame += more
+        }
         let (start, count) = try #require(span())
         let text = String(decoding: frame[start..<(start + count)], as: UTF8.self)
         let headers = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: String]
