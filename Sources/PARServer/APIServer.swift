@@ -21,6 +21,10 @@ public enum APIServer {
         public var proxyRequiresToken: Bool
         /// How long an unused keep-alive connection to an agent is kept open.
         public var proxyIdleTimeoutSeconds: Double
+        /// How long a connection of the HTTP server may stay open with no request.
+        public var keepAliveSeconds: Double = 75
+        /// How long a client may take to send its first request whole.
+        public var requestHeadTimeoutSeconds: Double = 30
         /// Re-reads the config file and applies it; nil when the daemon runs without one.
         public var reload: (@Sendable () async throws(SupervisorError) -> ReloadReport)?
 
@@ -84,17 +88,24 @@ public enum APIServer {
             timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000)),
             requiredToken: options.proxyRequiresToken ? options.token : nil
         )
-        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [AgentProxyHandler.install(settings: proxySettings)])
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [AgentProxyHandler.install(settings: proxySettings)],
+            idleTimeout: .milliseconds(Int64(options.keepAliveSeconds * 1000))
+        )
         let server: HTTPServerBuilder
         let address: BindAddress
+        let webSocketResponder = webSocketRouter.buildResponder()
+        let makeChannel = { @Sendable (responder: @escaping HTTPChannelHandler.Responder) in
+            AnswersMalformedRequests(
+                inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: .init(http1: http1)),
+                headTimeout: .milliseconds(Int64(options.requestHeadTimeoutSeconds * 1000))
+            )
+        }
         if let frontDoor, let privateSocket {
-            let webSocketResponder = webSocketRouter.buildResponder()
-            server = frontDoor.serverBuilder { responder in
-                HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: .init(http1: http1))
-            }
+            server = frontDoor.serverBuilder(makeChannel)
             address = .unixDomainSocket(path: privateSocket)
         } else {
-            server = .http1WebSocketUpgrade(webSocketRouter: webSocketRouter, configuration: .init(http1: http1))
+            server = HTTPServerBuilder { responder in makeChannel(responder) }
             address = .hostname(options.host, port: options.port)
         }
         return Application(

@@ -72,6 +72,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("proxy-idle-timeout"), help: "Seconds an unused keep-alive connection from the proxy to an agent stays open (default 30).")
     var proxyIdleTimeout: Double?
 
+    @Option(name: .customLong("request-head-timeout"), help: "Seconds a client may take to send a whole request (default 30); slower ones get 408 and the close.")
+    var requestHeadTimeout: Double?
+
+    @Option(name: .customLong("keep-alive-timeout"), help: "Seconds a client connection may stay open with no request (default 75).")
+    var keepAliveTimeout: Double?
+
     @Option(name: .customLong("proxy-relay-threads"), help: "Threads relaying plain /agents/* requests outside the HTTP server (default: one per two cores, since agents need the rest). 0 sends every request through the HTTP server; the relay is also off with --proxy-requires-token and on IPv6 addresses.")
     var proxyRelayThreads: Int?
 
@@ -196,7 +202,8 @@ struct Serve: AsyncParsableCommand {
             do {
                 frontDoor = try FrontDoor(
                     host: host, port: port, routes: supervisor.routeTable, traffic: traffic,
-                    timeoutSeconds: options.proxyTimeout, idleTimeoutSeconds: options.proxyIdleTimeout, loopCount: relayThreads, logger: logger
+                    timeoutSeconds: options.proxyTimeout, idleTimeoutSeconds: options.proxyIdleTimeout,
+                    headTimeoutSeconds: options.requestHeadTimeout, keepAliveSeconds: options.keepAliveTimeout, loopCount: relayThreads, logger: logger
                 )
             } catch {
                 await supervisor.shutdown()
@@ -212,6 +219,8 @@ struct Serve: AsyncParsableCommand {
             host: host, port: port, token: token, version: Par.version, proxyTimeoutSeconds: options.proxyTimeout,
             proxyRequiresToken: options.proxyRequiresToken, proxyIdleTimeoutSeconds: options.proxyIdleTimeout
         )
+        apiOptions.keepAliveSeconds = options.keepAliveTimeout
+        apiOptions.requestHeadTimeoutSeconds = options.requestHeadTimeout
         if let reloader {
             apiOptions.reload = { @Sendable () async throws(SupervisorError) -> ReloadReport in try await reloader.reload() }
         }

@@ -16,6 +16,12 @@ struct FrontDoorSettings: Sendable {
     var timeoutNanoseconds: UInt64
     /// How long an unused connection to an agent stays open: `--proxy-idle-timeout`.
     var idleTimeoutNanoseconds: UInt64
+    /// How long a client may take to send a whole request head (408 after):
+    /// `--request-head-timeout`. A slow-loris client holds a slot no longer.
+    var headTimeoutNanoseconds: UInt64 = 30_000_000_000
+    /// How long a client connection may sit with no request before it is closed:
+    /// `--keep-alive-timeout`.
+    var keepAliveNanoseconds: UInt64 = 75_000_000_000
     /// How long answers in flight get at shutdown before their connections close.
     var drainNanoseconds: UInt64 = 5_000_000_000
     /// Several loops share the listener.
@@ -82,6 +88,8 @@ final class FrontDoorLoop: @unchecked Sendable {
         var writeScheduled = false
         var closeWhenFlushed = false
         var lastProgress: UInt64
+        /// When the bytes of the request not yet started began to arrive.
+        var headStartedAt: UInt64?
         var route: Route?
         @exclusivity(unchecked) var exchange: Exchange?
 
@@ -295,12 +303,14 @@ final class FrontDoorLoop: @unchecked Sendable {
             if client.input.readerIndex > 16 << 10 { client.input.discardReadBytes() }
             var count = 0
             var space = 0
+            let hadInput = client.input.readableBytes > 0
             client.input.writeWithUnsafeMutableBytes(minimumWritableBytes: 4096) { buffer in
                 space = buffer.count
                 count = Glibc.read(client.fd, buffer.baseAddress, buffer.count)
                 return max(0, count)
             }
             if count > 0 {
+                if !hadInput { client.headStartedAt = now }
                 // A short read emptied the socket; the next arrival raises a new edge.
                 if count < space, !client.peerClosed { client.readable = false }
             } else if count < 0, errno == EAGAIN {
@@ -339,6 +349,7 @@ final class FrontDoorLoop: @unchecked Sendable {
                     agent.output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[request.headLength..<request.totalLength]))
                 }
             }
+            client.headStartedAt = nil
             client.exchange = Exchange(
                 agent: agent.index, route: route, requestLength: request.totalLength, request: agent.output,
                 isHead: request.isHead, isIdempotent: request.isIdempotent, wantsClose: request.wantsClose,
@@ -546,7 +557,11 @@ final class FrontDoorLoop: @unchecked Sendable {
         }
         guard !exchange.answering else { closeClient(client); return }
         client.input.moveReaderIndex(forwardBy: exchange.requestLength)
-        let closing = exchange.wantsClose || stopDeadline != nil
+        writeAnswer(answer, to: client, closing: exchange.wantsClose || stopDeadline != nil)
+    }
+
+    /// An answer of the loop's own (an error), then the next request or the close.
+    private func writeAnswer(_ answer: APIError, to client: Client, closing: Bool) {
         let body = answer.jsonBody
         client.output.writeString("HTTP/1.1 \(answer.status.code) \(answer.status.reasonPhrase)")
         client.output.writeStaticString("\r\nContent-Type: application/json\r\nContent-Length: ")
@@ -770,6 +785,8 @@ final class FrontDoorLoop: @unchecked Sendable {
                     closeClient(client)
                 } else if stopDeadline != nil, client.exchange == nil, client.output.readableBytes == 0 {
                     closeClient(client)
+                } else if client.exchange == nil, client.output.readableBytes == 0, !client.closeWhenFlushed {
+                    expireWaiting(client)
                 }
             case .agent(let agent):
                 if agent.client == nil, now - agent.idleSince >= settings.idleTimeoutNanoseconds || stopDeadline != nil {
@@ -779,6 +796,26 @@ final class FrontDoorLoop: @unchecked Sendable {
                 break
             }
         }
+    }
+
+    /// A request that is not coming: a head (or body) begun and not finished within the
+    /// head timeout gets a 408 and the close; a connection with nothing in it past the
+    /// keep-alive timeout is closed.
+    private func expireWaiting(_ client: Client) {
+        if client.input.readableBytes == 0 {
+            if now - client.lastProgress >= settings.keepAliveNanoseconds, now - (client.headStartedAt ?? 0) >= settings.keepAliveNanoseconds {
+                closeClient(client)
+            }
+            return
+        }
+        guard let started = client.headStartedAt else {
+            // Pipelined bytes left behind an answer: they count from now.
+            client.headStartedAt = now
+            return
+        }
+        guard now - started >= settings.headTimeoutNanoseconds else { return }
+        client.input.clear()
+        writeAnswer(APIError(.requestTimeout, "request timeout", detail: "the request did not arrive whole within \(settings.headTimeoutNanoseconds / 1_000_000_000) s; send it at once"), to: client, closing: true)
     }
 
     private func beginStopping() {

@@ -43,7 +43,11 @@ enum HeadScanner {
     /// `Transfer-Encoding`, or `Connection` list naming other headers.
     static func scanRequest(_ bytes: UnsafeRawBufferPointer) -> RequestVerdict {
         guard let headEnd = endOfHead(bytes, limit: maxHeadBytes) else {
-            return bytes.count > maxHeadBytes ? .fullStack : .incomplete
+            if bytes.count > maxHeadBytes { return .fullStack }
+            // A head the relay will never take (a bare LF, a request line that is not
+            // HTTP/1.1) goes to the full stack now, which answers it, instead of waiting
+            // for a CRLF CRLF that may never come.
+            return lacksCRLFFraming(bytes) ? .fullStack : .incomplete
         }
         // Request line: METHOD SP /agents/{id}[rest] SP HTTP/1.1 CRLF
         var index = 0
@@ -430,6 +434,32 @@ enum HeadScanner {
     }
 
     /// Offset just past the head's empty line, searching at most `limit` bytes.
+    /// A line feed without its carriage return, or a complete first line not ending in
+    /// ` HTTP/1.1`.
+    static func lacksCRLFFraming(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let count = min(bytes.count, maxHeadBytes)
+        var index = 0
+        while index < count {
+            if bytes[index] == lf {
+                if index == 0 || bytes[index - 1] != cr { return true }
+                break
+            }
+            index += 1
+        }
+        guard index < count else { return false }
+        // The first line is complete: bytes[..<index - 1] is it, without CRLF.
+        let suffix: StaticString = " HTTP/1.1"
+        guard index - 1 >= suffix.utf8CodeUnitCount else { return true }
+        if !matches(bytes, at: index - 1 - suffix.utf8CodeUnitCount, suffix) { return true }
+        // Every later line feed must have its carriage return too.
+        var later = index + 1
+        while later < count {
+            if bytes[later] == lf, bytes[later - 1] != cr { return true }
+            later += 1
+        }
+        return false
+    }
+
     static func endOfHead(_ bytes: UnsafeRawBufferPointer, limit: Int) -> Int? {
         let count = min(bytes.count, limit)
         var index = 3

@@ -1,0 +1,146 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import PARCore
+
+/// What a request NIO's HTTP decoder refuses gets: a status and a JSON body saying what
+/// is wrong, then the connection closes. Pure, so every parser error is checked without
+/// a socket.
+enum MalformedRequestAnswer {
+    static func status(for error: HTTPParserError) -> HTTPResponseStatus {
+        switch error {
+        case .headerOverflow: .requestHeaderFieldsTooLarge
+        default: .badRequest
+        }
+    }
+
+    static func timeoutBody(seconds: Int64) -> String {
+        var json = JSONWriter(capacity: 160)
+        json.beginObject()
+        json.field("detail", "the request did not arrive whole within \(seconds) s; send it at once")
+        json.field("error", "request timeout")
+        json.endObject()
+        return json.text
+    }
+
+    static func body(for error: HTTPParserError) -> String {
+        let detail: String
+        switch error {
+        case .headerOverflow:
+            detail = "the request head is too large (too many or too long header lines, or a URL too long); send a smaller one"
+        case .invalidContentLength, .unexpectedContentLength:
+            detail = "Content-Length must be one decimal number, sent once, and not together with Transfer-Encoding"
+        case .invalidChunkSize:
+            detail = "a chunk size of the chunked body is not a hexadecimal number"
+        case .lfExpected, .invalidConstant, .strictModeAssertion:
+            detail = "every line of the head must end in CRLF and header lines must be Name: value (no space before the colon, no folded lines)"
+        case .invalidHeaderToken, .invalidCharactersUsed:
+            detail = "a header name or value holds a character HTTP does not allow (NUL, CR, a space or control character)"
+        case .invalidMethod, .invalidVersion, .invalidURL, .invalidPath, .invalidQueryString, .invalidFragment:
+            detail = "the request line must be METHOD /path HTTP/1.1 (or HTTP/1.0), with an absolute path"
+        default:
+            detail = "the request is not valid HTTP/1.1 (\(error))"
+        }
+        var json = JSONWriter(capacity: 256)
+        json.beginObject()
+        json.field("detail", detail)
+        json.field("error", status(for: error) == .requestHeaderFieldsTooLarge ? "request header fields too large" : "malformed request")
+        json.endObject()
+        return json.text
+    }
+}
+
+/// Wraps the HTTP server's child channel so a first request NIO's decoder refuses is
+/// answered and closed. Hummingbird answers parse errors of later requests itself, but one
+/// that fails while the WebSocket upgrade is still being negotiated reaches no handler: the
+/// connection stayed open and silent (a slot a hostile client could hold forever).
+struct AnswersMalformedRequests<Inner: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Inner.Value
+    let inner: Inner
+    /// A first request not whole by then gets a 408 and the close (later ones are
+    /// Hummingbird's idle timeout's).
+    let headTimeout: TimeAmount
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        inner.setup(channel: channel, logger: logger).flatMapThrowing { [headTimeout] value in
+            // Right behind the decoder: it sees the first request's head (and then leaves)
+            // or the decoder's error, before the upgrade negotiation does.
+            let decoder = try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try channel.pipeline.syncOperations.addHandler(FirstRequestErrorAnswer(headTimeout: headTimeout), position: .after(decoder.handler))
+            return value
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
+
+/// Sits between the decoder and the upgrade negotiation until the first request head has
+/// come through: a parser error or a head timeout before that is answered here, since
+/// nothing else would.
+final class FirstRequestErrorAnswer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    typealias OutboundOut = HTTPServerResponsePart
+    private let headTimeout: TimeAmount
+    /// Only touched on the channel's event loop.
+    private var sawRequest = false
+    private var answered = false
+    private var timer: Scheduled<Void>?
+
+    init(headTimeout: TimeAmount) {
+        self.headTimeout = headTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: headTimeout) {
+            let (handler, context) = loopBound.value
+            guard !handler.sawRequest else { return }
+            let seconds = handler.headTimeout.nanoseconds / 1_000_000_000
+            handler.answer(context: context, status: .requestTimeout, body: MalformedRequestAnswer.timeoutBody(seconds: seconds))
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !answered else { return }
+        sawRequest = true
+        timer?.cancel()
+        context.fireChannelRead(data)
+        // The first head is through: Hummingbird answers whatever follows.
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError, !sawRequest else {
+            context.fireErrorCaught(error)
+            return
+        }
+        answer(context: context, status: MalformedRequestAnswer.status(for: parserError), body: MalformedRequestAnswer.body(for: parserError))
+    }
+
+    private func answer(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String) {
+        guard !answered else { return }
+        answered = true
+        timer?.cancel()
+        var head = HTTPResponseHead(version: .http1_1, status: status)
+        head.headers.add(name: "Content-Type", value: "application/json")
+        head.headers.add(name: "Content-Length", value: String(body.utf8.count))
+        head.headers.add(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        // A lingering close, as nginx does: closing while the client still sends (a 1 MB
+        // header) would reset the connection and lose the answer, so the write side closes
+        // first and what still arrives is read and dropped for up to two seconds.
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            channel.close(mode: .output, promise: nil)
+            channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        }
+    }
+}

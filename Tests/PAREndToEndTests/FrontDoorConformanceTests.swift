@@ -1,0 +1,118 @@
+import Foundation
+import PARClient
+import PARTestKit
+import Testing
+
+// The public port against hostile clients, over raw sockets: every malformed request is
+// answered with its status and a JSON body, then closed; nothing holds a slot for ever.
+// Each case runs against the relay (the default) and the HTTP server alone
+// (`--proxy-relay-threads 0`, the same stack handed-over connections reach).
+
+struct FrontDoorCase: Sendable, CustomTestStringConvertible {
+    let name: String
+    let bytes: [UInt8]
+    let status: Int
+    var testDescription: String { name }
+
+    init(_ name: String, _ text: String, _ status: Int) {
+        self.name = name
+        self.bytes = Array(text.utf8)
+        self.status = status
+    }
+
+    init(_ name: String, bytes: [UInt8], _ status: Int) {
+        self.name = name
+        self.bytes = bytes
+        self.status = status
+    }
+
+    static let post = "POST /agents/echo/echo HTTP/1.1\r\nHost: a\r\n"
+    static let get = "GET /agents/echo/echo HTTP/1.1\r\nHost: a\r\n"
+
+    static let corpus: [FrontDoorCase] = [
+        // Framing: request smuggling classics.
+        FrontDoorCase("Content-Length with Transfer-Encoding", post + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        FrontDoorCase("two different Content-Length", post + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400),
+        FrontDoorCase("Content-Length: +5", post + "Content-Length: +5\r\n\r\nhello", 400),
+        FrontDoorCase("Content-Length: 1,1", post + "Content-Length: 1,1\r\n\r\nh", 400),
+        FrontDoorCase("Content-Length: -1", post + "Content-Length: -1\r\n\r\n", 400),
+        FrontDoorCase("Content-Length: 0x5", post + "Content-Length: 0x5\r\n\r\nhello", 400),
+        FrontDoorCase("Content-Length too large", post + "Content-Length: 99999999999999999999999\r\n\r\n", 400),
+        FrontDoorCase("Transfer-Encoding folded", post + "Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", 400),
+        FrontDoorCase("space before the colon of Transfer-Encoding", post + "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400),
+        FrontDoorCase("Transfer-Encoding: chunked, identity", post + "Transfer-Encoding: chunked, identity\r\n\r\n", 400),
+        // Syntax.
+        FrontDoorCase("bare LF line endings", "GET /agents/echo/echo HTTP/1.1\nHost: a\n\n", 400),
+        FrontDoorCase("bare LF after the request line", "GET /agents/echo/echo HTTP/1.1\nHost: a\r\n\r\n", 400),
+        FrontDoorCase("NUL in a header value", bytes: Array((get + "Foo: b").utf8) + [0] + Array("ar\r\n\r\n".utf8), 400),
+        FrontDoorCase("CR inside a header value", get + "Foo: b\rar\r\n\r\n", 400),
+        FrontDoorCase("space before a colon", get + "Foo : bar\r\n\r\n", 400),
+        FrontDoorCase("a relative request target", "GET supervisor/status HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        FrontDoorCase("the management API, bare LF", "GET /supervisor/status HTTP/1.1\nHost: a\n\n", 400),
+        // Size.
+        FrontDoorCase("a 1 MB header line", get + "Foo: " + String(repeating: "a", count: 1 << 20) + "\r\n\r\n", 431),
+        FrontDoorCase("10,000 headers", get + (0..<10_000).map { "X-\($0): y\r\n" }.joined() + "\r\n", 431),
+        FrontDoorCase("a 1 MB URL", "GET /agents/echo/" + String(repeating: "a", count: 1 << 20) + " HTTP/1.1\r\nHost: a\r\n\r\n", 431),
+    ]
+}
+
+@Suite("Front door: hostile clients", .serialized)
+struct FrontDoorConformanceTests {
+    /// Sends `bytes`, reads to the close; the status line and the JSON body.
+    static func exchange(port: Int, _ bytes: [UInt8]) throws -> (status: Int?, json: [String: Any], closed: Bool) {
+        let connection = try RawConnection(port: port)
+        try? connection.send(bytes: bytes)
+        let answer = (try? connection.readToEnd()) ?? []
+        let text = String(decoding: answer, as: UTF8.self)
+        let status = text.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) }
+        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+        let json = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+        return (status, json, !answer.isEmpty)
+    }
+
+    @Test(arguments: [[String](), ["--proxy-relay-threads", "0"]])
+    func everyMalformedRequestIsAnsweredAndClosed(arguments: [String]) throws {
+        let daemon = try echoDaemon(arguments)
+        defer { daemon.stop() }
+        for entry in FrontDoorCase.corpus {
+            let (status, json, closed) = try Self.exchange(port: daemon.port, entry.bytes)
+            #expect(status == entry.status, "\(entry.name): \(status.map(String.init) ?? "no answer")")
+            #expect(closed, "\(entry.name): the connection is closed after the answer")
+            #expect(json["error"] is String && json["detail"] is String, "\(entry.name): a JSON body says what is wrong: \(json)")
+        }
+        // Nothing of it reached the agent, and the agent still answers a good request.
+        let good = try HTTPConnection(port: daemon.port).request("GET", "/agents/echo/echo")
+        #expect(good.status == 200)
+    }
+
+    /// Slow-loris: heads sent a line at a time, and connections that send nothing, hold no
+    /// slot past the head and keep-alive timeouts, on either path.
+    @Test(arguments: [[String](), ["--proxy-relay-threads", "0"]])
+    func slowAndSilentClientsAreClosed(arguments: [String]) throws {
+        let daemon = try echoDaemon(arguments + ["--request-head-timeout", "1", "--keep-alive-timeout", "2"])
+        defer { daemon.stop() }
+        let heads = ["GET /agents/echo/echo HTTP/1.1\r\nHost: a\r\n", "GET /supervisor/status HTTP/1.1\r\nHost: a\r\n", "GET /agents/echo/echo HTTP/1.1\nHost: a\n"]
+        let slow = try heads.map { head in
+            let connection = try RawConnection(port: daemon.port)
+            try connection.send(head)
+            return connection
+        }
+        let silent = try RawConnection(port: daemon.port)
+        let start = Date()
+        for (index, connection) in slow.enumerated() {
+            let answer = String(decoding: try connection.readToEnd(), as: UTF8.self)
+            #expect(answer.hasPrefix("HTTP/1.1 408 ") || (index == 2 && answer.hasPrefix("HTTP/1.1 400 ")), "slow head \(index): \(answer.prefix(80))")
+        }
+        let silence = String(decoding: try silent.readToEnd(), as: UTF8.self)
+        #expect(silence.isEmpty || silence.hasPrefix("HTTP/1.1 408 "), "a connection that never sends is closed: \(silence.prefix(80))")
+        #expect(Date().timeIntervalSince(start) < 15, "closed by the timeouts, not by the test's read timeout")
+
+        // A keep-alive client that pauses less than the timeout is served again.
+        let kept = try RawConnection(port: daemon.port)
+        try kept.send("GET /agents/echo/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try kept.readResponse().status == 200)
+        usleep(500_000)
+        try kept.send("GET /agents/echo/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try kept.readResponse().status == 200)
+    }
+}
