@@ -49,6 +49,12 @@ struct FrontDoorCase: Sendable, CustomTestStringConvertible {
         FrontDoorCase("space before a colon", get + "Foo : bar\r\n\r\n", 400),
         FrontDoorCase("a relative request target", "GET supervisor/status HTTP/1.1\r\nHost: a\r\n\r\n", 400),
         FrontDoorCase("the management API, bare LF", "GET /supervisor/status HTTP/1.1\nHost: a\n\n", 400),
+        // Host (RFC 9112 section 3.2) and where the path leads.
+        FrontDoorCase("HTTP/1.1 without Host", "GET /agents/echo/echo HTTP/1.1\r\n\r\n", 400),
+        FrontDoorCase("two Host lines", "GET /agents/echo/echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        FrontDoorCase("the API with two Host lines", "GET /supervisor/status HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        FrontDoorCase("a path climbing out of the agent", "GET /agents/echo/../../supervisor/status HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        FrontDoorCase("a path climbing to another agent", "GET /agents/echo/../other/x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
         // Size.
         FrontDoorCase("a 1 MB header line", get + "Foo: " + String(repeating: "a", count: 1 << 20) + "\r\n\r\n", 431),
         FrontDoorCase("10,000 headers", get + (0..<10_000).map { "X-\($0): y\r\n" }.joined() + "\r\n", 431),
@@ -83,6 +89,21 @@ struct FrontDoorConformanceTests {
         // Nothing of it reached the agent, and the agent still answers a good request.
         let good = try HTTPConnection(port: daemon.port).request("GET", "/agents/echo/echo")
         #expect(good.status == 200)
+    }
+
+    /// Dot-segments inside the agent's prefix are resolved before the agent sees the path.
+    @Test(arguments: [[String](), ["--proxy-relay-threads", "0"]])
+    func dotSegmentsAreResolvedWithinTheAgent(arguments: [String]) throws {
+        let daemon = try echoDaemon(arguments)
+        defer { daemon.stop() }
+        for target in ["/agents/echo/a/../echo?x=1", "/agents/echo/./echo?x=1", "/agents/echo/b/c/../../echo?x=1"] {
+            let connection = try RawConnection(port: daemon.port)
+            try connection.send("GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n")
+            let answer = try connection.readResponse()
+            #expect(answer.status == 200, "\(target): \(answer.text.prefix(200))")
+            #expect(answer.json["path"] as? String == "/echo", "\(target) reaches the agent as /echo: \(answer.json)")
+            #expect(answer.json["query"] as? String == "x=1")
+        }
     }
 
     /// Slow-loris: heads sent a line at a time, and connections that send nothing, hold no

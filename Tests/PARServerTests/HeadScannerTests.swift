@@ -53,7 +53,31 @@ struct HeadScannerTests {
         "GET http://host/agents/a HTTP/1.1\r\n\r\n",
     ])
     func anythingUnusualGoesToTheFullStack(_ text: String) {
-        #expect(scanRequest(text) == .fullStack)
+        // With a Host line, so its absence is not why.
+        let line = text.range(of: "\r\n")!
+        let withHost = text[..<line.upperBound] + "Host: h\r\n" + text[line.upperBound...]
+        #expect(scanRequest(String(withHost)) == .fullStack, "\(withHost.debugDescription)")
+    }
+
+    @Test(arguments: [
+        "GET /agents/a HTTP/1.1\r\n\r\n",
+        "GET /agents/a HTTP/1.1\r\nHost: h\r\nHost: i\r\n\r\n",
+        "GET /agents/a/../b HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /agents/a/./b HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /agents/a/.. HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /agents/a/b\nHost: h\r\n",
+        "GET / HTTP/1.0\r\n",
+        "GET /\r\n",
+    ])
+    func whatTheRulesRefuseOrResolveGoesToTheFullStack(_ text: String) {
+        #expect(scanRequest(text) == .fullStack, "\(text.debugDescription)")
+    }
+
+    @Test func dotsThatAreNotSegmentsStayWithTheRelay() {
+        guard case .relay = scanRequest("GET /agents/a/.well-known/x...y/..z?p=/../ HTTP/1.1\r\nHost: h\r\n\r\n") else {
+            Issue.record("not relayed")
+            return
+        }
     }
 
     @Test func aHeadWithoutItsEmptyLineIsIncomplete() {
@@ -77,19 +101,19 @@ struct HeadScannerTests {
 
     @Test(arguments: [("/agents/a", "/"), ("/agents/a?x=1", "/?x=1"), ("/agents/a/", "/"), ("/agents/a/b/c", "/b/c")])
     func theTargetLosesItsPrefix(target: String, expected: String) throws {
-        let text = try #require(agentRequest("GET \(target) HTTP/1.1\r\n\r\n"))
+        let text = try #require(agentRequest("GET \(target) HTTP/1.1\r\nHost: h\r\n\r\n"))
         #expect(text.hasPrefix("GET \(expected) HTTP/1.1\r\n"))
     }
 
     @Test func aBodylessPostSaysItsLengthIsZero() throws {
-        let text = try #require(agentRequest("POST /agents/a HTTP/1.1\r\n\r\n"))
+        let text = try #require(agentRequest("POST /agents/a HTTP/1.1\r\nHost: h\r\n\r\n"))
         #expect(text.contains("\r\nContent-Length: 0\r\n"))
-        let get = try #require(agentRequest("GET /agents/a HTTP/1.1\r\n\r\n"))
+        let get = try #require(agentRequest("GET /agents/a HTTP/1.1\r\nHost: h\r\n\r\n"))
         #expect(!get.contains("Content-Length"))
     }
 
     @Test func connectionCloseIsNoticed() {
-        guard case .relay(let request) = scanRequest("GET /agents/a HTTP/1.1\r\nConnection: Close\r\n\r\n") else {
+        guard case .relay(let request) = scanRequest("GET /agents/a HTTP/1.1\r\nHost: h\r\nConnection: Close\r\n\r\n") else {
             Issue.record("not relayed")
             return
         }

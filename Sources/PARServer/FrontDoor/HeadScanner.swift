@@ -64,6 +64,10 @@ enum HeadScanner {
         let restStart = index
         var previousSlash = false
         var inQuery = false
+        // `.` and `..` segments go to the HTTP server, which resolves or refuses them
+        // (`RequestRules`), so one place decides where such a path leads.
+        var segmentLength = 0
+        var segmentDots = 0
         while index < headEnd, bytes[index] != space {
             let byte = bytes[index]
             guard byte > 0x20, byte < 0x7F else { return .fullStack }
@@ -71,9 +75,20 @@ enum HeadScanner {
             if byte == question { inQuery = true }
             // `//` goes to the router, which refuses it.
             if !inQuery, byte == slash, previousSlash { return .fullStack }
+            if !inQuery {
+                if byte == slash {
+                    if segmentLength > 0, segmentLength == segmentDots, segmentDots <= 2 { return .fullStack }
+                    segmentLength = 0
+                    segmentDots = 0
+                } else {
+                    segmentLength += 1
+                    if byte == 0x2E { segmentDots += 1 }
+                }
+            }
             previousSlash = byte == slash
             index += 1
         }
+        if segmentLength > 0, segmentLength == segmentDots, segmentDots <= 2 { return .fullStack }
         let agentTarget = restStart..<index
         guard index < headEnd, matches(bytes, at: index, " HTTP/1.1\r\n") else { return .fullStack }
         index += 11
@@ -103,11 +118,15 @@ enum HeadScanner {
                     else if !equalsIgnoringCase(bytes, token, "keep-alive") { return .fullStack }
                 }
             case .host:
-                if request.host == nil { request.host = field.value }
+                // A second Host is refused by the HTTP server (`RequestRules`).
+                guard request.host == nil else { return .fullStack }
+                request.host = field.value
             default:
                 break
             }
         }
+        // No Host: the HTTP server answers 400 (RFC 9112 section 3.2).
+        guard request.host != nil else { return .fullStack }
         return .relay(request)
     }
 

@@ -222,13 +222,26 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             return
         }
         switch part {
-        case .head(let request):
+        case .head(var request):
             if !framework.isIdle || exchange != nil {
                 passOn(part, context: context)
-            } else if let target = route(request) {
+                return
+            }
+            if let refusal = RequestRules.hostRefusal(hostLines: request.headers["host"].count, isHTTP11: request.version == .http1_1) {
+                refuse(RequestRules.answer(refusal), version: request.version, context: context)
+                return
+            }
+            switch RequestRules.agentTarget(request.uri) {
+            case .failure(let refusal):
+                refuse(RequestRules.answer(refusal), version: request.version, context: context)
+                return
+            case .success(let resolved):
+                request.uri = resolved
+            }
+            if let target = route(request) {
                 begin(request, target: target, context: context)
             } else {
-                passOn(part, context: context)
+                passOn(.head(request), context: context)
             }
         case .body(let buffer):
             if let exchange {
@@ -248,6 +261,18 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
                 context.fireChannelRead(wrapInboundOut(part))
             }
         }
+    }
+
+    /// A request no path may take: its 400 and the close, before anything is routed.
+    private func refuse(_ answer: APIError, version: HTTPVersion, context: ChannelHandlerContext) {
+        closing = true
+        let body = context.channel.allocator.buffer(bytes: answer.jsonBody)
+        let status = HTTPResponseStatus(statusCode: answer.status.code, reasonPhrase: answer.status.reasonPhrase)
+        let headers: HTTPHeaders = ["Content-Type": "application/json", "Content-Length": String(body.readableBytes), "Connection": "close"]
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func passOn(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
