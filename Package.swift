@@ -101,6 +101,7 @@ let package = Package(
         .testTarget(name: "PARServerTests", dependencies: [
             "PARServer",
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "PAREndToEndTests", dependencies: [
             "PARClient", "PARTestKit", "PARCore",

@@ -75,6 +75,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("request-head-timeout"), help: "Seconds a client may take to send a whole request (default 30); slower ones get 408 and the close.")
     var requestHeadTimeout: Double?
 
+    @Option(name: .customLong("max-connections"), help: "Client connections the public port holds at once (default: half the open-file limit); one more gets 503 and the close.")
+    var maxConnections: Int?
+
     @Option(name: .customLong("keep-alive-timeout"), help: "Seconds a client connection may stay open with no request (default 75).")
     var keepAliveTimeout: Double?
 
@@ -203,7 +206,8 @@ struct Serve: AsyncParsableCommand {
                 frontDoor = try FrontDoor(
                     host: host, port: port, routes: supervisor.routeTable, traffic: traffic,
                     timeoutSeconds: options.proxyTimeout, idleTimeoutSeconds: options.proxyIdleTimeout,
-                    headTimeoutSeconds: options.requestHeadTimeout, keepAliveSeconds: options.keepAliveTimeout, loopCount: relayThreads, logger: logger
+                    headTimeoutSeconds: options.requestHeadTimeout, keepAliveSeconds: options.keepAliveTimeout,
+                    maxConnections: options.maxConnections ?? Self.defaultMaxConnections(), loopCount: relayThreads, logger: logger
                 )
             } catch {
                 await supervisor.shutdown()
@@ -298,6 +302,14 @@ extension Serve {
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
         limit.rlim_cur = limit.rlim_max
         setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    /// Half the open-file limit (at least 64): the other half stays for agents' pipes and
+    /// pidfds, the agent connections the relay opens and the databases.
+    static func defaultMaxConnections() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        return max(64, Int(min(limit.rlim_cur, 1 << 30)) / 2)
     }
 }
 

@@ -49,6 +49,8 @@ struct FrontDoorCase: Sendable, CustomTestStringConvertible {
         FrontDoorCase("space before a colon", get + "Foo : bar\r\n\r\n", 400),
         FrontDoorCase("a relative request target", "GET supervisor/status HTTP/1.1\r\nHost: a\r\n\r\n", 400),
         FrontDoorCase("the management API, bare LF", "GET /supervisor/status HTTP/1.1\nHost: a\n\n", 400),
+        FrontDoorCase("an unknown transfer coding", post + "Transfer-Encoding: xchunked\r\n\r\n", 501),
+        FrontDoorCase("gzip before chunked", post + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
         // Host (RFC 9112 section 3.2) and where the path leads.
         FrontDoorCase("HTTP/1.1 without Host", "GET /agents/echo/echo HTTP/1.1\r\n\r\n", 400),
         FrontDoorCase("two Host lines", "GET /agents/echo/echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
@@ -89,6 +91,21 @@ struct FrontDoorConformanceTests {
         // Nothing of it reached the agent, and the agent still answers a good request.
         let good = try HTTPConnection(port: daemon.port).request("GET", "/agents/echo/echo")
         #expect(good.status == 200)
+    }
+
+    /// Header names with `_` never reach an agent (nginx's default); the agent's own answer
+    /// keeps its headers.
+    @Test(arguments: [[String](), ["--proxy-relay-threads", "0"]])
+    func headerNamesWithUnderscoresAreDropped(arguments: [String]) throws {
+        let daemon = try echoDaemon(arguments)
+        defer { daemon.stop() }
+        let connection = try RawConnection(port: daemon.port)
+        try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: a\r\nX_User: admin\r\nX-User: alice\r\n\r\n")
+        let answer = try connection.readResponse()
+        #expect(answer.status == 200)
+        let headers = answer.json["headers"] as? [String: String] ?? [:]
+        #expect(headers["x-user"] == "alice", "\(headers)")
+        #expect(!headers.keys.contains { $0.contains("_") }, "no underscored name reaches the agent: \(headers)")
     }
 
     /// Dot-segments inside the agent's prefix are resolved before the agent sees the path.
@@ -135,5 +152,30 @@ struct FrontDoorConformanceTests {
         usleep(500_000)
         try kept.send("GET /agents/echo/echo HTTP/1.1\r\nHost: a\r\n\r\n")
         #expect(try kept.readResponse().status == 200)
+    }
+}
+
+@Suite("Front door: connection cap")
+struct FrontDoorCapacityTests {
+    /// Connections over `--max-connections` get 503 at once and the close; the ones held
+    /// keep working, and a slot freed is taken again.
+    @Test func connectionsOverTheCapAreRefusedCleanly() throws {
+        let daemon = try echoDaemon(["--max-connections", "3", "--proxy-relay-threads", "1"])
+        defer { daemon.stop() }
+        var held = try (0..<3).map { _ in try RawConnection(port: daemon.port) }
+        usleep(200_000)
+        let extra = try RawConnection(port: daemon.port)
+        let refused = String(decoding: try extra.readToEnd(), as: UTF8.self)
+        #expect(refused.hasPrefix("HTTP/1.1 503 "), "\(refused.prefix(80))")
+        #expect(refused.contains("\"error\":\"too many connections\""))
+
+        try held[0].send("GET /agents/echo/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try held[0].readResponse().status == 200, "a held connection is served")
+        held[1].close()
+        held.remove(at: 1)
+        usleep(300_000)
+        let again = try RawConnection(port: daemon.port)
+        try again.send("GET /agents/echo/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try again.readResponse().status == 200, "a freed slot is taken again")
     }
 }

@@ -37,3 +37,26 @@ struct RequestRulesTests {
         #expect(RequestRules.agentTarget("/supervisor/./status") == .success("/supervisor/./status"), "only agent paths are resolved here")
     }
 }
+
+@Suite("Request rules: transfer codings and header names")
+struct TransferCodingRulesTests {
+    @Test func onlyChunkedAloneIsRelayed() {
+        #expect(RequestRules.transferCodingRefusal([]) == nil)
+        #expect(RequestRules.transferCodingRefusal(["chunked"]) == nil)
+        #expect(RequestRules.transferCodingRefusal(["Chunked "]) == nil)
+        #expect(RequestRules.transferCodingRefusal(["xchunked"]) == .unsupportedTransferCoding("xchunked"))
+        #expect(RequestRules.transferCodingRefusal(["gzip, chunked"]) == .unsupportedTransferCoding("gzip, chunked"))
+        #expect(RequestRules.transferCodingRefusal(["gzip", "chunked"]) == .unsupportedTransferCoding("gzip, chunked"))
+        #expect(RequestRules.answer(.unsupportedTransferCoding("gzip")).status.code == 501)
+    }
+
+    @Test func underscoredNamesAreTheirOwnKind() {
+        func kind(_ name: String) -> HeadScanner.FieldKind {
+            Array(name.utf8).withUnsafeBytes { HeadScanner.classify($0, name: 0..<$0.count) }
+        }
+        #expect(kind("X_User") == .underscored)
+        #expect(kind("x_forwarded_for") == .underscored)
+        #expect(kind("X-User") == .other)
+        #expect(kind("Host") == .host)
+    }
+}

@@ -30,7 +30,7 @@ public final class FrontDoor: Service, Sendable {
     /// (Throws before the designated init: see `FrontDoorLoop.init` for the compiler bug.)
     public convenience init(
         host: String, port: Int, routes: RouteTable, traffic: ProxyTraffic, timeoutSeconds: Double, idleTimeoutSeconds: Double,
-        headTimeoutSeconds: Double = 30, keepAliveSeconds: Double = 75, loopCount: Int, logger: Logger
+        headTimeoutSeconds: Double = 30, keepAliveSeconds: Double = 75, maxConnections: Int = .max, loopCount: Int, logger: Logger
     ) throws(FrontDoorError) {
         let address = host == "localhost" ? "127.0.0.1" : host
         var bound: Int32 = 0
@@ -48,6 +48,7 @@ public final class FrontDoor: Service, Sendable {
         settings.acceptsOneAtATime = loopCount > 1
         settings.headTimeoutNanoseconds = UInt64(headTimeoutSeconds * 1e9)
         settings.keepAliveNanoseconds = UInt64(keepAliveSeconds * 1e9)
+        settings.maxClientsPerLoop = max(1, maxConnections / max(1, loopCount))
         var loops: [FrontDoorLoop] = []
         do {
             for _ in 0..<max(1, loopCount) { loops.append(try FrontDoorLoop(listener: listener, settings: settings)) }

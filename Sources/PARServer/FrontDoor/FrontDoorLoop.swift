@@ -22,6 +22,9 @@ struct FrontDoorSettings: Sendable {
     /// How long a client connection may sit with no request before it is closed:
     /// `--keep-alive-timeout`.
     var keepAliveNanoseconds: UInt64 = 75_000_000_000
+    /// Client connections one loop holds at most (`--max-connections` over the loops);
+    /// one over it is answered 503 and closed at once.
+    var maxClientsPerLoop = Int.max
     /// How long answers in flight get at shutdown before their connections close.
     var drainNanoseconds: UInt64 = 5_000_000_000
     /// Several loops share the listener.
@@ -269,12 +272,28 @@ final class FrontDoorLoop: @unchecked Sendable {
                 }
                 return
             }
+            if clientCount >= settings.maxClientsPerLoop {
+                Self.refuseOverCapacity(fd)
+                continue
+            }
             let index = allocateSlot()
             let client = Client(fd: fd, index: index, address: Self.dottedQuad(peer), allocator: allocator, now: now)
             slots[index] = .client(client)
             clientCount += 1
             register(fd: fd, index: index)
         }
+    }
+
+    private static let overCapacity: [UInt8] = {
+        let body = APIError(.serviceUnavailable, "too many connections", detail: "the daemon holds as many client connections as --max-connections allows; retry shortly").jsonBody
+        return Array("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nRetry-After: 1\r\nConnection: close\r\n\r\n".utf8) + body
+    }()
+
+    /// One best-effort write (a fresh socket's buffer takes it whole) and the close.
+    private static func refuseOverCapacity(_ fd: Int32) {
+        _ = overCapacity.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        shutdown(fd, Int32(SHUT_WR))
+        close(fd)
     }
 
     private func clientEvent(_ client: Client, flags: UInt32) {

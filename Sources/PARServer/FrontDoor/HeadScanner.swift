@@ -277,7 +277,7 @@ enum HeadScanner {
             case .contentLength where response.framing == .chunked || response.framing == .untilClose:
                 // Sent with Transfer-Encoding, which wins (RFC 9112 section 6.3): not passed on.
                 continue
-            case .other, .authorization, .contentLength, .transferEncoding, .forwardedFor, .otherForwarded, .expect:
+            case .other, .underscored, .authorization, .contentLength, .transferEncoding, .forwardedFor, .otherForwarded, .expect:
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
             case .connection, .hopByHop, .upgrade, .host:
                 continue
@@ -356,6 +356,10 @@ enum HeadScanner {
 
     enum FieldKind {
         case contentLength, transferEncoding, connection, host, forwardedFor, otherForwarded, expect, upgrade, authorization, hopByHop, other
+        /// A name with `_`: dropped from requests, as nginx does, since `X_User` and
+        /// `X-User` reach many frameworks (WSGI, CGI) as one variable and one could
+        /// smuggle a value the other was checked for. Kept in answers.
+        case underscored
     }
 
     struct Field {
@@ -427,6 +431,13 @@ enum HeadScanner {
     }
 
     static func classify(_ bytes: UnsafeRawBufferPointer, name: Range<Int>) -> FieldKind {
+        let kind = classifyKnown(bytes, name: name)
+        guard kind == .other else { return kind }
+        for index in name where bytes[index] == 0x5F { return .underscored }
+        return .other
+    }
+
+    private static func classifyKnown(_ bytes: UnsafeRawBufferPointer, name: Range<Int>) -> FieldKind {
         let count = name.count
         guard count >= 2, count <= 19 else { return .other }
         if count > 12, hasPrefixIgnoringCase(bytes, name, "x-forwarded-") {

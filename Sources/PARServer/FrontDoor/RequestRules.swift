@@ -1,3 +1,5 @@
+import Foundation
+
 /// RFC 9112 and RFC 3986 rules a request meets before it is routed, decided in one place
 /// for every path: the relay hands any request these could refuse to the HTTP server, and
 /// there `AgentProxyHandler` applies them to each head before routing it (agent or API).
@@ -10,6 +12,15 @@ enum RequestRules {
         case repeatedHost
         /// `/agents/{id}/..` resolves to a path outside the agent's prefix.
         case climbsOutOfAgent
+        /// A transfer coding other than `chunked` (RFC 9112 section 6.1: 501).
+        case unsupportedTransferCoding(String)
+    }
+
+    /// `Transfer-Encoding` lines: only `chunked`, once, is relayed.
+    static func transferCodingRefusal(_ values: [String]) -> Refusal? {
+        let codings = values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard !codings.isEmpty, codings != ["chunked"] else { return nil }
+        return .unsupportedTransferCoding(codings.joined(separator: ", "))
     }
 
     static func hostRefusal(hostLines: Int, isHTTP11: Bool) -> Refusal? {
@@ -82,6 +93,8 @@ enum RequestRules {
             APIError(.badRequest, "malformed request", detail: "a request may carry one Host header, not several")
         case .climbsOutOfAgent:
             APIError(.badRequest, "malformed request", detail: "the path's .. segments climb out of /agents/{agent_id}; send the path without them")
+        case .unsupportedTransferCoding(let codings):
+            APIError(.notImplemented, "transfer coding not implemented", detail: "Transfer-Encoding \(codings) is not supported; send the body with Content-Length or Transfer-Encoding: chunked")
         }
     }
 }

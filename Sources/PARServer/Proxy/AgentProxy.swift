@@ -107,6 +107,8 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
                 continue
             }
             if ProxyHeaders.hopByHop.contains(name) || connectionTokens.contains(name) || name.hasPrefix("x-forwarded-") { continue }
+            // As on the other paths (`HeadScanner.FieldKind.underscored`).
+            if name.utf8.contains(UInt8(ascii: "_")) { continue }
             headers.add(name: field.name.rawName, value: field.value)
         }
         let client = context.remoteAddress?.ipAddress ?? "unknown"

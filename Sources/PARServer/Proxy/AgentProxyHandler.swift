@@ -227,7 +227,8 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
                 passOn(part, context: context)
                 return
             }
-            if let refusal = RequestRules.hostRefusal(hostLines: request.headers["host"].count, isHTTP11: request.version == .http1_1) {
+            if let refusal = RequestRules.hostRefusal(hostLines: request.headers["host"].count, isHTTP11: request.version == .http1_1)
+                ?? RequestRules.transferCodingRefusal(request.headers["transfer-encoding"]) {
                 refuse(RequestRules.answer(refusal), version: request.version, context: context)
                 return
             }

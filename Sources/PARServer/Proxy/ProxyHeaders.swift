@@ -46,7 +46,7 @@ enum ProxyHeaders {
             // Answered by the proxy itself (100 Continue), so not asked of the agent.
             case .expect: continue
             case .authorization where stripAuthorization: continue
-            case .hopByHop, .otherForwarded: continue
+            case .hopByHop, .otherForwarded, .underscored: continue
             case .authorization, .other: break
             }
             if !tokens.isEmpty, tokens.contains(name.lowercased()) { continue }
@@ -114,7 +114,7 @@ enum ProxyHeaders {
 
     /// The classes of header the proxy treats specially, recognised without allocating.
     enum HeaderName {
-        case contentLength, transferEncoding, host, forwardedFor, otherForwarded, expect, authorization, hopByHop, other
+        case contentLength, transferEncoding, host, forwardedFor, otherForwarded, expect, authorization, hopByHop, other, underscored
 
         /// An agent's answer loses these: its `Content-Length` stays (the body is relayed
         /// byte for byte), other framing is redone by the encoder.
@@ -139,6 +139,7 @@ enum ProxyHeaders {
             case .authorization: self = .authorization
             case .connection, .upgrade, .hopByHop: self = .hopByHop
             case .other: self = .other
+            case .underscored: self = .underscored
             }
         }
 
