@@ -137,7 +137,7 @@ struct Serve: AsyncParsableCommand {
         } else if checkConfig {
             throw ValidationError("--check-config needs --config FILE")
         }
-        let options = try ServeOptions(flags: self, file: file?.settings ?? [:])
+        var options = try ServeOptions(flags: self, file: file?.settings ?? [:])
         if checkConfig {
             try await Self.check(file!, options: options)
             return
@@ -152,7 +152,21 @@ struct Serve: AsyncParsableCommand {
         // agents' pipes; fill them with /dev/null first.
         for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 { _ = open("/dev/null", O_RDWR) }
         let dataURL = URL(fileURLWithPath: options.dataDir).standardizedFileURL
+        // Folders above the data dir are made enterable (agents of their own uids reach their
+        // packages through them); the data dir itself is laid out by the supervisor.
+        try FileManager.default.createDirectory(at: dataURL.deletingLastPathComponent(), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         try FileManager.default.createDirectory(at: dataURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        if options.agentUsers != nil, let closed = Self.folderOthersCannotEnter(above: dataURL.path) {
+            let reason = "agents run as uids of their own and could not reach their packages in \(dataURL.path): \(closed) is closed to other users"
+            guard options.agentUsersByDefault else {
+                FileHandle.standardError.write(Data("par serve: --agent-users: \(reason); pick a --data-dir other users can enter (e.g. /var/lib/par)\n".utf8))
+                throw ExitCode(2)
+            }
+            // The embedded defaults must work wherever the daemon is started (a clone under
+            // /root): agents then share the daemon's user, and it says so.
+            logger.warning("\(reason); they run as the daemon's user instead. For agents isolated from each other and from the daemon, put --data-dir where other users can enter (e.g. /var/lib/par); --agent-users none silences this")
+            options.agentUsers = nil
+        }
         // Before anything in the data dir is touched: a second daemon leaves the first alone.
         let lock: DataDirectoryLock
         do {
@@ -302,6 +316,18 @@ extension Serve {
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
         limit.rlim_cur = limit.rlim_max
         setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    /// The first folder above `path` that users other than its owner cannot enter, if any.
+    static func folderOthersCannotEnter(above path: String) -> String? {
+        var current = (path as NSString).deletingLastPathComponent
+        while !current.isEmpty {
+            var info = stat()
+            if stat(current, &info) == 0, info.st_mode & S_IXOTH == 0 { return current }
+            if current == "/" { return nil }
+            current = (current as NSString).deletingLastPathComponent
+        }
+        return nil
     }
 
     /// Half the open-file limit (at least 64): the other half stays for agents' pipes and

@@ -37,6 +37,8 @@ struct ServeOptions {
     var python: String?
     var envAllow: [String] = []
     var agentUsers: ClosedRange<UInt32>?
+    /// Set by the root default rather than by the operator.
+    var agentUsersByDefault = false
     var pipIndexURL: String?
     var wheelhouse: String?
     var installTimeout = 300.0
@@ -89,6 +91,7 @@ struct ServeOptions {
         if agentUsersText == nil && getuid() == 0 {
             // Root's agents never run as root: each gets a uid of its own unless told `none`.
             agentUsers = IdentityPool.defaultRange
+            agentUsersByDefault = true
         } else if let text = agentUsersText, text != "none" {
             do {
                 agentUsers = try IdentityPool.parseRange(text)

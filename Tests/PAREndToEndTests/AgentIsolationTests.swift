@@ -115,6 +115,26 @@ struct AgentIsolationTests {
         #expect(runs, "its HOME is kept across restarts")
     }
 
+    /// A data dir below a folder others cannot enter (a clone under /root): the default
+    /// falls back to agents as the daemon's user and says so; an explicit range is refused.
+    @Test func aDataDirOthersCannotReachKeepsTheDefaultWorking() throws {
+        let closed = FileManager.default.temporaryDirectory.appendingPathComponent("par-closed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: closed, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(at: closed) }
+        let root = closed.appendingPathComponent("clone")
+        let daemon = try DaemonHarness(root: root)
+        defer { daemon.keepFiles = false; daemon.stop() }
+        #expect(daemon.log.contains("could not reach their packages"), "the fallback is said: \(daemon.log.suffix(400))")
+        #expect(try daemon.spawn("home", package: try daemon.install(sleeperPackage())).status == 200)
+        let running = try daemon.waitFor("par-home") { state($0) == "running" }
+        let agentPID = try #require(pid(running))
+        #expect(Self.processOwner(agentPID) == 0, "agents run as the daemon's user")
+
+        let refused = try runPar(["serve", "--agent-users", "61184-61283", "--port", "0", "--data-dir", closed.appendingPathComponent("other/data").path])
+        #expect(refused.status == 2)
+        #expect(refused.output.contains("closed to other users"), "\(refused.output)")
+    }
+
     @Test func withoutRootTheOptionIsRefusedAndARangeWithRootIsRefused() throws {
         let answer = try runPar(["serve", "--agent-users", "0-100", "--port", "0", "--data-dir", "/nonexistent/par"])
         #expect(answer.status != 0)
