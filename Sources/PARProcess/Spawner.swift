@@ -133,14 +133,24 @@ public enum Spawner {
     /// An interpreter under root's home (pyenv's shims) does not.
     public static func runnableByOthers(_ path: String) -> Bool {
         guard let resolved = realpath(path, nil) else { return false }
-        var current = String(cString: resolved)
+        let real = String(cString: resolved)
         free(resolved)
-        while true {
+        var info = stat()
+        guard stat(real, &info) == 0, info.st_mode & S_IXOTH != 0 else { return false }
+        return folderClosedToOthers(above: real) == nil
+    }
+
+    /// The first existing folder above `path` (up to `/`) that users other than its owner
+    /// cannot enter, if any: an agent of its own uid cannot reach `path` through it.
+    public static func folderClosedToOthers(above path: String) -> String? {
+        var current = (path as NSString).deletingLastPathComponent
+        while !current.isEmpty {
             var info = stat()
-            guard stat(current, &info) == 0, info.st_mode & S_IXOTH != 0 else { return false }
-            if current == "/" || current.isEmpty { return true }
+            if stat(current, &info) == 0, info.st_mode & S_IXOTH == 0 { return current }
+            if current == "/" { return nil }
             current = (current as NSString).deletingLastPathComponent
         }
+        return nil
     }
 
     private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {

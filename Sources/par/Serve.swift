@@ -4,6 +4,7 @@ import Logging
 import AsyncHTTPClient
 import PARConfig
 import PARCore
+import PARProcess
 import PARServer
 import PARSupervisor
 import ServiceLifecycle
@@ -156,7 +157,7 @@ struct Serve: AsyncParsableCommand {
         // packages through them); the data dir itself is laid out by the supervisor.
         try FileManager.default.createDirectory(at: dataURL.deletingLastPathComponent(), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         try FileManager.default.createDirectory(at: dataURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        if options.agentUsers != nil, let closed = Self.folderOthersCannotEnter(above: dataURL.path) {
+        if options.agentUsers != nil, let closed = Spawner.folderClosedToOthers(above: dataURL.path) {
             let reason = "agents run as uids of their own and could not reach their packages in \(dataURL.path): \(closed) is closed to other users"
             guard options.agentUsersByDefault else {
                 FileHandle.standardError.write(Data("par serve: --agent-users: \(reason); pick a --data-dir other users can enter (e.g. /var/lib/par)\n".utf8))
@@ -316,18 +317,6 @@ extension Serve {
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
         limit.rlim_cur = limit.rlim_max
         setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-    }
-
-    /// The first folder above `path` that users other than its owner cannot enter, if any.
-    static func folderOthersCannotEnter(above path: String) -> String? {
-        var current = (path as NSString).deletingLastPathComponent
-        while !current.isEmpty {
-            var info = stat()
-            if stat(current, &info) == 0, info.st_mode & S_IXOTH == 0 { return current }
-            if current == "/" { return nil }
-            current = (current as NSString).deletingLastPathComponent
-        }
-        return nil
     }
 
     /// Half the open-file limit (at least 64): the other half stays for agents' pipes and

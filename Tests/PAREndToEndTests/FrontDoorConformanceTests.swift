@@ -162,8 +162,13 @@ struct FrontDoorCapacityTests {
     @Test func connectionsOverTheCapAreRefusedCleanly() throws {
         let daemon = try echoDaemon(["--max-connections", "3", "--proxy-relay-threads", "1"])
         defer { daemon.stop() }
-        var held = try (0..<3).map { _ in try RawConnection(port: daemon.port) }
-        usleep(200_000)
+        // Each held connection is served once, which proves the loop has taken it.
+        var held = try (0..<3).map { _ in
+            let connection = try RawConnection(port: daemon.port)
+            try connection.send("GET /agents/echo/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(try connection.readResponse().status == 200)
+            return connection
+        }
         let extra = try RawConnection(port: daemon.port)
         let refused = String(decoding: try extra.readToEnd(), as: UTF8.self)
         #expect(refused.hasPrefix("HTTP/1.1 503 "), "\(refused.prefix(80))")
@@ -173,9 +178,12 @@ struct FrontDoorCapacityTests {
         #expect(try held[0].readResponse().status == 200, "a held connection is served")
         held[1].close()
         held.remove(at: 1)
-        usleep(300_000)
-        let again = try RawConnection(port: daemon.port)
-        try again.send("GET /agents/echo/echo HTTP/1.1\r\nHost: a\r\n\r\n")
-        #expect(try again.readResponse().status == 200, "a freed slot is taken again")
+        // The loop notices the close on its next turn: a new connection is served once it has.
+        let served = try ProcessInspection.eventually(timeout: 10) {
+            let again = try RawConnection(port: daemon.port)
+            try? again.send("GET /agents/echo/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+            return (try? again.readResponse().status) == 200
+        }
+        #expect(served, "a freed slot is taken again")
     }
 }

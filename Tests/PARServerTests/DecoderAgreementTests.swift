@@ -49,7 +49,8 @@ struct DecoderAgreementTests {
             refusal = error
         }
         let error = try #require(refusal, "\(name): the decoder took it")
-        #expect(Int(MalformedRequestAnswer.status(for: error).code) == status, "\(name): \(error)")
-        #expect(MalformedRequestAnswer.body(for: error).contains("\"detail\""))
+        let answer = MalformedRequestAnswer.answer(for: error)
+        #expect(answer.status.code == status, "\(name): \(error)")
+        #expect(String(decoding: answer.jsonBody, as: UTF8.self).contains("\"detail\""))
     }
 }

@@ -834,7 +834,7 @@ final class FrontDoorLoop: @unchecked Sendable {
         }
         guard now - started >= settings.headTimeoutNanoseconds else { return }
         client.input.clear()
-        writeAnswer(APIError(.requestTimeout, "request timeout", detail: "the request did not arrive whole within \(settings.headTimeoutNanoseconds / 1_000_000_000) s; send it at once"), to: client, closing: true)
+        writeAnswer(MalformedRequestAnswer.timedOut(seconds: settings.headTimeoutNanoseconds / 1_000_000_000), to: client, closing: true)
     }
 
     private func beginStopping() {

@@ -2,33 +2,18 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
-import PARCore
 
 /// What a request NIO's HTTP decoder refuses gets: a status and a JSON body saying what
 /// is wrong, then the connection closes. Pure, so every parser error is checked without
 /// a socket.
 enum MalformedRequestAnswer {
-    static func status(for error: HTTPParserError) -> HTTPResponseStatus {
-        switch error {
-        case .headerOverflow: .requestHeaderFieldsTooLarge
-        default: .badRequest
-        }
-    }
-
-    static func timeoutBody(seconds: Int64) -> String {
-        var json = JSONWriter(capacity: 160)
-        json.beginObject()
-        json.field("detail", "the request did not arrive whole within \(seconds) s; send it at once")
-        json.field("error", "request timeout")
-        json.endObject()
-        return json.text
-    }
-
-    static func body(for error: HTTPParserError) -> String {
+    /// The API's own error shape (`APIError`), so every refusal reads alike.
+    static func answer(for error: HTTPParserError) -> APIError {
         let detail: String
         switch error {
         case .headerOverflow:
-            detail = "the request head is too large (too many or too long header lines, or a URL too long); send a smaller one"
+            return APIError(.requestHeaderFieldsTooLarge, "request header fields too large",
+                            detail: "the request head is too large (too many or too long header lines, or a URL too long); send a smaller one")
         case .invalidContentLength, .unexpectedContentLength:
             detail = "Content-Length must be one decimal number, sent once, and not together with Transfer-Encoding"
         case .invalidChunkSize:
@@ -42,12 +27,12 @@ enum MalformedRequestAnswer {
         default:
             detail = "the request is not valid HTTP/1.1 (\(error))"
         }
-        var json = JSONWriter(capacity: 256)
-        json.beginObject()
-        json.field("detail", detail)
-        json.field("error", status(for: error) == .requestHeaderFieldsTooLarge ? "request header fields too large" : "malformed request")
-        json.endObject()
-        return json.text
+        return APIError(.badRequest, "malformed request", detail: detail)
+    }
+
+    /// A request not whole within the head timeout, on the relay and the HTTP server alike.
+    static func timedOut(seconds: UInt64) -> APIError {
+        APIError(.requestTimeout, "request timeout", detail: "the request did not arrive whole within \(seconds) s; send it at once")
     }
 }
 
@@ -98,8 +83,7 @@ final class FirstRequestErrorAnswer: ChannelInboundHandler, RemovableChannelHand
         timer = context.eventLoop.scheduleTask(in: headTimeout) {
             let (handler, context) = loopBound.value
             guard !handler.sawRequest else { return }
-            let seconds = handler.headTimeout.nanoseconds / 1_000_000_000
-            handler.answer(context: context, status: .requestTimeout, body: MalformedRequestAnswer.timeoutBody(seconds: seconds))
+            handler.answer(MalformedRequestAnswer.timedOut(seconds: UInt64(handler.headTimeout.nanoseconds / 1_000_000_000)), context: context)
         }
     }
 
@@ -121,19 +105,18 @@ final class FirstRequestErrorAnswer: ChannelInboundHandler, RemovableChannelHand
             context.fireErrorCaught(error)
             return
         }
-        answer(context: context, status: MalformedRequestAnswer.status(for: parserError), body: MalformedRequestAnswer.body(for: parserError))
+        answer(MalformedRequestAnswer.answer(for: parserError), context: context)
     }
 
-    private func answer(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String) {
+    private func answer(_ error: APIError, context: ChannelHandlerContext) {
         guard !answered else { return }
         answered = true
         timer?.cancel()
-        var head = HTTPResponseHead(version: .http1_1, status: status)
-        head.headers.add(name: "Content-Type", value: "application/json")
-        head.headers.add(name: "Content-Length", value: String(body.utf8.count))
-        head.headers.add(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        let body = context.channel.allocator.buffer(bytes: error.jsonBody)
+        let status = HTTPResponseStatus(statusCode: error.status.code, reasonPhrase: error.status.reasonPhrase)
+        let headers: HTTPHeaders = ["Content-Type": "application/json", "Content-Length": String(body.readableBytes), "Connection": "close"]
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         // A lingering close, as nginx does: closing while the client still sends (a 1 MB
         // header) would reset the connection and lose the answer, so the write side closes
         // first and what still arrives is read and dropped for up to two seconds.
