@@ -16,6 +16,10 @@ public struct AgentSpec: Sendable, Equatable {
     public var enforceLimits: Bool
     /// Nil: the daemon's default log retention.
     public var logRetention: LogRetentionPolicy?
+    /// Exits that count as success (`success_exit_codes`); nil: the package's, else none.
+    public var successExitStatuses: Set<ExitStatus>?
+    /// Exits after which it is never restarted (`no_restart_exit_codes`); nil: the package's, else none.
+    public var noRestartExitStatuses: Set<ExitStatus>?
 
     public var processID: String { agentID.processID }
 
@@ -28,8 +32,11 @@ public struct AgentSpec: Sendable, Equatable {
         agentID: AgentID, packageID: String?, packagePath: String, env: [String: String] = [:],
         restart: RestartConfig = RestartConfig(), stopTimeoutSeconds: Double = 10,
         limits: ResourceLimits = ResourceLimits(), enforceLimits: Bool = true, healthCheck: HealthCheckConfig? = nil,
-        logRetention: LogRetentionPolicy? = nil
+        logRetention: LogRetentionPolicy? = nil, successExitStatuses: Set<ExitStatus>? = nil,
+        noRestartExitStatuses: Set<ExitStatus>? = nil
     ) {
+        self.successExitStatuses = successExitStatuses
+        self.noRestartExitStatuses = noRestartExitStatuses
         self.agentID = agentID
         self.packageID = packageID
         self.packagePath = packagePath
@@ -85,6 +92,11 @@ public struct AgentSpec: Sendable, Equatable {
         restart.backoffMultiplier = try fields.double("backoff_multiplier", in: 1...100) ?? restart.backoffMultiplier
         restart.maxDelaySeconds = try fields.double("max_restart_delay_seconds", in: 0...86_400) ?? restart.maxDelaySeconds
         restart.stableSeconds = try fields.double("stable_seconds", in: 0...86_400) ?? restart.stableSeconds
+        restart.jitterFraction = try fields.double("backoff_jitter", in: 0...1) ?? restart.jitterFraction
+        restart.startLimitBurst = try fields.int("start_limit_burst", in: 0...1_000_000) ?? restart.startLimitBurst
+        restart.startLimitIntervalSeconds = try fields.double("start_limit_interval_seconds", in: 0.001...86_400) ?? restart.startLimitIntervalSeconds
+        let successExits = try ExitStatusRules.parseList(try fields.array("success_exit_codes"), field: "success_exit_codes") ?? base?.successExitStatuses
+        let noRestartExits = try ExitStatusRules.parseList(try fields.array("no_restart_exit_codes"), field: "no_restart_exit_codes") ?? base?.noRestartExitStatuses
         if restart.maxDelaySeconds < restart.delaySeconds {
             throw ValidationError(field: "max_restart_delay_seconds", reason: "must be at least restart_delay_seconds (\(restart.delaySeconds)), got \(restart.maxDelaySeconds)")
         }
@@ -111,8 +123,13 @@ public struct AgentSpec: Sendable, Equatable {
         return AgentSpec(
             agentID: agentID, packageID: packageID, packagePath: packagePath, env: env, restart: restart,
             stopTimeoutSeconds: stopTimeout, limits: limits, enforceLimits: enforce, healthCheck: healthCheck,
-            logRetention: logRetention
+            logRetention: logRetention, successExitStatuses: successExits, noRestartExitStatuses: noRestartExits
         )
+    }
+
+    /// The exit rules this spec gives, over the package's for any list it leaves out.
+    public func exitRules(package: ExitStatusRules) -> ExitStatusRules {
+        ExitStatusRules(success: successExitStatuses ?? package.success, noRestart: noRestartExitStatuses ?? package.noRestart)
     }
 
     public static func validatePackageID(_ id: String) throws(ValidationError) {

@@ -16,11 +16,16 @@ extension AgentSpec {
             "backoff_multiplier": restart.backoffMultiplier,
             "max_restart_delay_seconds": restart.maxDelaySeconds,
             "stable_seconds": restart.stableSeconds,
+            "backoff_jitter": restart.jitterFraction,
+            "start_limit_burst": restart.startLimitBurst,
+            "start_limit_interval_seconds": restart.startLimitIntervalSeconds,
             "stop_timeout_seconds": stopTimeoutSeconds,
             "nice": limits.nice,
             "enforce_limits": enforceLimits,
         ]
         if let packageID { body["package_id"] = packageID }
+        if let statuses = successExitStatuses { body["success_exit_codes"] = ExitStatusRules.document(statuses) }
+        if let statuses = noRestartExitStatuses { body["no_restart_exit_codes"] = ExitStatusRules.document(statuses) }
         if let value = limits.memoryMB { body["memory_limit_mb"] = value }
         if let value = limits.memorySwapMB { body["memory_swap_mb"] = value }
         if let value = limits.cpu { body["cpu_limit"] = value }
@@ -66,6 +71,10 @@ extension AgentSpec {
             json.endObject()
         case let map as [String: String]:
             write(map as [String: Any], into: &json)
+        case let list as [Any]:
+            json.beginArray()
+            for item in list { write(item, into: &json) }
+            json.endArray()
         case let text as String: json.string(text)
         case let flag as Bool: json.bool(flag)
         case let number as Int: json.int(number)

@@ -31,12 +31,23 @@ public enum ExitPlanner {
         /// Restarts since the last stable run, before this exit.
         public var consecutiveRestarts: Int
         public var runSeconds: Double
+        public var exitRules: ExitStatusRules
+        /// When (monotonic seconds) the agent was restarted lately, for the intensity limit.
+        public var restartHistory: [Double]
+        public var now: Double
+        /// A random number from -1 to 1 for the backoff's jitter.
+        public var jitterDraw: Double
 
         public init(
             termination: Termination, stopRequested: Bool = false, oomKilled: Bool = false,
             healthKill: (reason: ExitReason, detail: String)? = nil, restart: RestartConfig,
-            consecutiveRestarts: Int = 0, runSeconds: Double = 0
+            consecutiveRestarts: Int = 0, runSeconds: Double = 0, exitRules: ExitStatusRules = ExitStatusRules(),
+            restartHistory: [Double] = [], now: Double = 0, jitterDraw: Double = 0
         ) {
+            self.exitRules = exitRules
+            self.restartHistory = restartHistory
+            self.now = now
+            self.jitterDraw = jitterDraw
             self.termination = termination
             self.stopRequested = stopRequested
             self.oomKilled = oomKilled
@@ -50,6 +61,7 @@ public enum ExitPlanner {
             lhs.termination == rhs.termination && lhs.stopRequested == rhs.stopRequested && lhs.oomKilled == rhs.oomKilled
                 && lhs.healthKill?.reason == rhs.healthKill?.reason && lhs.healthKill?.detail == rhs.healthKill?.detail
                 && lhs.restart == rhs.restart && lhs.consecutiveRestarts == rhs.consecutiveRestarts && lhs.runSeconds == rhs.runSeconds
+                && lhs.exitRules == rhs.exitRules && lhs.restartHistory == rhs.restartHistory && lhs.now == rhs.now && lhs.jitterDraw == rhs.jitterDraw
         }
     }
 
@@ -75,11 +87,19 @@ public enum ExitPlanner {
         }
         let reason: ExitReason = facts.oomKilled ? .oomKilled
             : facts.healthKill?.reason ?? (isExitCode(facts.termination) ? .exited : .signaled)
-        // A kill for memory or health is a failure whatever the exit status says.
-        let failed = facts.termination.isFailure || facts.oomKilled || facts.healthKill != nil
-        let termination = failed && !facts.termination.isFailure ? Termination.signaled(signal: 9) : facts.termination
+        // A kill for memory or health is a failure whatever the exit status says, even one
+        // listed in success_exit_codes.
+        let killed = facts.oomKilled || facts.healthKill != nil
+        let failed = facts.exitRules.isFailure(facts.termination) || killed
+        let termination = killed && !facts.termination.isFailure ? Termination.signaled(signal: 9) : facts.termination
+        var rules = facts.exitRules
+        if killed { rules.success = [] }
         let cause = (facts.oomKilled ? "oom_killed; " : "") + (facts.healthKill.map { "\($0.reason.rawValue): \($0.detail); " } ?? "")
-        switch RestartPlanner.decide(config: facts.restart, termination: termination, consecutiveRestarts: facts.consecutiveRestarts, runSeconds: facts.runSeconds) {
+        let decision = RestartPlanner.decide(
+            config: facts.restart, termination: termination, consecutiveRestarts: facts.consecutiveRestarts, runSeconds: facts.runSeconds,
+            exitRules: rules, restartHistory: facts.restartHistory, now: facts.now, jitterDraw: facts.jitterDraw
+        )
+        switch decision {
         case .stayDown(let why):
             return Outcome(state: failed ? .crashed : .stopped, reason: reason, error: failed ? cause + why : nil, restart: nil, gaveUp: false)
         case .giveUp(let why):

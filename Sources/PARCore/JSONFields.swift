@@ -108,6 +108,14 @@ public struct JSONFields {
         return object
     }
 
+    public mutating func array(_ key: String) throws(ValidationError) -> [Any]? {
+        guard let value = raw(key) else { return nil }
+        guard let array = value as? [Any] else {
+            throw ValidationError(field: key, reason: "expected a list, got \(Self.typeName(value))")
+        }
+        return array
+    }
+
     /// Refuses any key no accessor asked for.
     public func rejectUnknown(allowed extra: Set<String> = []) throws(ValidationError) {
         let unknown = Set(object.keys).subtracting(seen).subtracting(extra).sorted()

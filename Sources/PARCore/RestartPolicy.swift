@@ -14,6 +14,13 @@ public struct RestartConfig: Sendable, Equatable {
     public var maxDelaySeconds: Double
     /// A run that lasts this long counts as healthy: the consecutive-restart count resets.
     public var stableSeconds: Double
+    /// Each backoff delay is moved by up to this fraction either way (0.1: ±10%), so agents
+    /// that crashed together do not come back together.
+    public var jitterFraction: Double
+    /// More than this many restarts within `startLimitIntervalSeconds` makes the agent
+    /// `failed` (systemd's `StartLimitBurst`, OTP's intensity); 0 turns the limit off.
+    public var startLimitBurst: Int
+    public var startLimitIntervalSeconds: Double
 
     public init(
         policy: RestartPolicy = .onFailure,
@@ -21,7 +28,10 @@ public struct RestartConfig: Sendable, Equatable {
         delaySeconds: Double = 5,
         backoffMultiplier: Double = 2.0,
         maxDelaySeconds: Double = 300,
-        stableSeconds: Double = 60
+        stableSeconds: Double = 60,
+        jitterFraction: Double = 0.1,
+        startLimitBurst: Int = 0,
+        startLimitIntervalSeconds: Double = 10
     ) {
         self.policy = policy
         self.maxRestarts = maxRestarts
@@ -29,5 +39,8 @@ public struct RestartConfig: Sendable, Equatable {
         self.backoffMultiplier = backoffMultiplier
         self.maxDelaySeconds = maxDelaySeconds
         self.stableSeconds = stableSeconds
+        self.jitterFraction = jitterFraction
+        self.startLimitBurst = startLimitBurst
+        self.startLimitIntervalSeconds = startLimitIntervalSeconds
     }
 }

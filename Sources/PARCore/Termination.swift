@@ -18,21 +18,22 @@ public enum Termination: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Linux's signal numbers by name (without the `SIG` prefix).
+    static let signalNumbers: [String: Int32] = [
+        "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8, "KILL": 9, "USR1": 10,
+        "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15, "STKFLT": 16, "CHLD": 17, "CONT": 18, "STOP": 19,
+        "TSTP": 20, "TTIN": 21, "TTOU": 22, "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28,
+        "IO": 29, "PWR": 30, "SYS": 31,
+    ]
+    private static let signalNames: [Int32: String] = Dictionary(uniqueKeysWithValues: signalNumbers.map { ($1, "SIG" + $0) })
+
     public static func signalName(_ signal: Int32) -> String? {
-        switch signal {
-        case 1: "SIGHUP"
-        case 2: "SIGINT"
-        case 3: "SIGQUIT"
-        case 4: "SIGILL"
-        case 6: "SIGABRT"
-        case 7: "SIGBUS"
-        case 8: "SIGFPE"
-        case 9: "SIGKILL"
-        case 11: "SIGSEGV"
-        case 13: "SIGPIPE"
-        case 14: "SIGALRM"
-        case 15: "SIGTERM"
-        default: nil
-        }
+        signalNames[signal]
+    }
+
+    /// `TERM` or `SIGTERM` to 15; nil for a name Linux does not have.
+    public static func signalNumber(named name: String) -> Int32? {
+        let upper = name.uppercased()
+        return signalNumbers[upper.hasPrefix("SIG") ? String(upper.dropFirst(3)) : upper]
     }
 }

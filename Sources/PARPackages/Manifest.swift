@@ -17,6 +17,8 @@ public struct Manifest: Sendable, Equatable {
     public var dependencies: [String]
     /// The pixell surfaces the bundled worker serves besides the entrypoint.
     public var surfaces: Surfaces
+    /// `success_exit_codes:` and `no_restart_exit_codes:`; a spawn request's lists replace these.
+    public var exitRules = ExitStatusRules()
 
     /// `rest: {entry}`, `ui: {path}`, `a2a: {service}`, as pixell-kit writes them.
     public struct Surfaces: Sendable, Equatable {
@@ -138,6 +140,22 @@ public struct Manifest: Sendable, Equatable {
             uiPath: try surfaceField("ui", "path"),
             a2aService: try surfaceField("a2a", "service")
         )
+        func exitStatuses(_ key: String) throws(PackageError) -> Set<ExitStatus> {
+            guard let node = root[key], node.null == nil else { return [] }
+            guard let list = node.sequence else {
+                throw .invalidManifest(reason: "\(key) must be a list of exit codes and signal names, e.g. [0, 3, SIGTERM]")
+            }
+            let items: [Any] = list.map { item in
+                let text = item.scalar?.string ?? ""
+                return Int(text).map { $0 as Any } ?? text
+            }
+            do {
+                return try ExitStatusRules.parseList(items, field: key) ?? []
+            } catch {
+                throw .invalidManifest(reason: error.description)
+            }
+        }
+        self.exitRules = ExitStatusRules(success: try exitStatuses("success_exit_codes"), noRestart: try exitStatuses("no_restart_exit_codes"))
         for (name, value) in [("rest.entry", surfaces.restEntry), ("a2a.service", surfaces.a2aService)] {
             if let value, !LaunchPlan.isValidEntrypoint(value) {
                 throw .invalidManifest(reason: "\(name) must be module.path:function (e.g. src.rest.index:mount), got \(value.debugDescription)")

@@ -38,6 +38,7 @@ extension JSONWriter {
             null()
         }
         field("next_restart_at", date: status.nextRestartAt)
+        field("next_restart_reason", status.nextRestartReason)
         field("error", status.error)
         key("resources")
         if let usage = status.resources { resources(usage) } else { null() }

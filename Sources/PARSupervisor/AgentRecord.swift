@@ -37,6 +37,13 @@ struct AgentRecord {
     var consecutiveRestarts: Int = 0
     var lastExit: ExitRecord?
     var nextRestartAt: Date?
+    /// Why the pending restart waits: `backoff` (its policy's delay) or `rate_limited` (the
+    /// supervisor's restart budget is spent).
+    var nextRestartReason: String?
+    /// When (monotonic seconds) it was restarted lately, for `start_limit_burst`.
+    var restartHistory: [Double] = []
+    /// Its spec's `success_exit_codes` and `no_restart_exit_codes` over its package's.
+    var exitRules = ExitStatusRules()
     var error: String?
     var pendingRestart: Task<Void, Never>?
     var stopRequested = false

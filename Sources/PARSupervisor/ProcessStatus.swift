@@ -33,6 +33,8 @@ public struct ProcessStatus: Sendable {
     public var maxRestarts: Int
     public var lastExit: ExitRecord?
     public var nextRestartAt: Date?
+    /// `backoff` or `rate_limited`: why the pending restart waits.
+    public var nextRestartReason: String?
     public var error: String?
     public var resources: ResourceUsage?
     public var limits: ResourceLimits

@@ -45,6 +45,16 @@ public actor Supervisor {
     private let workerPath: String
     public nonisolated let startedAt = Date()
     public nonisolated let cgroups: CgroupDriver
+    /// The restart budget every agent draws from; behind a lock so metrics read it off the actor.
+    nonisolated let restartBudget: Mutex<RestartBudget>
+    /// Restarts delayed by the budget since start.
+    nonisolated let rateLimitedRestarts = Atomic<Int>(0)
+
+    /// The budget's balance now (negative: restarts waiting their turn) and the restarts it has delayed.
+    public nonisolated func restartBudgetReading() -> (tokens: Double, rateLimited: Int) {
+        let now = ResourceSampler.monotonicSeconds()
+        return (restartBudget.withLock { $0.balance(at: now) }, rateLimitedRestarts.load(ordering: .relaxed))
+    }
     /// Cgroup removals still running, awaited before the same agent starts again and at shutdown.
     private var cleanups: [AgentID: Task<Void, Never>] = [:]
 
@@ -108,6 +118,7 @@ public actor Supervisor {
         // Folders set aside by the previous daemon: none of its agents runs any more.
         extractor.removeSetAside()
         self.ports = PortPool(range: config.portRange)
+        self.restartBudget = Mutex(RestartBudget(ratePerSecond: config.restartRatePerSecond, burst: config.restartBurst, now: ResourceSampler.monotonicSeconds()))
         self.identities = config.agentUsers.map(IdentityPool.init(range:))
         (exitEvents, exitContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
         // Orphans of agents re-parent to us, so nothing an agent started escapes reaping.
@@ -238,6 +249,7 @@ public actor Supervisor {
         record.pendingRestart?.cancel()
         record.pendingRestart = nil
         record.nextRestartAt = nil
+        record.nextRestartReason = nil
         guard case .terminate(let pid) = plan else {
             if case .markStopped(_, announce: true) = plan {
                 record.state = .stopped
@@ -388,6 +400,7 @@ public actor Supervisor {
             healthCheck: spec.healthCheck ?? prepared.manifest.health ?? HealthCheckConfig()
         )
         record.a2aPort = a2aPort
+        record.exitRules = spec.exitRules(package: prepared.manifest.exitRules)
         record.identity = isolation.identity
         record.environmentKey = environment.key
         if let previous = agents[agentID] {
@@ -484,6 +497,7 @@ public actor Supervisor {
         record.startedMonotonic = now
         record.stopRequested = false
         record.nextRestartAt = nil
+        record.nextRestartReason = nil
         record.error = nil
         let run = record.run
         let processID = agentID.processID
@@ -536,10 +550,25 @@ public actor Supervisor {
         defer { waiters.forEach { $0.resume(exited: true) } }
 
         let healthKill = record.healthKill.map { (reason: ExitReason(rawValue: $0.reason) ?? .unhealthy, detail: $0.detail) }
-        let outcome = ExitPlanner.plan(ExitPlanner.Facts(
+        let now = ResourceSampler.monotonicSeconds()
+        var outcome = ExitPlanner.plan(ExitPlanner.Facts(
             termination: exit.termination, stopRequested: record.stopRequested || shuttingDown, oomKilled: oomKilled,
-            healthKill: healthKill, restart: record.spec.restart, consecutiveRestarts: record.consecutiveRestarts, runSeconds: runSeconds
+            healthKill: healthKill, restart: record.spec.restart, consecutiveRestarts: record.consecutiveRestarts, runSeconds: runSeconds,
+            exitRules: record.exitRules, restartHistory: record.restartHistory, now: now, jitterDraw: Double.random(in: -1...1)
         ))
+        // The policy's delay, then the supervisor-wide budget: over it the restart waits its turn.
+        var rateLimited = false
+        if let restart = outcome.restart {
+            let at = restartBudget.withLock { $0.reserve(now: now, notBefore: now + restart.delaySeconds) }
+            rateLimited = at - now > restart.delaySeconds + 0.000_5
+            if rateLimited {
+                rateLimitedRestarts.add(1, ordering: .relaxed)
+                outcome.restart = (delaySeconds: at - now, consecutiveRestarts: restart.consecutiveRestarts)
+            }
+            if record.spec.restart.startLimitBurst > 0 {
+                record.restartHistory = RestartPlanner.recentRestarts(record.restartHistory, config: record.spec.restart, now: now) + [now]
+            }
+        }
         // The record takes the outcome; then its effects are carried out in the planned order.
         record.healthKill = nil
         record.lastExit = ExitRecord(code: code, signal: signal, at: exit.at, reason: outcome.reason.rawValue, run: run)
@@ -571,13 +600,16 @@ public actor Supervisor {
             case .announceGaveUp(let error):
                 logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) \(error)", fields: exitFields(exit, run: run).merging(["reason": .string("gave_up")]) { $1 })
             case .announceRestart(let delay, let consecutive):
-                logs.appendEvent(agentID: agentID.rawValue, level: .warning, message: "restarting \(processID) in \(delay) s (restart \(consecutive) of at most \(record.spec.restart.maxRestarts))", fields: ["delay_seconds": .number(delay)])
+                let budget = restartBudget.withLock { $0 }
+                let why = rateLimited ? "; rate_limited: the supervisor's restart budget (\(String(format: "%g", budget.ratePerSecond)) per second, burst \(Int(budget.burst))) is spent" : ""
+                logs.appendEvent(agentID: agentID.rawValue, level: .warning, message: "restarting \(processID) in \(String(format: "%.3f", delay)) s (restart \(consecutive) of at most \(record.spec.restart.maxRestarts)\(why))", fields: ["delay_seconds": .number(delay), "reason": .string(rateLimited ? "rate_limited" : "backoff")])
             case .relaunchNow:
                 update(agentID, record)
                 relaunch(agentID)
                 return
             case .scheduleRestart(let delay):
                 record.nextRestartAt = Date().addingTimeInterval(delay)
+                record.nextRestartReason = rateLimited ? "rate_limited" : "backoff"
                 record.pendingRestart = Task { [weak self] in
                     try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
                     guard !Task.isCancelled else { return }
@@ -688,7 +720,7 @@ public actor Supervisor {
             port: record.port, a2aPort: record.a2aPort, environment: record.environmentKey, state: record.state, pid: record.pid, startedAt: record.startedAt, uptimeSeconds: uptime,
             run: record.run, restartCount: record.restartCount, consecutiveRestarts: record.consecutiveRestarts,
             restartPolicy: record.spec.restart.policy, maxRestarts: record.spec.restart.maxRestarts,
-            lastExit: record.lastExit, nextRestartAt: record.nextRestartAt, error: record.error,
+            lastExit: record.lastExit, nextRestartAt: record.nextRestartAt, nextRestartReason: record.nextRestartReason, error: record.error,
             resources: record.pid != nil ? sampler.latest(for: agentID.processID) : nil,
             limits: record.spec.limits,
             limitsEnforced: record.spec.limits.needsNoCgroup || cgroups.version != nil,

@@ -34,6 +34,10 @@ public struct SupervisorConfig: Sendable {
     public var environmentAllowList: Set<String>
     /// How Python packages' dependencies are installed.
     public var environments: EnvironmentSettings
+    /// The restart budget shared by every agent: restarts per second, sustained (0: none).
+    public var restartRatePerSecond: Double
+    /// Restarts that may go at once before the rate applies.
+    public var restartBurst: Int
 
     public init(
         dataDirectory: URL,
@@ -53,8 +57,12 @@ public struct SupervisorConfig: Sendable {
         quotas: QuotaPolicy = QuotaPolicy(),
         environmentAllowList: Set<String> = [],
         agentUsers: ClosedRange<UInt32>? = nil,
-        environments: EnvironmentSettings = EnvironmentSettings()
+        environments: EnvironmentSettings = EnvironmentSettings(),
+        restartRatePerSecond: Double = SupervisorConfig.defaultRestartRate,
+        restartBurst: Int = SupervisorConfig.defaultRestartBurst
     ) {
+        self.restartRatePerSecond = restartRatePerSecond
+        self.restartBurst = restartBurst
         self.dataDirectory = dataDirectory.standardizedFileURL
         self.portRange = portRange
         self.packageDirectories = (packageDirectories ?? [
@@ -77,6 +85,11 @@ public struct SupervisorConfig: Sendable {
         self.agentUsers = agentUsers
         self.environments = environments
     }
+
+    /// Twenty restarts a second hold a storm of crash-looping agents to a small share of a
+    /// core; fifty agents that fail together still come back at once.
+    public static let defaultRestartRate = 20.0
+    public static let defaultRestartBurst = 50
 
     /// Names this daemon's cgroups: one per data dir, so daemons side by side never meet.
     var cgroupInstance: String { String(SHA256.hex(of: Array(dataDirectory.path.utf8)).prefix(12)) }

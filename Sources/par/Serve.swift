@@ -106,6 +106,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-buffer-mb"), help: "MiB of agents' output held in memory before it is stored, all agents together (default 16); over it agents wait on their pipes, nothing is dropped.")
     var logBufferMB: Int?
 
+    @Option(name: .customLong("restart-rate"), help: "The restart budget all agents share: restarts per second, sustained (default 20; 0 turns it off). Restarts over it wait their turn (next_restart_reason rate_limited); none is dropped.")
+    var restartRate: Double?
+
+    @Option(name: .customLong("restart-burst"), help: "Restarts that may go at once before --restart-rate applies (default 50).")
+    var restartBurst: Int?
+
     @Option(help: "Python interpreter for Python packages (default: python3 for packages without dependencies; for those with dependencies, the installed interpreter closest to the runtime: they name).")
     var python: String?
 

@@ -34,6 +34,8 @@ struct ServeOptions {
     var logMaxTotalMB = 8 * 1024
     var maxLineBytes = 64 * 1024
     var logBufferMB = 16
+    var restartRate = SupervisorConfig.defaultRestartRate
+    var restartBurst = SupervisorConfig.defaultRestartBurst
     var python: String?
     var envAllow: [String] = []
     var agentUsers: ClosedRange<UInt32>?
@@ -86,6 +88,8 @@ struct ServeOptions {
         logMaxTotalMB = flags.logMaxTotalMB ?? int("log_max_total_mb") ?? logMaxTotalMB
         maxLineBytes = flags.maxLineBytes ?? int("max_line_bytes") ?? maxLineBytes
         logBufferMB = flags.logBufferMB ?? int("log_buffer_mb") ?? logBufferMB
+        restartRate = flags.restartRate ?? double("restart_rate") ?? restartRate
+        restartBurst = flags.restartBurst ?? int("restart_burst") ?? restartBurst
         python = flags.python ?? string("python")
         let agentUsersText = flags.agentUsers ?? string("agent_users")
         if agentUsersText == nil && getuid() == 0 {
@@ -139,6 +143,8 @@ struct ServeOptions {
             throw ValidationError("--log-max-entries, --log-max-age, --log-max-mb and --log-max-total-mb must be positive (log_max_* in a config file)")
         }
         guard (1...4096).contains(logBufferMB) else { throw ValidationError("--log-buffer-mb must be from 1 to 4096 (log_buffer_mb in a config file)") }
+        guard restartRate >= 0, restartRate.isFinite, restartRate <= 100_000 else { throw ValidationError("--restart-rate must be from 0 (no budget) to 100000 restarts per second (restart_rate in a config file)") }
+        guard (1...100_000).contains(restartBurst) else { throw ValidationError("--restart-burst must be from 1 to 100000 (restart_burst in a config file)") }
         guard (256...(64 << 20)).contains(maxLineBytes) else { throw ValidationError("--max-line-bytes must be from 256 to 67108864 (max_line_bytes in a config file)") }
         guard installTimeout > 0 else { throw ValidationError("--install-timeout must be positive (install_timeout in a config file)") }
         guard envCacheMB > 0 else { throw ValidationError("--env-cache-mb must be positive (env_cache_mb in a config file)") }
@@ -178,7 +184,9 @@ struct ServeOptions {
             environments: EnvironmentSettings(
                 interpreter: python, pipIndexURL: pipIndexURL, wheelhouse: wheelhouse,
                 installTimeoutSeconds: installTimeout, cacheMaxBytes: Int64(envCacheMB) << 20
-            )
+            ),
+            restartRatePerSecond: restartRate,
+            restartBurst: restartBurst
         )
     }
 }

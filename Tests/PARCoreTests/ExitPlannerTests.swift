@@ -34,6 +34,12 @@ struct ExitPlannerTests {
         Case(name: "OOM kill under never says so", facts: Facts(termination: .signaled(signal: 9), oomKilled: true, restart: never), state: .crashed, reason: .oomKilled, hasError: true),
         Case(name: "start timeout is a failure", facts: Facts(termination: .signaled(signal: 9), healthKill: (.startTimeout, "no answer in 30 s"), restart: onFailure), state: .crashed, reason: .startTimeout, delay: 1, consecutive: 1, hasError: false),
         Case(name: "unhealthy, budget spent", facts: Facts(termination: .signaled(signal: 9), healthKill: (.unhealthy, "3 probes failed"), restart: always, consecutiveRestarts: 3), state: .failed, reason: .unhealthy, gaveUp: true, hasError: true),
+        Case(name: "SIGTERM listed as success, on-failure: stopped without error", facts: Facts(termination: .signaled(signal: 15), restart: onFailure, exitRules: ExitStatusRules(success: [.signal(15)])), state: .stopped, reason: .signaled, hasError: false),
+        Case(name: "an OOM kill is a failure even with SIGKILL listed as success", facts: Facts(termination: .signaled(signal: 9), oomKilled: true, restart: onFailure, exitRules: ExitStatusRules(success: [.signal(9)])), state: .crashed, reason: .oomKilled, delay: 1, consecutive: 1, hasError: false),
+        Case(name: "a no-restart exit under always: crashed for good, saying why", facts: Facts(termination: .exited(code: 78), restart: always, exitRules: ExitStatusRules(noRestart: [.code(78)])), state: .crashed, reason: .exited, hasError: true),
+        Case(name: "a no-restart exit that is also a success: stopped", facts: Facts(termination: .exited(code: 7), restart: always, exitRules: ExitStatusRules(success: [.code(7)], noRestart: [.code(7)])), state: .stopped, reason: .exited, hasError: false),
+        Case(name: "the intensity limit spent: failed", facts: Facts(termination: .exited(code: 1), restart: RestartConfig(policy: .always, maxRestarts: 100, delaySeconds: 1, startLimitBurst: 2, startLimitIntervalSeconds: 10), restartHistory: [95, 99], now: 100), state: .failed, reason: .exited, gaveUp: true, hasError: true),
+        Case(name: "jitter moves the delay", facts: Facts(termination: .exited(code: 1), restart: onFailure, jitterDraw: 1), state: .crashed, reason: .exited, delay: 1.1, consecutive: 1, hasError: false),
         Case(name: "a health kill that raced a clean exit still counts as a failure", facts: Facts(termination: .exited(code: 0), healthKill: (.unhealthy, "probe failed"), restart: onFailure), state: .crashed, reason: .unhealthy, delay: 1, consecutive: 1, hasError: false),
     ]
 
@@ -68,8 +74,15 @@ struct AgentSpecDocumentTests {
             restart: RestartConfig(policy: .always, maxRestarts: 9, delaySeconds: 0.5, backoffMultiplier: 3, maxDelaySeconds: 30, stableSeconds: 5),
             stopTimeoutSeconds: 2.5, limits: ResourceLimits(memoryMB: 256, memorySwapMB: 0, cpu: 0.5, pidsLimit: 64, nice: 5),
             enforceLimits: false, healthCheck: HealthCheckConfig(kind: .http(path: "/ready"), intervalSeconds: 3, timeoutSeconds: 1, failureThreshold: 2, startTimeoutSeconds: 9),
-            logRetention: LogRetentionPolicy(maxEntries: 100, maxAgeSeconds: 60, maxBytes: 4096)
+            logRetention: LogRetentionPolicy(maxEntries: 100, maxAgeSeconds: 60, maxBytes: 4096),
+            successExitStatuses: [.code(3), .signal(15)], noRestartExitStatuses: [.code(78)]
         )
+        spec.restart.jitterFraction = 0.25
+        spec.restart.startLimitBurst = 4
+        spec.restart.startLimitIntervalSeconds = 30
+        #expect(try AgentSpec.fromDocument(spec.documentJSON()) == spec)
+        spec.successExitStatuses = nil
+        spec.noRestartExitStatuses = []
         #expect(try AgentSpec.fromDocument(spec.documentJSON()) == spec)
         spec.healthCheck = HealthCheckConfig(kind: .tcp)
         spec.logRetention = nil

@@ -36,6 +36,25 @@ struct ManifestTests {
         #expect(manifest.environment == ["API_URL": "https://example.com", "RETRIES": "3"])
     }
 
+    @Test func readsExitRules() throws {
+        let manifest = try Manifest(yaml: """
+        name: batch
+        command: ["./run.sh"]
+        success_exit_codes: [0, 3, SIGTERM]
+        no_restart_exit_codes: [78, sigabrt]
+        """)
+        #expect(manifest.exitRules.success == [.code(0), .code(3), .signal(15)])
+        #expect(manifest.exitRules.noRestart == [.code(78), .signal(6)])
+        #expect(try Manifest(yaml: "name: plain").exitRules.isEmpty)
+    }
+
+    @Test(arguments: ["success_exit_codes: 3", "success_exit_codes: [300]", "no_restart_exit_codes: [SIGNOPE]", "no_restart_exit_codes: {a: 1}"])
+    func refusesBadExitRulesSayingWhich(line: String) {
+        let error = manifestError("name: bad\n" + line)
+        #expect(isInvalidManifest(error))
+        #expect("\(error.map { "\($0)" } ?? "")".contains(String(line.prefix(while: { $0 != ":" }))))
+    }
+
     @Test func packageIDIsNameAtVersion() throws {
         #expect(try Manifest(yaml: "name: a\nversion: 2.0.1").packageID == "a@2.0.1")
     }

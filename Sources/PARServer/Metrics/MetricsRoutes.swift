@@ -46,6 +46,10 @@ struct MetricsRoutes: Sendable {
             }
         }
 
+        let budget = supervisor.restartBudgetReading()
+        metrics.gauge("restart_budget_tokens", "Restarts that may go at once before the restart budget delays them (negative: restarts waiting their turn).", budget.tokens)
+        metrics.counter("restarts_rate_limited", "Restarts the supervisor-wide restart budget delayed (none is dropped).", UInt64(budget.rateLimited))
+
         let traffic = traffic.snapshot()
         for (agentID, counts) in traffic.agents {
             for (index, count) in counts.byClass.enumerated() where count > 0 {
