@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <sys/resource.h>
 #include <malloc.h>
+#include <sys/mman.h>
 #include <linux/close_range.h>
 #include <linux/sched.h>
 
@@ -221,9 +222,131 @@ static void report_and_exit(int fd, int stage) {
     _exit(127);
 }
 
-/* Hand-written instead of posix_spawn because the child must join its cgroups and
- * take its nice value before exec, and posix_spawn has no such step. Like glibc's
- * posix_spawn it uses vfork, so the child runs only async-signal-safe calls. */
+/* What the child does between clone and exec, gathered so both ways of cloning run it. */
+struct spawn_child {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;
+    int stdout_fd, stderr_fd;
+    const char *const *cgroup_procs;
+    int cgroup_count;
+    int nice;
+    long uid, gid;
+    long max_fd;
+    int report_fd;
+};
+
+/* Runs in the child, which shares the daemon's memory: async-signal-safe calls only,
+ * and it never returns (exec, or report and _exit). */
+static int spawn_child_main(void *context) {
+    const struct spawn_child *c = context;
+    int report = c->report_fd;
+    if (setsid() == -1) report_and_exit(report, 0);
+    for (int i = 0; i < c->cgroup_count; i++) {
+        int fd = open(c->cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+        if (fd == -1) report_and_exit(report, 1);
+        if (write(fd, "0", 1) != 1) report_and_exit(report, 1);
+        close(fd);
+    }
+    if (c->nice != 0 && setpriority(PRIO_PROCESS, 0, c->nice) == -1) report_and_exit(report, 2);
+    /* The agent's own identity: raw syscalls, since glibc's setuid family signals
+     * every thread of the process, and this child shares the daemon's. */
+    if (c->gid >= 0) {
+        if (syscall(SYS_setgroups, 0, NULL) == -1) report_and_exit(report, 6);
+        if (syscall(SYS_setresgid, (gid_t)c->gid, (gid_t)c->gid, (gid_t)c->gid) == -1) report_and_exit(report, 6);
+    }
+    if (c->uid >= 0) {
+        if (syscall(SYS_setresuid, (uid_t)c->uid, (uid_t)c->uid, (uid_t)c->uid) == -1) report_and_exit(report, 6);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) report_and_exit(report, 6);
+    }
+    int null_fd = open("/dev/null", O_RDONLY);
+    if (null_fd == -1) report_and_exit(report, 3);
+    if (dup2(null_fd, 0) == -1 || dup2(c->stdout_fd, 1) == -1 || dup2(c->stderr_fd, 2) == -1) report_and_exit(report, 3);
+    if (null_fd > 2) close(null_fd);
+    if (c->cwd != NULL && chdir(c->cwd) == -1) report_and_exit(report, 4);
+    /* Everything above 2 closes at exec (the report pipe too, which tells the parent
+     * the exec worked). */
+    if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+        /* Kernels before 5.11: mark them one by one. */
+        for (long fd = 3; fd < c->max_fd; fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    }
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        sigaction(sig, &dfl, NULL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (strchr(c->path, '/') != NULL) {
+        execve(c->path, c->argv, c->envp);
+    } else {
+        execvpe(c->path, c->argv, c->envp);
+    }
+    report_and_exit(report, 5);
+    return 127;
+}
+
+#if defined(__x86_64__) || defined(__aarch64__)
+#define PAR_HAVE_CLONE3_VM 1
+/* clone3 with the child on its own stack, running `main(context)` and exiting with its
+ * result. Written out because glibc offers no clone3 wrapper (its posix_spawn uses one
+ * internally), and a child that shares memory must not return through the caller's
+ * frames: the registers the syscall leaves it carry it straight into `main`. */
+__attribute__((noinline))
+static long clone3_on_stack(struct clone_args *args, int (*main)(void *), void *context) {
+#if defined(__x86_64__)
+    register long fn __asm__("r12") = (long)main;
+    register long arg __asm__("r13") = (long)context;
+    long result;
+    __asm__ volatile(
+        "syscall\n\t"
+        "test %%rax, %%rax\n\t"
+        "jnz 1f\n\t"
+        "xor %%ebp, %%ebp\n\t"
+        "mov %%r13, %%rdi\n\t"
+        "call *%%r12\n\t"
+        "mov %%eax, %%edi\n\t"
+        "mov $60, %%eax\n\t"
+        "syscall\n\t"
+        "hlt\n\t"
+        "1:\n\t"
+        : "=a"(result)
+        : "0"((long)SYS_clone3), "D"(args), "S"(sizeof(*args)), "r"(fn), "r"(arg)
+        : "rcx", "r11", "memory");
+    return result;
+#else
+    register long x0 __asm__("x0") = (long)args;
+    register long x1 __asm__("x1") = (long)sizeof(*args);
+    register long x8 __asm__("x8") = (long)SYS_clone3;
+    register long fn __asm__("x19") = (long)main;
+    register long arg __asm__("x20") = (long)context;
+    __asm__ volatile(
+        "svc #0\n\t"
+        "cbnz x0, 1f\n\t"
+        "mov x29, xzr\n\t"
+        "mov x0, x20\n\t"
+        "blr x19\n\t"
+        "mov x8, #93\n\t"
+        "svc #0\n\t"
+        "1:\n\t"
+        : "+r"(x0)
+        : "r"(x1), "r"(x8), "r"(fn), "r"(arg)
+        : "x30", "memory", "cc");
+    return x0;
+#endif
+}
+#endif
+
+/* Hand-written instead of posix_spawn because the child must join its cgroups, take its
+ * nice value and its own uid before exec, and posix_spawn has no such steps. Like
+ * glibc's posix_spawn the child shares the daemon's memory until exec (vfork, or clone3
+ * with CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP): a fork would copy the page tables
+ * of the whole daemon and then fault on every page it writes, which was half of the
+ * daemon's CPU in a restart storm. */
 pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
                 const char *cwd, int stdout_fd, int stderr_fd,
                 const char *const cgroup_procs[], int cgroup_count, int cgroup_fd, int nice,
@@ -234,6 +357,11 @@ pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
 
     long max_fd = sysconf(_SC_OPEN_MAX);
     if (max_fd < 0 || max_fd > 1048576) max_fd = 1048576;
+    struct spawn_child child = {
+        .path = path, .argv = argv, .envp = envp, .cwd = cwd, .stdout_fd = stdout_fd, .stderr_fd = stderr_fd,
+        .cgroup_procs = cgroup_procs, .cgroup_count = cgroup_count, .nice = nice, .uid = uid, .gid = gid,
+        .max_fd = max_fd, .report_fd = report[1],
+    };
     sigset_t all, previous;
     sigfillset(&all);
     /* No handler of the daemon may run in the child while it shares our memory. */
@@ -241,6 +369,32 @@ pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
 
     pid_t pid;
     if (cgroup_fd >= 0) {
+#ifdef PAR_HAVE_CLONE3_VM
+        /* The child is created inside the cgroup: no migration, no moment outside it. */
+        const size_t stack_size = 256 * 1024;
+        void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) {
+            int saved = errno;
+            pthread_sigmask(SIG_SETMASK, &previous, NULL);
+            close(report[0]);
+            close(report[1]);
+            errno = saved;
+            return -1;
+        }
+        struct clone_args args;
+        memset(&args, 0, sizeof(args));
+        args.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)cgroup_fd;
+        args.stack = (uint64_t)(uintptr_t)stack;
+        args.stack_size = stack_size;
+        long result = clone3_on_stack(&args, spawn_child_main, &child);
+        int saved = errno;
+        if (result < 0) saved = (int)-result;
+        munmap(stack, stack_size);
+        errno = saved;
+        pid = result < 0 ? -1 : (pid_t)result;
+#else
         /* Fork semantics (own copy of memory, so returning from the syscall is safe),
          * parent held until exec like vfork, child created inside the cgroup. */
         struct clone_args args;
@@ -249,55 +403,11 @@ pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
         args.exit_signal = SIGCHLD;
         args.cgroup = (uint64_t)cgroup_fd;
         pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+        if (pid == 0) spawn_child_main(&child);
+#endif
     } else {
         pid = vfork();
-    }
-    if (pid == 0) {
-        if (setsid() == -1) report_and_exit(report[1], 0);
-        for (int i = 0; i < cgroup_count; i++) {
-            int fd = open(cgroup_procs[i], O_WRONLY | O_CLOEXEC);
-            if (fd == -1) report_and_exit(report[1], 1);
-            if (write(fd, "0", 1) != 1) report_and_exit(report[1], 1);
-            close(fd);
-        }
-        if (nice != 0 && setpriority(PRIO_PROCESS, 0, nice) == -1) report_and_exit(report[1], 2);
-        /* The agent's own identity: raw syscalls, since glibc's setuid family signals
-         * every thread of the process, and this vfork child shares the daemon's. */
-        if (gid >= 0) {
-            if (syscall(SYS_setgroups, 0, NULL) == -1) report_and_exit(report[1], 6);
-            if (syscall(SYS_setresgid, (gid_t)gid, (gid_t)gid, (gid_t)gid) == -1) report_and_exit(report[1], 6);
-        }
-        if (uid >= 0) {
-            if (syscall(SYS_setresuid, (uid_t)uid, (uid_t)uid, (uid_t)uid) == -1) report_and_exit(report[1], 6);
-            if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) report_and_exit(report[1], 6);
-        }
-        int null_fd = open("/dev/null", O_RDONLY);
-        if (null_fd == -1) report_and_exit(report[1], 3);
-        if (dup2(null_fd, 0) == -1 || dup2(stdout_fd, 1) == -1 || dup2(stderr_fd, 2) == -1) report_and_exit(report[1], 3);
-        if (null_fd > 2) close(null_fd);
-        if (cwd != NULL && chdir(cwd) == -1) report_and_exit(report[1], 4);
-        /* Everything above 2 closes at exec (the report pipe too, which tells the parent
-         * the exec worked). */
-        if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-            /* Kernels before 5.11: mark them one by one. */
-            for (long fd = 3; fd < max_fd; fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
-        }
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof(dfl));
-        dfl.sa_handler = SIG_DFL;
-        for (int sig = 1; sig < NSIG; sig++) {
-            if (sig == SIGKILL || sig == SIGSTOP) continue;
-            sigaction(sig, &dfl, NULL);
-        }
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (strchr(path, '/') != NULL) {
-            execve(path, argv, envp);
-        } else {
-            execvpe(path, argv, envp);
-        }
-        report_and_exit(report[1], 5);
+        if (pid == 0) spawn_child_main(&child);
     }
     int spawn_errno = errno;
     pthread_sigmask(SIG_SETMASK, &previous, NULL);

@@ -49,25 +49,62 @@ public enum ProcTable {
     }
 
     public static func stat(of pid: Int32) -> Stat? {
-        guard let text = readSmallFile("/proc/\(pid)/stat") else { return nil }
-        return parseStat(text)
+        var path = "/proc/"
+        path += String(pid)
+        path += "/stat"
+        return readSmallFileBytes(path, limit: 4096).flatMap(parseStat(bytes:))
     }
 
     /// Parses /proc/PID/stat; the command name may hold spaces and parentheses, so
     /// fields are counted from the last ')'.
     public static func parseStat(_ text: String) -> Stat? {
-        guard let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        // fields[0] is field 3 (state) of proc(5).
-        guard fields.count >= 22,
-              let state = fields[0].first,
-              let parent = Int32(fields[1]), let session = Int32(fields[3]),
-              let utime = UInt64(fields[11]), let stime = UInt64(fields[12]),
-              let threads = Int(fields[17]), let start = UInt64(fields[19]),
-              let vsize = UInt64(fields[20]), let rss = UInt64(fields[21])
+        parseStat(bytes: Array(text.utf8))
+    }
+
+    /// The same over bytes, without building strings: a session sweep reads the stat of
+    /// every process on the machine.
+    public static func parseStat(bytes: [UInt8]) -> Stat? {
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        // fields[0] is field 3 (state) of proc(5); 22 fields are wanted.
+        var fields: [Range<Int>] = []
+        fields.reserveCapacity(22)
+        var index = close + 1
+        while index < bytes.count, fields.count < 22 {
+            while index < bytes.count, bytes[index] == UInt8(ascii: " ") { index += 1 }
+            let start = index
+            while index < bytes.count, bytes[index] != UInt8(ascii: " "), bytes[index] != UInt8(ascii: "\n") { index += 1 }
+            if index > start { fields.append(start..<index) }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "\n") { break }
+        }
+        func digits(_ range: Range<Int>) -> UInt64? {
+            guard !range.isEmpty else { return nil }
+            var value: UInt64 = 0
+            for byte in bytes[range] {
+                guard byte >= 0x30, byte <= 0x39 else { return nil }
+                let (times, overflowA) = value.multipliedReportingOverflow(by: 10)
+                let (sum, overflowB) = times.addingReportingOverflow(UInt64(byte - 0x30))
+                guard !overflowA, !overflowB else { return nil }
+                value = sum
+            }
+            return value
+        }
+        func number(_ field: Int) -> UInt64? { digits(fields[field]) }
+        func signed(_ field: Int) -> Int64? {
+            let range = fields[field]
+            let negative = bytes[range.lowerBound] == UInt8(ascii: "-")
+            guard let magnitude = digits(negative ? (range.lowerBound + 1)..<range.upperBound : range),
+                  magnitude <= UInt64(Int64.max) else { return nil }
+            return negative ? -Int64(magnitude) : Int64(magnitude)
+        }
+        guard fields.count >= 22, fields[0].count == 1,
+              let parent = signed(1).flatMap(Int32.init(exactly:)), let session = signed(3).flatMap(Int32.init(exactly:)),
+              let utime = number(11), let stime = number(12),
+              let threads = signed(17).flatMap(Int.init(exactly:)), let start = number(19),
+              let vsize = number(20), let rss = signed(21)
         else { return nil }
+        let state = Character(Unicode.Scalar(bytes[fields[0].lowerBound]))
         return Stat(state: state, parent: parent, session: session, userTicks: utime, systemTicks: stime,
-                    threads: threads, startTicks: start, virtualBytes: vsize, residentPages: rss)
+                    threads: threads, startTicks: start, virtualBytes: vsize, residentPages: UInt64(max(0, rss)))
     }
 
     /// The children of `pid`, from /proc/PID/task/*/children.
@@ -104,16 +141,29 @@ public enum ProcTable {
         guard let dir = opendir("/proc") else { return }
         defer { closedir(dir) }
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            // Only numeric names are processes; parsed from the bytes, no string per entry.
+            let pid = withUnsafeBytes(of: entry.pointee.d_name) { raw -> Int32? in
+                var value: Int32 = 0
+                var digits = 0
+                for byte in raw {
+                    if byte == 0 { break }
+                    guard byte >= 0x30, byte <= 0x39, digits < 9 else { return nil }
+                    value = value * 10 + Int32(byte - 0x30)
+                    digits += 1
+                }
+                return digits > 0 ? value : nil
             }
-            guard let pid = Int32(name), let stat = stat(of: pid) else { continue }
+            guard let pid, let stat = stat(of: pid) else { continue }
             body(pid, stat)
         }
     }
 
     /// Reads a /proc file whole with one open and read (they are generated on read).
     public static func readSmallFile(_ path: String, limit: Int = 65_536) -> String? {
+        readSmallFileBytes(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    public static func readSmallFileBytes(_ path: String, limit: Int = 65_536) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -125,7 +175,7 @@ public enum ProcTable {
             guard count > 0 else { break }
             data.append(contentsOf: buffer[0..<count])
         }
-        return String(decoding: data, as: UTF8.self)
+        return data
     }
 }
 

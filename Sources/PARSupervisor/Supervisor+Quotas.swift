@@ -10,10 +10,10 @@ extension Supervisor {
     /// The quotas with what is in use, for status: from the published records, without
     /// waiting for the actor.
     public nonisolated func quotas() -> (policy: QuotaPolicy, usage: QuotaPolicy.Usage) {
-        (config.quotas, Self.quotaUsage(of: published.withLock { $0 }, excluding: nil))
+        (config.quotas, Self.quotaUsage(of: published.snapshot(), excluding: nil))
     }
 
-    private nonisolated static func quotaUsage(of records: [AgentID: AgentRecord], excluding agentID: AgentID?) -> QuotaPolicy.Usage {
+    private nonisolated static func quotaUsage(of records: some Sequence<(key: AgentID, value: AgentRecord)>, excluding agentID: AgentID?) -> QuotaPolicy.Usage {
         var usage = QuotaPolicy.Usage()
         for (id, record) in records where id != agentID && record.isLive {
             usage.agents += 1

@@ -26,12 +26,10 @@ public actor Supervisor {
     let logger: Logger
     private let exitEvents: AsyncStream<(AgentID, Int, ChildExit)>
     private let exitContinuation: AsyncStream<(AgentID, Int, ChildExit)>.Continuation
-    var agents: [AgentID: AgentRecord] = [:] {
-        // Reads (status, health, metrics) take this copy instead of waiting for the actor,
-        // so they never queue behind a spawn, a stop or a cleanup.
-        didSet { published.withLock { $0 = agents } }
-    }
-    nonisolated let published = Mutex<[AgentID: AgentRecord]>([:])
+    /// Reads (status, health, metrics) take `published`, its mirror, instead of waiting for
+    /// the actor, so they never queue behind a spawn, a stop or a cleanup.
+    var agents: RecordTable
+    nonisolated let published: RecordMirror
     /// Desired state on disk: written before a request is answered, read at start.
     let state: DesiredStateStore
     /// Set while a config reload is applied; a second one is refused meanwhile.
@@ -55,6 +53,8 @@ public actor Supervisor {
         let now = ResourceSampler.monotonicSeconds()
         return (restartBudget.withLock { $0.balance(at: now) }, rateLimitedRestarts.load(ordering: .relaxed))
     }
+    /// The pending coalesced reaping of orphans (see `reapOrphansSoon`).
+    private var orphanReap: Task<Void, Never>?
     /// Cgroup removals still running, awaited before the same agent starts again and at shutdown.
     private var cleanups: [AgentID: Task<Void, Never>] = [:]
 
@@ -65,6 +65,9 @@ public actor Supervisor {
 
     public init(config: SupervisorConfig, prober: any AgentProber, logger: Logger = Logger(label: "par.supervisor")) throws {
         self.config = config
+        let mirror = RecordMirror()
+        self.published = mirror
+        self.agents = RecordTable(mirror: mirror)
         self.prober = prober
         self.logger = logger
         // Everything that can fail comes first, the log store (threads of its own) last, so a
@@ -171,6 +174,9 @@ public actor Supervisor {
             }
         }
         for cleanup in cleanups.values { await cleanup.value }
+        orphanReap?.cancel()
+        orphanReap = nil
+        reapOrphans()
         // An install still running is killed: no pip outlives the daemon.
         await environments.shutdown()
         cgroups.removeInstance()
@@ -287,16 +293,16 @@ public actor Supervisor {
 
     /// Every process and the routable agents, from one published copy of the records.
     public nonisolated func snapshot() -> (processes: [ProcessStatus], routes: [String]) {
-        let records = published.withLock { $0 }
+        let records = published.snapshot()
         return (Self.statuses(records, self), Self.routes(records))
     }
 
     public nonisolated func statuses() -> [ProcessStatus] {
-        Self.statuses(published.withLock { $0 }, self)
+        Self.statuses(published.snapshot(), self)
     }
 
     public nonisolated func status(processID: String) throws(SupervisorError) -> ProcessStatus {
-        let records = published.withLock { $0 }
+        let records = published.snapshot()
         let candidate = AgentID.fromProcessID(processID) ?? (try? AgentID(validating: processID))
         guard let agentID = candidate, let record = records[agentID] else {
             throw .notFound(processID: processID, known: records.keys.sorted().map(\.processID))
@@ -306,7 +312,7 @@ public actor Supervisor {
 
     /// Agents that can take traffic.
     public nonisolated func routes() -> [String] {
-        Self.routes(published.withLock { $0 })
+        Self.routes(published.snapshot())
     }
 
     private nonisolated static func statuses(_ records: [AgentID: AgentRecord], _ supervisor: Supervisor) -> [ProcessStatus] {
@@ -532,7 +538,11 @@ public actor Supervisor {
             oomKilled = kills > record.oomKillsSeen
             record.oomKillsSeen = kills
         }
-        defer { sweepSession(of: exit.pid) }
+        // A cgroup holds every process of the run, even one that left the session, and its
+        // kill above emptied it: no /proc sweep needed, only the orphans' reaping, coalesced
+        // over the exits of the next few milliseconds (a storm's exits share one pass).
+        let contained = record.cgroup != nil
+        defer { if contained { reapOrphansSoon() } else { sweepSession(of: exit.pid) } }
         removePidFile(agentID)
         // From the exit as the reactor saw it: an exit handled late (queued while the daemon
         // restored its agents) must not count as a longer, stable run.
@@ -623,6 +633,20 @@ public actor Supervisor {
     /// Kills what is left of an ended run's session and reaps orphans that re-parented to us.
     private func sweepSession(of sessionID: Int32) {
         ProcessSignals.signalSession(sessionID, SIGKILL)
+        reapOrphans()
+    }
+
+    /// One pass over the daemon's children shortly, however many exits ask for it meanwhile.
+    private func reapOrphansSoon() {
+        guard orphanReap == nil else { return }
+        orphanReap = Task { [weak self] in
+            try? await Task.sleep(for: .milliseconds(20))
+            await self?.finishOrphanReap()
+        }
+    }
+
+    private func finishOrphanReap() {
+        orphanReap = nil
         reapOrphans()
     }
 

@@ -12,14 +12,23 @@ import Glibc
 extension Supervisor {
     /// One file per live agent (`run/<agent>.pid`: pid and kernel start time), so a
     /// daemon killed with -9 has its agents killed by the next one it is started as.
+    /// Written in place with plain calls (once per start, so it is on the restart path): a
+    /// file torn by a crash fails the start-time check below and is ignored.
     func writePidFile(_ agentID: AgentID, pid: Int32) {
         let start = ProcTable.stat(of: pid)?.startTicks ?? 0
-        let url = config.pidDirectory.appendingPathComponent("\(agentID.rawValue).pid")
-        try? "\(pid) \(start)\n".write(to: url, atomically: true, encoding: .utf8)
+        let fd = open(pidFilePath(agentID), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let line = Array("\(pid) \(start)\n".utf8)
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
     func removePidFile(_ agentID: AgentID) {
-        try? FileManager.default.removeItem(at: config.pidDirectory.appendingPathComponent("\(agentID.rawValue).pid"))
+        unlink(pidFilePath(agentID))
+    }
+
+    private func pidFilePath(_ agentID: AgentID) -> String {
+        config.pidDirectory.path + "/" + agentID.rawValue + ".pid"
     }
 
     static func killLeftovers(in directory: URL, logger: Logger) {

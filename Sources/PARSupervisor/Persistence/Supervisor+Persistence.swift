@@ -47,11 +47,18 @@ extension Supervisor {
 extension ExitRecord {
     /// `{"code","signal","at","reason","run"}`, `at` in epoch seconds.
     var json: String {
-        var object: [String: Any] = ["at": at.timeIntervalSince1970, "reason": reason, "run": run]
-        if let code { object["code"] = Int(code) }
-        if let signal { object["signal"] = Int(signal) }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        // Keys in sorted order, as before; JSONWriter rather than JSONSerialization, since this
+        // is written on every restart.
+        var json = JSONWriter(capacity: 96)
+        json.beginObject()
+        json.key("at")
+        json.double(at.timeIntervalSince1970)
+        if let code { json.field("code", Int(code)) }
+        json.field("reason", reason)
+        json.field("run", run)
+        if let signal { json.field("signal", Int(signal)) }
+        json.endObject()
+        return String(decoding: json.bytes, as: UTF8.self)
     }
 
     init?(json: String) {
