@@ -20,6 +20,8 @@ public struct AgentSpec: Sendable, Equatable {
     public var successExitStatuses: Set<ExitStatus>?
     /// Exits after which it is never restarted (`no_restart_exit_codes`); nil: the package's, else none.
     public var noRestartExitStatuses: Set<ExitStatus>?
+    /// `depends_on`: agents that must be started (or healthy) before this one starts.
+    public var dependencies: [Dependency]
 
     public var processID: String { agentID.processID }
 
@@ -33,8 +35,9 @@ public struct AgentSpec: Sendable, Equatable {
         restart: RestartConfig = RestartConfig(), stopTimeoutSeconds: Double = 10,
         limits: ResourceLimits = ResourceLimits(), enforceLimits: Bool = true, healthCheck: HealthCheckConfig? = nil,
         logRetention: LogRetentionPolicy? = nil, successExitStatuses: Set<ExitStatus>? = nil,
-        noRestartExitStatuses: Set<ExitStatus>? = nil
+        noRestartExitStatuses: Set<ExitStatus>? = nil, dependencies: [Dependency] = []
     ) {
+        self.dependencies = dependencies
         self.successExitStatuses = successExitStatuses
         self.noRestartExitStatuses = noRestartExitStatuses
         self.agentID = agentID
@@ -119,11 +122,19 @@ public struct AgentSpec: Sendable, Equatable {
         if let object = try fields.object("log_retention") {
             logRetention = try LogRetentionPolicy.parse(object, over: logRetention ?? .default, field: "log_retention")
         }
+        var dependencies = base?.dependencies ?? []
+        if let list = try fields.array("depends_on") {
+            dependencies = try Dependency.parseList(list, field: "depends_on")
+        }
+        if dependencies.contains(where: { $0.agentID == agentID }) {
+            throw ValidationError(field: "depends_on", reason: "\(agentID.rawValue) cannot depend on itself")
+        }
         try fields.rejectUnknown()
         return AgentSpec(
             agentID: agentID, packageID: packageID, packagePath: packagePath, env: env, restart: restart,
             stopTimeoutSeconds: stopTimeout, limits: limits, enforceLimits: enforce, healthCheck: healthCheck,
-            logRetention: logRetention, successExitStatuses: successExits, noRestartExitStatuses: noRestartExits
+            logRetention: logRetention, successExitStatuses: successExits, noRestartExitStatuses: noRestartExits,
+            dependencies: dependencies
         )
     }
 

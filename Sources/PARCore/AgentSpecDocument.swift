@@ -24,6 +24,7 @@ extension AgentSpec {
             "enforce_limits": enforceLimits,
         ]
         if let packageID { body["package_id"] = packageID }
+        if !dependencies.isEmpty { body["depends_on"] = dependencies.map(\.document) as [Any] }
         if let statuses = successExitStatuses { body["success_exit_codes"] = ExitStatusRules.document(statuses) }
         if let statuses = noRestartExitStatuses { body["no_restart_exit_codes"] = ExitStatusRules.document(statuses) }
         if let value = limits.memoryMB { body["memory_limit_mb"] = value }

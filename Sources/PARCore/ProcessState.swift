@@ -4,6 +4,8 @@
 public enum ProcessState: String, Sendable, Codable, CaseIterable {
     /// Its dependencies are being installed; the process starts when they are ready.
     case preparing
+    /// Agents it `depends_on` are not started (or healthy) yet; it starts the moment they are.
+    case waiting
     case starting
     case running
     case stopping

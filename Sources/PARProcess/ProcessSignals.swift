@@ -18,7 +18,9 @@ public enum ProcessSignals {
     /// (a descendant that moved to a group of its own is still in the session).
     public static func signalSession(_ sessionID: Int32, _ signal: Int32) {
         signalGroup(sessionID, signal)
-        for pid in ProcTable.sessionMembers(sessionID) {
+        // Members still in the session's own group got it already: a second SIGTERM would
+        // run a program's handler twice.
+        for pid in ProcTable.sessionMembers(sessionID, outsideGroup: sessionID) {
             kill(pid, signal)
         }
     }
@@ -27,10 +29,11 @@ public enum ProcessSignals {
 /// Reads of /proc: who is in a session, who descends from whom.
 public enum ProcTable {
     /// Live (non-zombie) pids whose session id is `sessionID`.
-    public static func sessionMembers(_ sessionID: Int32) -> [Int32] {
+    /// - Parameter outsideGroup: leave out members of this process group.
+    public static func sessionMembers(_ sessionID: Int32, outsideGroup: Int32? = nil) -> [Int32] {
         var members: [Int32] = []
         forEachProcess { pid, stat in
-            if stat.session == sessionID && stat.state != "Z" && stat.state != "X" { members.append(pid) }
+            if stat.session == sessionID && stat.state != "Z" && stat.state != "X" && stat.group != outsideGroup { members.append(pid) }
         }
         return members
     }
@@ -39,6 +42,7 @@ public enum ProcTable {
     public struct Stat: Sendable, Equatable {
         public var state: Character
         public var parent: Int32
+        public var group: Int32
         public var session: Int32
         public var userTicks: UInt64
         public var systemTicks: UInt64
@@ -97,13 +101,13 @@ public enum ProcTable {
             return negative ? -Int64(magnitude) : Int64(magnitude)
         }
         guard fields.count >= 22, fields[0].count == 1,
-              let parent = signed(1).flatMap(Int32.init(exactly:)), let session = signed(3).flatMap(Int32.init(exactly:)),
+              let parent = signed(1).flatMap(Int32.init(exactly:)), let group = signed(2).flatMap(Int32.init(exactly:)), let session = signed(3).flatMap(Int32.init(exactly:)),
               let utime = number(11), let stime = number(12),
               let threads = signed(17).flatMap(Int.init(exactly:)), let start = number(19),
               let vsize = number(20), let rss = signed(21)
         else { return nil }
         let state = Character(Unicode.Scalar(bytes[fields[0].lowerBound]))
-        return Stat(state: state, parent: parent, session: session, userTicks: utime, systemTicks: stime,
+        return Stat(state: state, parent: parent, group: group, session: session, userTicks: utime, systemTicks: stime,
                     threads: threads, startTicks: start, virtualBytes: vsize, residentPages: UInt64(max(0, rss)))
     }
 

@@ -39,6 +39,26 @@ extension JSONWriter {
         }
         field("next_restart_at", date: status.nextRestartAt)
         field("next_restart_reason", status.nextRestartReason)
+        key("depends_on")
+        beginArray()
+        for dependency in status.dependencies {
+            beginObject()
+            field("agent", dependency.agentID.rawValue)
+            field("condition", dependency.condition.rawValue)
+            field("restart", dependency.restart)
+            endObject()
+        }
+        endArray()
+        key("waiting_for")
+        beginArray()
+        for (dependency, state) in status.waitingFor {
+            beginObject()
+            field("agent", dependency.agentID.rawValue)
+            field("condition", dependency.condition.rawValue)
+            field("state", state?.rawValue ?? "unknown")
+            endObject()
+        }
+        endArray()
         field("error", status.error)
         key("resources")
         if let usage = status.resources { resources(usage) } else { null() }

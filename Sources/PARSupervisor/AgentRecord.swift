@@ -42,6 +42,8 @@ struct AgentRecord {
     var nextRestartReason: String?
     /// When (monotonic seconds) it was restarted lately, for `start_limit_burst`.
     var restartHistory: [Double] = []
+    /// The dependencies it is `waiting` for (none when it is not waiting).
+    var waitingFor: [Dependency] = []
     /// Its spec's `success_exit_codes` and `no_restart_exit_codes` over its package's.
     var exitRules = ExitStatusRules()
     var error: String?
@@ -65,7 +67,7 @@ struct AgentRecord {
     /// Holds a process or expects one (a pending restart, dependencies being installed):
     /// what quotas, 409s and shutdown count.
     /// A `crashed` agent that will not restart (`never`) is not live.
-    var isLive: Bool { pid != nil || pendingRestart != nil || nextRestartAt != nil || state == .stopping }
+    var isLive: Bool { pid != nil || pendingRestart != nil || nextRestartAt != nil || state == .stopping || state == .waiting }
     var exitWaiters: [ExitWaiter] = []
 
     /// What the lifecycle rules need to judge an event about this agent.

@@ -36,6 +36,10 @@ public struct ProcessStatus: Sendable {
     /// `backoff` or `rate_limited`: why the pending restart waits.
     public var nextRestartReason: String?
     public var error: String?
+    /// Its `depends_on`.
+    public var dependencies: [Dependency]
+    /// What it is `waiting` for, each with the state its agent is in (nil: no such agent).
+    public var waitingFor: [(dependency: Dependency, state: ProcessState?)]
     public var resources: ResourceUsage?
     public var limits: ResourceLimits
     public var limitsEnforced: Bool

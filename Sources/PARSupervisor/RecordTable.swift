@@ -36,6 +36,11 @@ final class RecordMirror: Sendable {
         records.withLock { $0[id] = record }
     }
 
+    /// One record's state, for what its dependants show they wait on.
+    func state(of id: AgentID) -> ProcessState? {
+        records.withLock { $0[id]?.state }
+    }
+
     func snapshot() -> [AgentID: AgentRecord] {
         records.withLock { $0 }
     }

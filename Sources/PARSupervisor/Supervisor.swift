@@ -53,6 +53,12 @@ public actor Supervisor {
         let now = ResourceSampler.monotonicSeconds()
         return (restartBudget.withLock { $0.balance(at: now) }, rateLimitedRestarts.load(ordering: .relaxed))
     }
+    /// Agents in state `waiting`, whose dependencies every record write may meet.
+    var waitingAgents: Set<AgentID> = []
+    /// The pending check of waiting agents (see `scheduleDependencyCheck`).
+    var dependencyCheck: Task<Void, Never>?
+    /// Restarts of dependants under way (`restart: true`), one chain per agent.
+    var dependantRestarts: [AgentID: Task<Void, Never>] = [:]
     /// The pending coalesced reaping of orphans (see `reapOrphansSoon`).
     private var orphanReap: Task<Void, Never>?
     /// Cgroup removals still running, awaited before the same agent starts again and at shutdown.
@@ -168,11 +174,17 @@ public actor Supervisor {
     public func shutdown() async {
         shuttingDown = true
         let live = agents.filter { $0.value.isLive }.map(\.key)
-        await withTaskGroup(of: Void.self) { group in
-            for agentID in live {
-                group.addTask { _ = await self.stopProcess(agentID, timeoutSeconds: nil) }
+        dependencyCheck?.cancel()
+        dependencyCheck = nil
+        // Dependants stop before what they depend on; each wave stops in parallel.
+        for wave in shutdownWaves(live) {
+            await withTaskGroup(of: Void.self) { group in
+                for agentID in wave {
+                    group.addTask { _ = await self.stopProcess(agentID, timeoutSeconds: nil) }
+                }
             }
         }
+        for restart in dependantRestarts.values { restart.cancel() }
         for cleanup in cleanups.values { await cleanup.value }
         orphanReap?.cancel()
         orphanReap = nil
@@ -200,7 +212,9 @@ public actor Supervisor {
     /// Starts an agent. The package is checked and unpacked before the table is touched.
     public func spawn(_ spec: AgentSpec) async throws(SupervisorError) -> ProcessStatus {
         if let file = agents[spec.agentID]?.owner { throw .ownedByConfig(processID: spec.processID, file: file) }
+        do { try validateDependencies([spec], replacing: [spec.agentID]) } catch { throw .invalid(error) }
         let prepared = try await Self.prepare(spec, config: config, extractor: extractor, cache: preparedPackages)
+        do { try validateDependencies([spec], replacing: [spec.agentID]) } catch { throw .invalid(error) }
         return try await launch(spec: spec, prepared: prepared, owner: nil)
     }
 
@@ -213,6 +227,9 @@ public actor Supervisor {
             throw .ownedByConfig(processID: processID, file: owner)
         }
         let spec = newSpec ?? before.spec
+        if newSpec != nil {
+            do { try validateDependencies([spec], replacing: [agentID]) } catch { throw .invalid(error) }
+        }
         let prepared = try await Self.prepare(spec, config: config, extractor: extractor, cache: preparedPackages)
         // Reading the package suspended us: a reload or another request may have changed
         // the agent meanwhile, and acting on what we read before would undo that.
@@ -227,7 +244,9 @@ public actor Supervisor {
         if let record = agents[agentID], record.isLive {
             _ = await stopProcess(agentID, timeoutSeconds: nil)
         }
-        return try await launch(spec: spec, prepared: prepared, owner: owner)
+        let status = try await launch(spec: spec, prepared: prepared, owner: owner)
+        restartDependants(of: agentID)
+        return status
     }
 
     /// Graceful stop: SIGTERM to the agent's whole session, then SIGKILL after the timeout.
@@ -449,7 +468,7 @@ public actor Supervisor {
             return status(of: agentID)!
         }
         do {
-            try start(agentID, &record)
+            try startOrWait(agentID, &record)
         } catch {
             releasePorts()
             if let group = record.cgroup { cgroups.remove(group) }
@@ -471,6 +490,7 @@ public actor Supervisor {
         }
         update(agentID, record)
         if case .ready(let built) = environment { noteReused(built, agentID: agentID, run: record.run) }
+        guard record.state != .waiting else { return status(of: agentID)! }
         logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "spawned \(agentID.processID) (pid \(record.pid ?? 0), port \(port))", fields: ["pid": .number(Double(record.pid ?? 0)), "port": .number(Double(port)), "run": .number(Double(record.run))])
         return status(of: agentID)!
     }
@@ -579,6 +599,8 @@ public actor Supervisor {
                 record.restartHistory = RestartPlanner.recentRestarts(record.restartHistory, config: record.spec.restart, now: now) + [now]
             }
         }
+        // A restart by policy takes the agents that declared `restart: true` on this one along.
+        if outcome.restart != nil { restartDependants(of: agentID) }
         // The record takes the outcome; then its effects are carried out in the planned order.
         record.healthKill = nil
         record.lastExit = ExitRecord(code: code, signal: signal, at: exit.at, reason: outcome.reason.rawValue, run: run)
@@ -745,6 +767,10 @@ public actor Supervisor {
             run: record.run, restartCount: record.restartCount, consecutiveRestarts: record.consecutiveRestarts,
             restartPolicy: record.spec.restart.policy, maxRestarts: record.spec.restart.maxRestarts,
             lastExit: record.lastExit, nextRestartAt: record.nextRestartAt, nextRestartReason: record.nextRestartReason, error: record.error,
+            dependencies: record.spec.dependencies,
+            waitingFor: record.waitingFor.map { dependency in
+                (dependency, published.state(of: dependency.agentID))
+            },
             resources: record.pid != nil ? sampler.latest(for: agentID.processID) : nil,
             limits: record.spec.limits,
             limitsEnforced: record.spec.limits.needsNoCgroup || cgroups.version != nil,
@@ -775,6 +801,7 @@ public actor Supervisor {
         if let next = record.nextRestartAt { retryAfter = max(1, Int(next.timeIntervalSinceNow.rounded(.up))) }
         if record.state == .starting { retryAfter = 1 }
         if record.state == .preparing { retryAfter = 5 }
+        if record.state == .waiting { retryAfter = 1 }
         return .unavailable(state: record.state, retryAfter: retryAfter)
     }
 
@@ -786,5 +813,11 @@ public actor Supervisor {
     func update(_ agentID: AgentID, _ record: AgentRecord) {
         agents[agentID] = record
         routeTable.publish(agentID.rawValue, port: Self.routablePort(record))
+        if record.state == .waiting {
+            waitingAgents.insert(agentID)
+        } else {
+            waitingAgents.remove(agentID)
+        }
+        if !waitingAgents.isEmpty { scheduleDependencyCheck() }
     }
 }

@@ -95,6 +95,29 @@ struct ConfigFileDaemonTests {
         #expect(try daemon.client().get("/supervisor/processes/par-added").status == 200)
     }
 
+    @Test func dependenciesInTheFileStartInOrderAndACycleIsRefusedByReload() throws {
+        let setup = try Setup()
+        // Declared before what it depends on: the order in the file does not matter.
+        try setup.write(agent("web", "depends_on: [{agent: api, condition: healthy}]") + agent("api", "depends_on: [db]") + agent("db"))
+        let daemon = try setup.daemon()
+        defer { daemon.stop() }
+        let web = try daemon.waitFor("par-web") { state($0) == "running" }
+        #expect((web["depends_on"] as? [[String: Any]])?.first?["condition"] as? String == "healthy")
+        for id in ["api", "db"] { try daemon.waitFor("par-\(id)") { state($0) == "running" } }
+
+        try setup.write(agent("web", "depends_on: [api]") + agent("api", "depends_on: [db]") + agent("db", "depends_on: [web]"))
+        let refused = try daemon.client().post("/supervisor/reload")
+        #expect(refused.status == 422, "\(refused.text)")
+        let errors = refused.json["errors"] as? [String] ?? []
+        #expect(errors.first?.contains("cycle") == true, "\(errors)")
+        #expect((try daemon.process("par-db")["depends_on"] as? [Any])?.isEmpty == true, "nothing changed")
+
+        try setup.write(agent("web", "depends_on: [ghost]"))
+        let unknown = try daemon.client().post("/supervisor/reload")
+        #expect(unknown.status == 422, "\(unknown.text)")
+        #expect((unknown.json["errors"] as? [String])?.first?.contains("ghost") == true, "\(unknown.text)")
+    }
+
     @Test func aPackageRebuiltAtTheSamePathIsAChange() throws {
         let setup = try Setup()
         try setup.write(agent("rebuilt") + agent("other"))

@@ -77,8 +77,10 @@ extension Supervisor {
         switch result {
         case .success:
             do {
-                try start(agentID, &record)
-                logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "spawned \(processID) (pid \(record.pid ?? 0), port \(record.port ?? 0)) after installing its dependencies", fields: ["pid": .number(Double(record.pid ?? 0)), "run": .number(Double(record.run))])
+                try startOrWait(agentID, &record)
+                if record.state != .waiting {
+                    logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "spawned \(processID) (pid \(record.pid ?? 0), port \(record.port ?? 0)) after installing its dependencies", fields: ["pid": .number(Double(record.pid ?? 0)), "run": .number(Double(record.run))])
+                }
             } catch {
                 failStart(agentID, &record, error: "start failed: \(error)")
             }

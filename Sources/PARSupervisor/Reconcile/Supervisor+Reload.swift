@@ -34,6 +34,13 @@ extension Supervisor {
             }
         }
         guard issues.isEmpty else { throw .configInvalid(issues) }
+        // The file's agents replace the ones it declared before: the graph is judged with them.
+        let ownedBefore = Set(agents.filter { $0.value.owner == declared.path }.map(\.key))
+        do {
+            try validateDependencies(declared.agents, replacing: ownedBefore.union(declared.agents.map(\.agentID)))
+        } catch {
+            throw .configInvalid(["\(declared.path): agents: \(error.field): \(error.reason)"])
+        }
 
         let current = agents.values.map {
             ReconcilePlanner.CurrentAgent(
