@@ -111,9 +111,27 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
                 throw APIError.invalid(error)
             }
         }
+        let strategy = request.uri.queryParameters.get("strategy") ?? "stop-start"
+        guard ["stop-start", "rolling"].contains(strategy) else {
+            throw APIError.invalid(ValidationError(field: "strategy", reason: "must be stop-start (stop, then start) or rolling (start the next run beside the current one, switch when it is ready, drain, stop the old one); got \(strategy.debugDescription)"))
+        }
+        var drain: Double?
+        if let raw = request.uri.queryParameters.get("drain_timeout") {
+            guard strategy == "rolling" else {
+                throw APIError.invalid(ValidationError(field: "drain_timeout", reason: "applies to strategy=rolling only"))
+            }
+            guard let value = Double(raw), (0...3600).contains(value) else {
+                throw APIError.invalid(ValidationError(field: "drain_timeout", reason: "must be a number of seconds from 0 to 3600, got \(raw.debugDescription)"))
+            }
+            drain = value
+        }
         let status: ProcessStatus
         do {
-            status = try await supervisor.restart(processID: processID, newSpec: newSpec)
+            if strategy == "rolling" {
+                status = try await supervisor.rollingRestart(processID: processID, newSpec: newSpec, drainTimeoutSeconds: drain).status
+            } else {
+                status = try await supervisor.restart(processID: processID, newSpec: newSpec)
+            }
         } catch {
             throw APIError.from(error)
         }

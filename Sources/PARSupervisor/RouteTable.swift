@@ -7,6 +7,9 @@ import Synchronization
 public final class RouteTable: Sendable {
     private let ports = Mutex<[String: Int]>([:])
     private let changes = Atomic<UInt64>(0)
+    /// Requests the proxies are forwarding, by agent port: a rolling restart stops the old
+    /// run once its port has none left.
+    private let inFlight = Mutex<[Int: Int]>([:])
 
     public init() {}
 
@@ -21,6 +24,25 @@ public final class RouteTable: Sendable {
         changes.load(ordering: .acquiring)
     }
 
+    /// Counts a request forwarded to `port` until the returned token is released (when the
+    /// exchange holding it ends, on every path).
+    public func beginRequest(port: Int) -> InFlightRequest {
+        inFlight.withLock { $0[port, default: 0] += 1 }
+        return InFlightRequest(port: port, table: self)
+    }
+
+    fileprivate func endRequest(port: Int) {
+        inFlight.withLock { table in
+            let left = (table[port] ?? 1) - 1
+            table[port] = left > 0 ? left : nil
+        }
+    }
+
+    /// Requests being forwarded to `port` now.
+    public func requestsInFlight(port: Int) -> Int {
+        inFlight.withLock { $0[port] ?? 0 }
+    }
+
     func publish(_ agentID: String, port: Int?) {
         ports.withLock { table in
             guard table[agentID] != port else { return }
@@ -28,4 +50,17 @@ public final class RouteTable: Sendable {
             changes.add(1, ordering: .releasing)
         }
     }
+}
+
+/// One forwarded request, counted by its `RouteTable` while this lives.
+public final class InFlightRequest: Sendable {
+    let port: Int
+    private let table: RouteTable
+
+    fileprivate init(port: Int, table: RouteTable) {
+        self.port = port
+        self.table = table
+    }
+
+    deinit { table.endRequest(port: port) }
 }

@@ -40,7 +40,7 @@ public actor Supervisor {
     /// Agent uids in use, with `--agent-users`.
     var identities: IdentityPool?
     var shuttingDown = false
-    private let workerPath: String
+    let workerPath: String
     public nonisolated let startedAt = Date()
     public nonisolated let cgroups: CgroupDriver
     /// The restart budget every agent draws from; behind a lock so metrics read it off the actor.
@@ -53,6 +53,8 @@ public actor Supervisor {
         let now = ResourceSampler.monotonicSeconds()
         return (restartBudget.withLock { $0.balance(at: now) }, rateLimitedRestarts.load(ordering: .relaxed))
     }
+    /// Runs of agents besides the records' own: rolling restarts' next and draining runs.
+    var extraRuns: [AgentID: [ExtraRun]] = [:]
     /// Agents in state `waiting`, whose dependencies every record write may meet.
     var waitingAgents: Set<AgentID> = []
     /// The pending check of waiting agents (see `scheduleDependencyCheck`).
@@ -173,6 +175,7 @@ public actor Supervisor {
     /// Stops every agent in parallel (graceful, then forced) and releases the reactor.
     public func shutdown() async {
         shuttingDown = true
+        await killExtraRuns()
         let live = agents.filter { $0.value.isLive }.map(\.key)
         dependencyCheck?.cancel()
         dependencyCheck = nil
@@ -381,17 +384,7 @@ public actor Supervisor {
         if let violation = config.quotas.check(adding: spec.limits, to: quotaUsage(excluding: agentID)) {
             throw .quotaExceeded(violation)
         }
-        guard let port = ports.allocate(preferring: preferredPort ?? agents[agentID]?.lastPort, isFreeOnMachine: { PortProbe.isFree($0) }) else {
-            throw .noFreePort(range: config.portRange)
-        }
-        var a2aPort: Int?
-        if prepared.manifest.command == nil, prepared.manifest.surfaces.a2aService != nil {
-            guard let second = ports.allocate(preferring: nil, isFreeOnMachine: { PortProbe.isFree($0) }) else {
-                ports.release(port)
-                throw .noFreePort(range: config.portRange)
-            }
-            a2aPort = second
-        }
+        let (port, a2aPort) = try allocatePorts(for: prepared, preferring: preferredPort ?? agents[agentID]?.lastPort)
         let isolation: (identity: AgentIdentity?, workDirectory: String)
         do {
             isolation = try takeIdentity(agentID)
@@ -407,17 +400,10 @@ public actor Supervisor {
         }
         let plan: LaunchPlan
         do {
-            var context = LaunchContext(
-                agentID: agentID.rawValue, packageID: prepared.packageID, packagePath: spec.packagePath, port: port,
-                supervisorURL: config.supervisorURL, pythonWorkerPath: workerPath,
-                pythonExecutable: environment.python ?? config.pythonExecutable, a2aPort: a2aPort
-            )
-            context.expansionAllowList = config.environmentAllowList
-            context.workDirectory = isolation.workDirectory
-            plan = try LaunchPlan.make(manifest: prepared.manifest, packageDirectory: prepared.directory, requestEnvironment: spec.env, context: context)
+            plan = try makePlan(agentID, spec: spec, prepared: prepared, port: port, a2aPort: a2aPort, python: environment.python, workDirectory: isolation.workDirectory)
         } catch {
             releasePorts()
-            throw .package(error)
+            throw error
         }
         var record = AgentRecord(
             spec: spec, packageID: prepared.packageID, plan: plan, port: port, lastPort: port, owner: owner,
@@ -495,6 +481,38 @@ public actor Supervisor {
         return status(of: agentID)!
     }
 
+    /// The agent's port (`preferring` when it is free) and, for a package with an `a2a:`
+    /// surface run by the bundled worker, a second one.
+    func allocatePorts(for prepared: Prepared, preferring: Int?) throws(SupervisorError) -> (port: Int, a2aPort: Int?) {
+        guard let port = ports.allocate(preferring: preferring, isFreeOnMachine: { PortProbe.isFree($0) }) else {
+            throw .noFreePort(range: config.portRange)
+        }
+        guard prepared.manifest.command == nil, prepared.manifest.surfaces.a2aService != nil else { return (port, nil) }
+        guard let second = ports.allocate(preferring: nil, isFreeOnMachine: { PortProbe.isFree($0) }) else {
+            ports.release(port)
+            throw .noFreePort(range: config.portRange)
+        }
+        return (port, second)
+    }
+
+    /// What to run for `spec` on `port`: argv, environment and folder from the manifest.
+    func makePlan(
+        _ agentID: AgentID, spec: AgentSpec, prepared: Prepared, port: Int, a2aPort: Int?, python: String?, workDirectory: String
+    ) throws(SupervisorError) -> LaunchPlan {
+        var context = LaunchContext(
+            agentID: agentID.rawValue, packageID: prepared.packageID, packagePath: spec.packagePath, port: port,
+            supervisorURL: config.supervisorURL, pythonWorkerPath: workerPath,
+            pythonExecutable: python ?? config.pythonExecutable, a2aPort: a2aPort
+        )
+        context.expansionAllowList = config.environmentAllowList
+        context.workDirectory = workDirectory
+        do {
+            return try LaunchPlan.make(manifest: prepared.manifest, packageDirectory: prepared.directory, requestEnvironment: spec.env, context: context)
+        } catch {
+            throw .package(error)
+        }
+    }
+
     /// Spawns the record's plan and watches the child. Throws only if the kernel refused.
     func start(_ agentID: AgentID, _ record: inout AgentRecord) throws(SpawnError) {
         guard let plan = record.plan else { throw .setup(step: "find the launch plan (the agent was never prepared)", errno: ENOENT) }
@@ -525,13 +543,18 @@ public actor Supervisor {
         record.nextRestartAt = nil
         record.nextRestartReason = nil
         record.error = nil
-        let run = record.run
+        writePidFile(agentID, pid: spawned.pid)
+        watch(spawned, agentID: agentID, run: record.run, retention: record.spec.logRetention)
+        healthWakeup.signal()
+    }
+
+    /// Reads the child's output into the log store (as run `run`) and hands its exit to `run()`.
+    func watch(_ spawned: SpawnedProcess, agentID: AgentID, run: Int, retention: LogRetentionPolicy?) {
         let processID = agentID.processID
         let continuation = exitContinuation
-        writePidFile(agentID, pid: spawned.pid)
         let reactor = self.reactor
         let watchID = reactor.reserveWatchID()
-        logs.setRetention(record.spec.logRetention, for: processID)
+        logs.setRetention(retention, for: processID)
         // When the store falls behind, the reactor stops reading this agent's pipes and the
         // agent blocks on write; the store resumes it once it has caught up.
         let sink = logs.makeSink(processID: processID, run: run, onDrained: { reactor.resume(watchID) })
@@ -542,10 +565,10 @@ public actor Supervisor {
                 continuation.yield((agentID, run, exit))
             }
         ))
-        healthWakeup.signal()
     }
 
     private func handleExit(agentID: AgentID, run: Int, exit: ChildExit) {
+        if handleExtraRunExit(agentID: agentID, exit: exit) { return }
         guard var record = agents[agentID], LifecycleRules.acceptsExit(record.lifecycle(shuttingDown: shuttingDown), run: run, pid: exit.pid) else { return }
         let processID = agentID.processID
         // Anything the agent left in its process group dies with it (one syscall); the
@@ -727,6 +750,11 @@ public actor Supervisor {
     func releaseCgroup(_ agentID: AgentID, _ record: inout AgentRecord) {
         guard let group = record.cgroup else { return }
         record.cgroup = nil
+        releaseCgroupNamed(agentID, group)
+    }
+
+    /// Removes `group` once its processes are gone, in the agent's chain of removals.
+    func releaseCgroupNamed(_ agentID: AgentID, _ group: AgentCgroup) {
         let cgroups = self.cgroups
         let previous = cleanups[agentID]
         let logger = self.logger

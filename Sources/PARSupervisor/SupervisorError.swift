@@ -25,6 +25,8 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
     case configInvalid([String])
     /// No config file to reload: the daemon was started without --config.
     case noConfigFile
+    /// A rolling restart could not switch to its next run; the current run keeps serving.
+    case rollingRestartFailed(processID: String, reason: String)
 
     public var description: String {
         switch self {
@@ -47,6 +49,7 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
         case .reloadInProgress: "a reload is already being applied; try again when it has answered"
         case .changedMeanwhile(let processID): "\(processID) was changed by another request (or a reload) while this one was prepared; nothing was done, look at its status and try again"
         case .configInvalid(let issues): "the config file has \(issues.count) error\(issues.count == 1 ? "" : "s"); nothing was changed: \(issues.joined(separator: "; "))"
+        case .rollingRestartFailed(let processID, let reason): "rolling restart of \(processID) failed: \(reason)"
         case .noConfigFile: "the daemon was started without --config, so there is no file to reload; start it with par serve --config FILE"
         }
     }

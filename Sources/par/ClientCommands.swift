@@ -95,9 +95,16 @@ struct Restart: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Restart a process with its current configuration.")
     @OptionGroup var connection: Connection
     @Argument var processID: String
+    @Flag(help: "Without downtime: start the next run on a fresh port, switch to it once it is ready, let the old run's requests finish, then stop it.") var rolling = false
+    @Option(name: .customLong("drain-timeout"), help: "With --rolling: seconds the old run may take to finish its requests (default: its stop_timeout_seconds).") var drainTimeout: Double?
 
     func run() throws {
-        try connection.show(try connection.client().post("/supervisor/restart/\(processID)"))
+        var query = rolling ? "?strategy=rolling" : ""
+        if let drainTimeout {
+            guard rolling else { throw ValidationError("--drain-timeout needs --rolling") }
+            query += "&drain_timeout=\(drainTimeout)"
+        }
+        try connection.show(try connection.client().post("/supervisor/restart/\(processID)\(query)"))
     }
 }
 

@@ -154,6 +154,8 @@ final class FrontDoorLoop: @unchecked Sendable {
     private struct Exchange {
         var agent: Int
         var route: Route
+        /// Counts the request against its port while the exchange lives (rolling restarts drain on it).
+        let inFlight: InFlightRequest
         var agentID: String { route.agentID }
         var port: Int { route.port }
         /// Bytes of the client's input this request spans, consumed once the answer starts.
@@ -370,7 +372,7 @@ final class FrontDoorLoop: @unchecked Sendable {
             }
             client.headStartedAt = nil
             client.exchange = Exchange(
-                agent: agent.index, route: route, requestLength: request.totalLength, request: agent.output,
+                agent: agent.index, route: route, inFlight: settings.routes.beginRequest(port: route.port), requestLength: request.totalLength, request: agent.output,
                 isHead: request.isHead, isIdempotent: request.isIdempotent, wantsClose: request.wantsClose,
                 deadline: now + settings.timeoutNanoseconds
             )

@@ -332,6 +332,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
             deadline: .now() + settings.timeout
         )
         exchange.clientVersion = request.version
+        exchange.inFlight = settings.routes.beginRequest(port: target.port)
         self.exchange = exchange
         if request.version == .http1_1, request.headers[canonicalForm: "expect"].contains(where: { ProxyHeaders.HeaderName.equals(String($0), "100-continue") }) {
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
@@ -512,6 +513,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
                 agent.channel.close(promise: nil)
             }
         }
+        self.exchange?.inFlight = nil
         self.exchange = nil
         guard let context else { return }
         if exchange.closesClient {
@@ -569,6 +571,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
     /// The client went away (or the handler is removed): the agent connection cannot be reused.
     private func abandonExchange() {
         guard let exchange else { return }
+        self.exchange?.inFlight = nil
         self.exchange = nil
         if let agent = exchange.agent {
             agent.handler.owner = nil
@@ -614,6 +617,8 @@ private final class Exchange {
     var retryable = true
     var agentNeedsFlush = false
     var clientNeedsFlush = false
+    /// Counts the request against its port until the exchange ends (rolling restarts drain on it).
+    var inFlight: InFlightRequest?
 
     init(serial: Int, agentID: String, port: Int, head: HTTPRequestHead, closesClient: Bool, deadline: NIODeadline) {
         self.deadline = deadline

@@ -14,21 +14,23 @@ extension Supervisor {
     /// daemon killed with -9 has its agents killed by the next one it is started as.
     /// Written in place with plain calls (once per start, so it is on the restart path): a
     /// file torn by a crash fails the start-time check below and is ignored.
-    func writePidFile(_ agentID: AgentID, pid: Int32) {
+    /// - Parameter suffix: names a second process of the agent (a rolling restart's next or
+    ///   draining run), killed like the first by the next daemon if this one dies.
+    func writePidFile(_ agentID: AgentID, pid: Int32, suffix: String? = nil) {
         let start = ProcTable.stat(of: pid)?.startTicks ?? 0
-        let fd = open(pidFilePath(agentID), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = open(pidFilePath(agentID, suffix: suffix), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         defer { close(fd) }
         let line = Array("\(pid) \(start)\n".utf8)
         _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
-    func removePidFile(_ agentID: AgentID) {
-        unlink(pidFilePath(agentID))
+    func removePidFile(_ agentID: AgentID, suffix: String? = nil) {
+        unlink(pidFilePath(agentID, suffix: suffix))
     }
 
-    private func pidFilePath(_ agentID: AgentID) -> String {
-        config.pidDirectory.path + "/" + agentID.rawValue + ".pid"
+    private func pidFilePath(_ agentID: AgentID, suffix: String?) -> String {
+        config.pidDirectory.path + "/" + agentID.rawValue + (suffix.map { "+" + $0 } ?? "") + ".pid"
     }
 
     static func killLeftovers(in directory: URL, logger: Logger) {
