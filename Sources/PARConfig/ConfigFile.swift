@@ -93,7 +93,7 @@ public enum ServeSetting {
         "log_max_mb": .int, "log_max_total_mb": .int, "max_line_bytes": .int, "python": .string, "log_level": .string,
         "env_allow": .strings, "agent_users": .string, "pip_index_url": .string, "wheelhouse": .string, "install_timeout": .double, "env_cache_mb": .int,
         "log_buffer_mb": .int, "request_head_timeout": .double, "keep_alive_timeout": .double, "max_connections": .int,
-        "restart_rate": .double, "restart_burst": .int,
+        "restart_rate": .double, "restart_burst": .int, "reload_strategy": .string,
     ]
 
     static func problem(_ key: String, _ value: SettingValue) -> String? {

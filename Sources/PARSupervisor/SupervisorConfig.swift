@@ -38,6 +38,8 @@ public struct SupervisorConfig: Sendable {
     public var restartRatePerSecond: Double
     /// Restarts that may go at once before the rate applies.
     public var restartBurst: Int
+    /// A reload restarts changed agents the rolling way (next run ready before the old one stops).
+    public var rollingReloads = false
 
     public init(
         dataDirectory: URL,

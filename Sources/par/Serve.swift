@@ -106,6 +106,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-buffer-mb"), help: "MiB of agents' output held in memory before it is stored, all agents together (default 16); over it agents wait on their pipes, nothing is dropped.")
     var logBufferMB: Int?
 
+    @Option(name: .customLong("reload-strategy"), help: "How a config reload restarts a changed agent: stop-start (default) or rolling (its next run starts beside it and takes over once ready, no request dropped).")
+    var reloadStrategy: String?
+
     @Option(name: .customLong("restart-rate"), help: "The restart budget all agents share: restarts per second, sustained (default 20; 0 turns it off). Restarts over it wait their turn (next_restart_reason rate_limited); none is dropped.")
     var restartRate: Double?
 

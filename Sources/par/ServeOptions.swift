@@ -34,6 +34,7 @@ struct ServeOptions {
     var logMaxTotalMB = 8 * 1024
     var maxLineBytes = 64 * 1024
     var logBufferMB = 16
+    var reloadStrategy = "stop-start"
     var restartRate = SupervisorConfig.defaultRestartRate
     var restartBurst = SupervisorConfig.defaultRestartBurst
     var python: String?
@@ -88,6 +89,7 @@ struct ServeOptions {
         logMaxTotalMB = flags.logMaxTotalMB ?? int("log_max_total_mb") ?? logMaxTotalMB
         maxLineBytes = flags.maxLineBytes ?? int("max_line_bytes") ?? maxLineBytes
         logBufferMB = flags.logBufferMB ?? int("log_buffer_mb") ?? logBufferMB
+        reloadStrategy = flags.reloadStrategy ?? string("reload_strategy") ?? reloadStrategy
         restartRate = flags.restartRate ?? double("restart_rate") ?? restartRate
         restartBurst = flags.restartBurst ?? int("restart_burst") ?? restartBurst
         python = flags.python ?? string("python")
@@ -143,6 +145,7 @@ struct ServeOptions {
             throw ValidationError("--log-max-entries, --log-max-age, --log-max-mb and --log-max-total-mb must be positive (log_max_* in a config file)")
         }
         guard (1...4096).contains(logBufferMB) else { throw ValidationError("--log-buffer-mb must be from 1 to 4096 (log_buffer_mb in a config file)") }
+        guard ["stop-start", "rolling"].contains(reloadStrategy) else { throw ValidationError("--reload-strategy must be stop-start or rolling (reload_strategy in a config file), got \(reloadStrategy)") }
         guard restartRate >= 0, restartRate.isFinite, restartRate <= 100_000 else { throw ValidationError("--restart-rate must be from 0 (no budget) to 100000 restarts per second (restart_rate in a config file)") }
         guard (1...100_000).contains(restartBurst) else { throw ValidationError("--restart-burst must be from 1 to 100000 (restart_burst in a config file)") }
         guard (256...(64 << 20)).contains(maxLineBytes) else { throw ValidationError("--max-line-bytes must be from 256 to 67108864 (max_line_bytes in a config file)") }
@@ -163,7 +166,7 @@ struct ServeOptions {
     func supervisorConfig(dataURL: URL, supervisorURL: String) -> SupervisorConfig {
         var defaults = AgentSpecDefaults()
         defaults.restart.stableSeconds = stableSeconds
-        return SupervisorConfig(
+        var config = SupervisorConfig(
             dataDirectory: dataURL,
             portRange: portRange,
             packageDirectories: packageDirs.isEmpty ? nil : packageDirs,
@@ -188,5 +191,7 @@ struct ServeOptions {
             restartRatePerSecond: restartRate,
             restartBurst: restartBurst
         )
+        config.rollingReloads = reloadStrategy == "rolling"
+        return config
     }
 }

@@ -118,6 +118,33 @@ struct ConfigFileDaemonTests {
         #expect((unknown.json["errors"] as? [String])?.first?.contains("ghost") == true, "\(unknown.text)")
     }
 
+    @Test func aReloadWithTheRollingStrategyReplacesAChangedAgentWithoutDowntime() throws {
+        let setup = try Setup()
+        try FastAgent.package().write(to: setup.packages.appendingPathComponent("fast.apkg"))
+        func write(_ value: String) throws {
+            try "reload_strategy: rolling\nagents:\n  fast:\n    package_path: packages/fast.apkg\n    env_vars: {V: \"\(value)\"}\n".write(to: setup.config, atomically: true, encoding: .utf8)
+        }
+        try write("1")
+        let daemon = try setup.daemon()
+        defer { daemon.stop() }
+        let before = try daemon.waitFor("par-fast") { state($0) == "running" }
+        let load = RollingRestartTests.Load(port: daemon.port, token: daemon.token, path: "/agents/fast/")
+        Thread.sleep(forTimeInterval: 0.3)
+        try write("2")
+        let answer = try daemon.client().post("/supervisor/reload")
+        #expect(answer.status == 200, "\(answer.text)")
+        #expect(answer.json["changed"] as? [String] == ["fast"], "\(answer.text)")
+        Thread.sleep(forTimeInterval: 0.3)
+        let result = load.stop()
+        let failures = result.bad.count
+        #expect(failures == 0, "\(failures) failed requests, first: \(result.bad.prefix(3))")
+        let after = try daemon.process("par-fast")
+        #expect(pid(after) != pid(before))
+        #expect(after["run"] as? Int == 2)
+        let environ = try String(decoding: Data(contentsOf: URL(fileURLWithPath: "/proc/\(try #require(pid(after)))/environ")), as: UTF8.self)
+        #expect(environ.split(separator: "\0").contains("V=2"))
+    }
+
     @Test func aPackageRebuiltAtTheSamePathIsAChange() throws {
         let setup = try Setup()
         try setup.write(agent("rebuilt") + agent("other"))

@@ -35,9 +35,14 @@ extension Supervisor {
     }
 
     public func rollingRestart(processID: String, newSpec: AgentSpec?, drainTimeoutSeconds: Double?) async throws(SupervisorError) -> RollingReport {
-        let agentID = try lookup(processID)
+        try await rollingRestart(try lookup(processID), newSpec: newSpec, drainTimeoutSeconds: drainTimeoutSeconds, asOwner: nil)
+    }
+
+    /// - Parameter asOwner: the config file applying `newSpec` (a reload), which may change its own agents.
+    func rollingRestart(_ agentID: AgentID, newSpec: AgentSpec?, drainTimeoutSeconds: Double?, asOwner: String?) async throws(SupervisorError) -> RollingReport {
+        let processID = agentID.processID
         guard let before = agents[agentID] else { throw .notFound(processID: processID, known: knownIDs) }
-        if let owner = before.owner, let newSpec, newSpec != before.spec { throw .ownedByConfig(processID: processID, file: owner) }
+        if let owner = before.owner, owner != asOwner, let newSpec, newSpec != before.spec { throw .ownedByConfig(processID: processID, file: owner) }
         guard extraRuns[agentID] == nil else { throw .rollingRestartFailed(processID: processID, reason: "a rolling restart of it is already under way; wait for its answer") }
         // Nothing serves now: there is nothing to keep up, so an ordinary restart does.
         guard before.state == .running, before.pid != nil else {

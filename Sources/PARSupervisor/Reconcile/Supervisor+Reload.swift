@@ -84,6 +84,16 @@ extension Supervisor {
                 if !same { record.plan = nil }
                 update(spec.agentID, record)
                 persistQuietly(spec.agentID, record)
+            } else if config.rollingReloads, record.state == .running, record.pid != nil {
+                // Without downtime: the changed agent's next run takes over once it is ready.
+                record.owner = declared.path
+                update(spec.agentID, record)
+                do {
+                    _ = try await rollingRestart(spec.agentID, newSpec: spec, drainTimeoutSeconds: nil, asOwner: declared.path)
+                } catch {
+                    report.errors[spec.agentID.rawValue] = error.description
+                    continue
+                }
             } else if let error = await replace(spec, with: prepared[spec.agentID], owner: declared.path) {
                 report.errors[spec.agentID.rawValue] = error
                 continue
