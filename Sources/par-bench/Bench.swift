@@ -15,8 +15,11 @@ import Glibc
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "par-bench", abstract: "Benchmarks of the MultiPAR supervisor.")
 
-    @Option(help: "Comma-separated workloads: W1 (spawn N), W2 (crash to restart), W4 (idle daemon cost), W5 (status latency), L1 (spawn N with cgroup limits, cost per agent over W1), L2 (cpu_limit 0.5 against a 4-process burner), W6 (proxy throughput and latency against direct), P2 (daemon memory while 1 GiB streams through the proxy each way), H1 (/supervisor/health latency with N agents), W3 (log ingest: one agent, then ten, printing w3-lines each), Q1 (log queries over what W3 stored), L3 (agent print to SSE subscriber), W8 (kill -9 of the daemon to every agent answering again), R1 (config reload with one agent changed), W4H (idle cost with HTTP, TCP and no health probes), W7 (restart storm: 50 agents exiting after 50 ms, restarts/s, CPU per restart against a bare spawn, status and proxy p99, with and without the restart budget), S1 (spawn and stop request latency, state writes included), SOAK (status, health and /metrics latency, full-text backlog, CPU and RSS under floods, crash loops, proxy load and a live tail; not in the default set), PX (the pixell-kit demo's cold and warm start against a bare install and a bare uvicorn start; fetches pixell-kit and wheels from PyPI once).")
-    var workloads = "W1,W2,W4,W5,L1,L2,W6,P2,H1,W3,Q1,L3,W8,R1,W4H,S1,W7"
+    @Option(help: "Comma-separated workloads: W1 (spawn N), W2 (crash to restart), W4 (idle daemon cost), W5 (status latency), L1 (spawn N with cgroup limits, cost per agent over W1), L2 (cpu_limit 0.5 against a 4-process burner), W6 (proxy throughput and latency against direct), P2 (daemon memory while 1 GiB streams through the proxy each way), H1 (/supervisor/health latency with N agents), W3 (log ingest: one agent, then ten, printing w3-lines each), Q1 (log queries over what W3 stored), L3 (agent print to SSE subscriber), W8 (kill -9 of the daemon to every agent answering again), R1 (config reload with one agent changed), W4H (idle cost with HTTP, TCP and no health probes), RR (3 rolling restarts under keep-alive load: non-200 answers and socket errors), D1 (a chain of 10 agents depending on the one before, condition healthy: time beyond their own start times), W7 (restart storm: 50 agents exiting after 50 ms, restarts/s, CPU per restart against a bare spawn, status and proxy p99, with and without the restart budget), S1 (spawn and stop request latency, state writes included), SOAK (status, health and /metrics latency, full-text backlog, CPU and RSS under floods, crash loops, proxy load and a live tail; not in the default set), PX (the pixell-kit demo's cold and warm start against a bare install and a bare uvicorn start; fetches pixell-kit and wheels from PyPI once).")
+    var workloads = "W1,W2,W4,W5,L1,L2,W6,P2,H1,W3,Q1,L3,W8,R1,W4H,S1,W7,RR,D1"
+
+    @Option(name: .customLong("rr-seconds"), help: "Seconds of load in RR.")
+    var rrSeconds = 10.0
 
     @Option(name: .customLong("w7-seconds"), help: "How long each W7 storm lasts.")
     var w7Seconds = 30.0
@@ -101,6 +104,8 @@ struct Bench: ParsableCommand {
         if selected.contains("S1") { try spawnLatency(&report) }
         if selected.contains("W8") { try crashRecovery(&report) }
         if selected.contains("W7") { try restartStorm(&report) }
+        if selected.contains("RR") { try rollingRestartUnderLoad(&report) }
+        if selected.contains("D1") { try dependencyChain(&report) }
         if selected.contains("R1") { try configReload(&report) }
         if selected.contains("W4H") { try idleWithHealthProbes(&report) }
         if selected.contains("PX") { try pixellStarts(&report) }

@@ -14,11 +14,15 @@ enum LoadGenerator {
         var p50Milliseconds: Double
         var p99Milliseconds: Double
         var errors: Int
+        /// Of `errors`: answers other than 200, and requests that failed on the socket.
+        var badStatus = 0
+        var socketErrors = 0
     }
 
     static func run(port: Int, path: String, connections: Int, seconds: Double) throws -> Result {
         let latencies = Mutex<[Double]>([])
         let errors = Atomic<Int>(0)
+        let badStatus = Atomic<Int>(0)
         let finished = DispatchGroup()
         let deadline = Clock.now() + seconds
         let start = Clock.now()
@@ -33,7 +37,12 @@ enum LoadGenerator {
                     let t0 = Clock.now()
                     do {
                         let answer = try connection.request("GET", path)
-                        if answer.status == 200 { local.append((Clock.now() - t0) * 1000) } else { errors.add(1, ordering: .relaxed) }
+                        if answer.status == 200 {
+                            local.append((Clock.now() - t0) * 1000)
+                        } else {
+                            errors.add(1, ordering: .relaxed)
+                            badStatus.add(1, ordering: .relaxed)
+                        }
                     } catch {
                         errors.add(1, ordering: .relaxed)
                         usleep(1_000)
@@ -50,7 +59,8 @@ enum LoadGenerator {
         return Result(
             requestsPerSecond: Double(all.count) / elapsed,
             p50Milliseconds: percentile(all, 50), p99Milliseconds: percentile(all, 99),
-            errors: errors.load(ordering: .relaxed)
+            errors: errors.load(ordering: .relaxed), badStatus: badStatus.load(ordering: .relaxed),
+            socketErrors: errors.load(ordering: .relaxed) - badStatus.load(ordering: .relaxed)
         )
     }
 }
