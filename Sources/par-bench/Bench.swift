@@ -24,6 +24,9 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("w7-seconds"), help: "How long each W7 storm lasts.")
     var w7Seconds = 30.0
 
+    @Flag(name: .customLong("w7-peers"), help: "Also run W7's storm under supervisord (installed from PyPI into .build/bench-peers once).")
+    var w7Peers = false
+
     @Option(name: .customLong("w3-lines"), help: "Lines each W3 agent prints.")
     var w3Lines = 1_000_000
 
@@ -103,7 +106,10 @@ struct Bench: ParsableCommand {
         if selected.contains("L3") { try liveTailLatency(&report) }
         if selected.contains("S1") { try spawnLatency(&report) }
         if selected.contains("W8") { try crashRecovery(&report) }
-        if selected.contains("W7") { try restartStorm(&report) }
+        if selected.contains("W7") {
+            try restartStorm(&report)
+            if w7Peers { try supervisordStorm(&report) }
+        }
         if selected.contains("RR") { try rollingRestartUnderLoad(&report) }
         if selected.contains("D1") { try dependencyChain(&report) }
         if selected.contains("R1") { try configReload(&report) }
