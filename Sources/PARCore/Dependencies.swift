@@ -125,29 +125,36 @@ public enum DependencyGraph {
         return nil
     }
 
-    /// A cycle as a path `a -> b -> ... -> a`, or nil. Depth-first, in sorted order, so the
-    /// same graph always names the same cycle.
+    /// A cycle as a path `a -> b -> ... -> a`, or nil. Depth-first in sorted order, so the
+    /// same graph always names the same cycle; iterative, so a chain of thousands of agents
+    /// cannot exhaust a thread's stack.
     public static func cycle(_ edges: [AgentID: [AgentID]]) -> [AgentID]? {
         enum Mark { case visiting, done }
         var marks: [AgentID: Mark] = [:]
-        var path: [AgentID] = []
-        func visit(_ node: AgentID) -> [AgentID]? {
-            if marks[node] == .done { return nil }
-            if marks[node] == .visiting {
-                let start = path.firstIndex(of: node) ?? 0
-                return Array(path[start...]) + [node]
+        for root in edges.keys.sorted() where marks[root] == nil {
+            // Each frame: a node and the index of its next edge to follow.
+            var stack: [(node: AgentID, next: Int, targets: [AgentID])] = [(root, 0, (edges[root] ?? []).sorted())]
+            marks[root] = .visiting
+            while let top = stack.last {
+                guard top.next < top.targets.count else {
+                    marks[top.node] = .done
+                    stack.removeLast()
+                    continue
+                }
+                stack[stack.count - 1].next += 1
+                let target = top.targets[top.next]
+                switch marks[target] {
+                case .done?:
+                    continue
+                case .visiting?:
+                    let path = stack.map(\.node)
+                    let start = path.firstIndex(of: target) ?? 0
+                    return Array(path[start...]) + [target]
+                case nil:
+                    marks[target] = .visiting
+                    stack.append((target, 0, (edges[target] ?? []).sorted()))
+                }
             }
-            marks[node] = .visiting
-            path.append(node)
-            for next in (edges[node] ?? []).sorted() {
-                if let found = visit(next) { return found }
-            }
-            path.removeLast()
-            marks[node] = .done
-            return nil
-        }
-        for node in edges.keys.sorted() {
-            if let found = visit(node) { return found }
         }
         return nil
     }

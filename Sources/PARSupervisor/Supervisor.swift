@@ -55,6 +55,8 @@ public actor Supervisor {
     }
     /// Runs of agents besides the records' own: rolling restarts' next and draining runs.
     var extraRuns: [AgentID: [ExtraRun]] = [:]
+    /// Agents a rolling restart is working on (also while it reads the package).
+    var rollingAgents: Set<AgentID> = []
     /// Agents in state `waiting`, whose dependencies every record write may meet.
     var waitingAgents: Set<AgentID> = []
     /// The pending check of waiting agents (see `scheduleDependencyCheck`).

@@ -27,6 +27,8 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
     case noConfigFile
     /// A rolling restart could not switch to its next run; the current run keeps serving.
     case rollingRestartFailed(processID: String, reason: String)
+    /// One rolling restart per agent at a time.
+    case rollingRestartInProgress(processID: String)
 
     public var description: String {
         switch self {
@@ -50,6 +52,7 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
         case .changedMeanwhile(let processID): "\(processID) was changed by another request (or a reload) while this one was prepared; nothing was done, look at its status and try again"
         case .configInvalid(let issues): "the config file has \(issues.count) error\(issues.count == 1 ? "" : "s"); nothing was changed: \(issues.joined(separator: "; "))"
         case .rollingRestartFailed(let processID, let reason): "rolling restart of \(processID) failed: \(reason)"
+        case .rollingRestartInProgress(let processID): "a rolling restart of \(processID) is already under way; wait for its answer, then try again"
         case .noConfigFile: "the daemon was started without --config, so there is no file to reload; start it with par serve --config FILE"
         }
     }

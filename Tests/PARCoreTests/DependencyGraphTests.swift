@@ -74,6 +74,14 @@ struct DependencyGraphTests {
         #expect(cycle?.count == 252)
     }
 
+    @Test func aChainOfTenThousandIsCheckedWithoutRecursion() {
+        var pairs: [String: [String]] = [:]
+        for index in 0..<10_000 { pairs["n\(index)"] = index == 0 ? [] : ["n\(index - 1)"] }
+        #expect(DependencyGraph.cycle(edges(pairs)) == nil)
+        pairs["n0"] = ["n9999"]
+        #expect(DependencyGraph.cycle(edges(pairs))?.count == 10_001)
+    }
+
     @Test func anUnknownAgentIsNamed() {
         let problem = DependencyGraph.problem(edges(["app": ["db", "ghost"]]), known: Set(["app", "db"].map(id)))
         #expect(problem?.agent == id("app"))

@@ -129,4 +129,44 @@ struct RollingRestartTests {
         #expect(rolled.status == 200, "\(rolled.text)")
         #expect((rolled.json["process"] as? [String: Any])?["run"] as? Int == 2)
     }
+
+    @Test func aSecondRollingRestartMeanwhileIsAConflict() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        _ = try daemon.spawn("fast", package: try daemon.install(FastAgent.package()))
+        try daemon.waitFor("par-fast") { state($0) == "running" }
+        let slow = try daemon.install(DependencyTests.slowTiny(delay: 1.5))
+        let first = Mutex<HTTPAnswer?>(nil)
+        let thread = Thread {
+            let answer = try? daemon.client().post("/supervisor/restart/par-fast?strategy=rolling", json: ["package_path": slow])
+            first.withLock { $0 = answer }
+        }
+        thread.start()
+        Thread.sleep(forTimeInterval: 0.5)
+        let second = try daemon.client().post("/supervisor/restart/par-fast?strategy=rolling")
+        #expect(second.status == 409, "\(second.text)")
+        #expect(ProcessInspection.eventually(timeout: 20) { first.withLock { $0 } != nil })
+        #expect(first.withLock { $0?.status } == 200)
+    }
+
+    @Test func aDaemonKilledMidRollingRestartLeavesNoSecondRunBehind() throws {
+        let daemon = try DaemonHarness()
+        _ = try daemon.spawn("fast", package: try daemon.install(FastAgent.package()))
+        try daemon.waitFor("par-fast") { state($0) == "running" }
+        let slow = try daemon.install(DependencyTests.slowTiny(delay: 30))
+        let thread = Thread { _ = try? daemon.client().post("/supervisor/restart/par-fast?strategy=rolling", json: ["package_path": slow]) }
+        thread.start()
+        let pidFile = daemon.dataDirectory.appendingPathComponent("run/fast+next.pid")
+        #expect(ProcessInspection.eventually(timeout: 10) { FileManager.default.fileExists(atPath: pidFile.path) })
+        let text = try String(contentsOf: pidFile, encoding: .utf8)
+        let nextPID = try #require(Int32(text.split(separator: " ").first ?? ""))
+        #expect(ProcessInspection.isAlive(nextPID))
+        daemon.crash()
+        let successor = try DaemonHarness(root: daemon.root, portRange: daemon.portRange)
+        defer { successor.stop() }
+        #expect(ProcessInspection.eventually(timeout: 10) { !ProcessInspection.isAlive(nextPID) }, "the next run of the killed daemon was killed")
+        let restored = try successor.waitFor("par-fast") { state($0) == "running" }
+        #expect(pid(restored) != nextPID)
+        #expect(!FileManager.default.fileExists(atPath: pidFile.path))
+    }
 }

@@ -43,7 +43,9 @@ extension Supervisor {
         let processID = agentID.processID
         guard let before = agents[agentID] else { throw .notFound(processID: processID, known: knownIDs) }
         if let owner = before.owner, owner != asOwner, let newSpec, newSpec != before.spec { throw .ownedByConfig(processID: processID, file: owner) }
-        guard extraRuns[agentID] == nil else { throw .rollingRestartFailed(processID: processID, reason: "a rolling restart of it is already under way; wait for its answer") }
+        guard extraRuns[agentID] == nil, !rollingAgents.contains(agentID) else { throw .rollingRestartInProgress(processID: processID) }
+        rollingAgents.insert(agentID)
+        defer { rollingAgents.remove(agentID) }
         // Nothing serves now: there is nothing to keep up, so an ordinary restart does.
         guard before.state == .running, before.pid != nil else {
             let status = try await restart(processID: processID, newSpec: newSpec)
