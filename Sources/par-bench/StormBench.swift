@@ -30,12 +30,14 @@ extension Bench {
             }
             let direct = PARAPIClient(port: echoPort, token: nil)
             // One round: status, the echo agent through the proxy, the echo agent directly.
-            func sample(rounds: Int) throws -> (status: [Double], proxied: [Double], direct: [Double]) {
-                var result: (status: [Double], proxied: [Double], direct: [Double]) = ([], [], [])
+            typealias Samples = (status: [Double], proxied: [Double], direct: [Double], logs: [Double])
+            func sample(rounds: Int) throws -> Samples {
+                var result: Samples = ([], [], [], [])
                 for _ in 0..<rounds {
                     result.status += try Self.latencies(client, paths: ["/supervisor/status"])
                     result.proxied += try Self.latencies(client, paths: ["/agents/echo/echo"])
                     result.direct += try Self.latencies(direct, paths: ["/echo"])
+                    result.logs += try Self.latencies(client, paths: ["/supervisor/logs?process_id=supervisor&limit=100"])
                 }
                 return result
             }
@@ -55,13 +57,14 @@ extension Bench {
             let cpu = try ProcStat.cpuSeconds(pid) - cpuBefore
             let restarts = try Self.totalRestarts(client) - restartsBefore
             // Second half: latencies while it goes on.
-            var stormy: (status: [Double], proxied: [Double], direct: [Double]) = ([], [], [])
+            var stormy: Samples = ([], [], [], [])
             let second = Clock.now()
             while Clock.now() - second < w7Seconds / 2 {
                 let round = try sample(rounds: 20)
                 stormy.status += round.status
                 stormy.proxied += round.proxied
                 stormy.direct += round.direct
+                stormy.logs += round.logs
             }
             // Every run's exit handled: once stopped, each agent's last exit is its last run.
             for index in 0..<50 { _ = try client.post("/supervisor/stop/par-bench-\(index)") }
@@ -80,6 +83,7 @@ extension Bench {
             report.add("W7", "\(label): CPU per restart over a bare spawn's", agents: 50, value: perRestart / bare, unit: "ratio", bar: nil)
             report.add("W7", "\(label): status latency p99 (before the storm \(Self.format(percentile(quiet.status, 99))))", agents: 50, value: percentile(stormy.status, 99), unit: "ms", bar: 5)
             report.add("W7", "\(label): healthy agent through the proxy, p99 (before \(Self.format(percentile(quiet.proxied, 99))))", agents: 50, value: percentile(stormy.proxied, 99), unit: "ms", bar: 5)
+            report.add("W7", "\(label): log query (100 newest events) p99 (before \(Self.format(percentile(quiet.logs, 99))))", agents: 50, value: percentile(stormy.logs, 99), unit: "ms", bar: nil)
             report.add("W7", "\(label): the same agent directly, p99 (before \(Self.format(percentile(quiet.direct, 99))))", agents: 50, value: percentile(stormy.direct, 99), unit: "ms", bar: nil)
             report.add("W7", "\(label): agents whose last exit was missed", agents: 50, value: Double(missed), unit: "agents", bar: 0)
         }

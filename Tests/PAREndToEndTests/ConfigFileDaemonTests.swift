@@ -118,6 +118,29 @@ struct ConfigFileDaemonTests {
         #expect((unknown.json["errors"] as? [String])?.first?.contains("ghost") == true, "\(unknown.text)")
     }
 
+    @Test func agentsAReloadDropsStopDependantsFirst() throws {
+        let setup = try Setup()
+        let record = setup.root.appendingPathComponent("stop-order")
+        FileManager.default.createFile(atPath: record.path, contents: nil)
+        chmod(record.path, 0o666)
+        try APKGBuilder.commandPackage(script: """
+        trap 'echo "$PAR_AGENT_ID" >> \(record.path); sleep 0.3; exit 0' TERM
+        while :; do sleep 0.05; done
+        """).write(to: setup.packages.appendingPathComponent("noting.apkg"))
+        func noting(_ id: String, _ extra: String = "") -> String {
+            "  \(id):\n    package_path: packages/noting.apkg\n\(extra.isEmpty ? "" : "    \(extra)\n")"
+        }
+        try setup.write(noting("db") + noting("api", "depends_on: [db]") + noting("web", "depends_on: [api]") + agent("other"))
+        let daemon = try setup.daemon()
+        defer { daemon.stop() }
+        for id in ["db", "api", "web"] { try daemon.waitFor("par-\(id)") { state($0) == "running" } }
+        try setup.write(agent("other"))
+        let answer = try daemon.client().post("/supervisor/reload")
+        #expect(answer.status == 200, "\(answer.text)")
+        let order = (try String(contentsOf: record, encoding: .utf8)).split(separator: "\n").map(String.init)
+        #expect(order == ["web", "api", "db"], "stop order: \(order)")
+    }
+
     @Test func aReloadWithTheRollingStrategyReplacesAChangedAgentWithoutDowntime() throws {
         let setup = try Setup()
         try FastAgent.package().write(to: setup.packages.appendingPathComponent("fast.apkg"))

@@ -129,7 +129,7 @@ extension Supervisor {
         }
     }
 
-    /// Live agents in waves for shutdown: dependants before what they depend on.
+    /// Agents in waves to stop (shutdown, a reload's removals): dependants before what they depend on.
     func shutdownWaves(_ live: [AgentID]) -> [[AgentID]] {
         var edges: [AgentID: [AgentID]] = [:]
         for id in live { edges[id] = agents[id]?.spec.dependencies.map(\.agentID) ?? [] }

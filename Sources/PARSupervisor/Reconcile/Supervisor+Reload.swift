@@ -53,8 +53,15 @@ extension Supervisor {
         let diff = ReconcilePlanner.reload(current: current, filePath: declared.path, declared: declared.agents, fileDigests: prepared.mapValues(\.digest))
         var report = ReloadReport()
         report.unchanged = diff.unchanged.map(\.rawValue)
+        // Agents the file drops stop dependants first, each wave together.
+        for wave in shutdownWaves(diff.removed) {
+            await withTaskGroup(of: Void.self) { group in
+                for agentID in wave {
+                    group.addTask { _ = await self.stopProcess(agentID, timeoutSeconds: nil) }
+                }
+            }
+        }
         for agentID in diff.removed {
-            await stopProcess(agentID, timeoutSeconds: nil)
             // Another request may have started it again while it stopped: then it is not ours to drop.
             guard agents[agentID]?.owner == declared.path, agents[agentID]?.isLive == false else {
                 report.errors[agentID.rawValue] = "it was started again by another request while the reload stopped it; stop it and reload again"
