@@ -168,7 +168,7 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
     private func status() async throws -> Response {
         let (statuses, routes) = supervisor.snapshot()
         let (quota, used) = supervisor.quotas()
-        var json = JSONWriter(capacity: 1024 + statuses.count * 900)
+        var json = JSONWriter(capacity: 1024 + statuses.count * 1600)
         json.beginObject()
         json.field("supervisor", "running")
         json.key("processes")
