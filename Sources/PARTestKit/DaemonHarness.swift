@@ -1,5 +1,6 @@
 import Foundation
 import PARClient
+import PARProcess
 
 #if canImport(Glibc)
 import Glibc
@@ -156,8 +157,14 @@ public final class DaemonHarness: @unchecked Sendable {
         for _ in 0..<blocks {
             let low = 12_000 + start * blockSize
             if let fd = holdAbstractName("par-test-ports-\(low)-\(blockSize)") {
-                PortLocks.shared.keep(fd)
-                return low...(low + count - 1)
+                // The lock keeps harnesses apart; a port that something else holds (a daemon
+                // started by hand, another program) would still fail a test that counts
+                // free ports, so such a block is passed over.
+                if (low...(low + count - 1)).allSatisfy({ PortProbe.isFree($0) }) {
+                    PortLocks.shared.keep(fd)
+                    return low...(low + count - 1)
+                }
+                close(fd)
             }
             start = (start + 1) % blocks
         }
