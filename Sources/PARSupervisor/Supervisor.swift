@@ -54,7 +54,7 @@ public actor Supervisor {
         return (restartBudget.withLock { $0.balance(at: now) }, rateLimitedRestarts.load(ordering: .relaxed))
     }
     /// Runs of agents besides the records' own: rolling restarts' next and draining runs.
-    var extraRuns: [AgentID: [ExtraRun]] = [:]
+    var extraRuns: [AgentID: ExtraRun] = [:]
     /// Agents a rolling restart is working on (also while it reads the package).
     var rollingAgents: Set<AgentID> = []
     /// Agents in state `waiting`, whose dependencies every record write may meet.

@@ -43,9 +43,13 @@ extension Supervisor {
         let processID = agentID.processID
         guard let before = agents[agentID] else { throw .notFound(processID: processID, known: knownIDs) }
         if let owner = before.owner, owner != asOwner, let newSpec, newSpec != before.spec { throw .ownedByConfig(processID: processID, file: owner) }
-        guard extraRuns[agentID] == nil, !rollingAgents.contains(agentID) else { throw .rollingRestartInProgress(processID: processID) }
+        guard !rollingAgents.contains(agentID) else { throw .rollingRestartInProgress(processID: processID) }
         rollingAgents.insert(agentID)
-        defer { rollingAgents.remove(agentID) }
+        // Whatever way it ends (ready, failed, refused), no extra run is left on the books.
+        defer {
+            rollingAgents.remove(agentID)
+            extraRuns[agentID] = nil
+        }
         // Nothing serves now: there is nothing to keep up, so an ordinary restart does.
         guard before.state == .running, before.pid != nil else {
             let status = try await restart(processID: processID, newSpec: newSpec)
@@ -104,7 +108,7 @@ extension Supervisor {
             if let group { cgroups.remove(group) }
             throw .spawnFailed("cannot start the next run of \(agentID.processID): \(error)")
         }
-        extraRuns[agentID] = [ExtraRun(role: .next, pid: spawned.pid, run: run, port: port, a2aPort: a2aPort, cgroup: group)]
+        extraRuns[agentID] = ExtraRun(role: .next, pid: spawned.pid, run: run, port: port, a2aPort: a2aPort, cgroup: group)
         writePidFile(agentID, pid: spawned.pid, suffix: "next")
         watch(spawned, agentID: agentID, run: run, retention: spec.logRetention)
         logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "rolling restart of \(processID): run \(run) started beside run \(current.run) (pid \(spawned.pid), port \(port)); the route switches once it is ready", fields: ["pid": .number(Double(spawned.pid)), "port": .number(Double(port)), "run": .number(Double(run))])
@@ -177,7 +181,7 @@ extension Supervisor {
         var cut = 0
         let drainStarted = ResourceSampler.monotonicSeconds()
         if let oldPID = old.pid, let oldPort = old.port {
-            extraRuns[agentID] = [ExtraRun(role: .draining, pid: oldPID, run: old.run, port: oldPort, a2aPort: old.a2aPort, cgroup: old.cgroup)]
+            extraRuns[agentID] = ExtraRun(role: .draining, pid: oldPID, run: old.run, port: oldPort, a2aPort: old.a2aPort, cgroup: old.cgroup)
             writePidFile(agentID, pid: oldPID, suffix: "draining")
             let deadline = drainStarted + (drainTimeoutSeconds ?? spec.stopTimeoutSeconds)
             while routeTable.requestsInFlight(port: oldPort) > 0, ResourceSampler.monotonicSeconds() < deadline, !shuttingDown {
@@ -190,7 +194,6 @@ extension Supervisor {
             if let second = old.a2aPort { ports.release(second) }
         }
         if let oldGroup = old.cgroup { releaseCgroupNamed(agentID, oldGroup) }
-        extraRuns[agentID] = nil
         let drained = ResourceSampler.monotonicSeconds() - drainStarted
         logs.appendEvent(agentID: agentID.rawValue, level: cut > 0 ? .warning : .info, message: "rolling restart of \(processID) done: run \(run) serves on port \(port); run \(old.run) drained in \(String(format: "%.3f", drained)) s and stopped\(cut > 0 ? " with \(cut) request\(cut == 1 ? "" : "s") still in flight (drain timeout)" : "")", fields: ["run": .number(Double(run)), "cut_requests": .number(Double(cut))])
         return RollingReport(status: status(of: agentID)!, cutRequests: cut, drainSeconds: drained)
@@ -240,19 +243,19 @@ extension Supervisor {
     }
 
     func extraRun(_ agentID: AgentID, pid: Int32) -> ExtraRun? {
-        extraRuns[agentID]?.first { $0.pid == pid }
+        extraRuns[agentID].flatMap { $0.pid == pid ? $0 : nil }
     }
 
     /// An exit of a next or draining run: noted, its leftovers killed. True when it was one.
     func handleExtraRunExit(agentID: AgentID, exit: ChildExit) -> Bool {
-        guard var runs = extraRuns[agentID], let index = runs.firstIndex(where: { $0.pid == exit.pid }) else { return false }
+        guard var extra = extraRuns[agentID], extra.pid == exit.pid else { return false }
         ProcessSignals.signalGroup(exit.pid, SIGKILL)
-        if let group = runs[index].cgroup { cgroups.kill(group) } else { ProcessSignals.signalSession(exit.pid, SIGKILL) }
-        runs[index].exited = true
-        let waiters = runs[index].waiters
-        runs[index].waiters = []
-        extraRuns[agentID] = runs
-        logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "run \(runs[index].run) of \(agentID.processID) (\(runs[index].role == .next ? "the next run of a rolling restart" : "drained")) \(exit.termination)", fields: ["pid": .number(Double(exit.pid)), "run": .number(Double(runs[index].run))])
+        if let group = extra.cgroup { cgroups.kill(group) } else { ProcessSignals.signalSession(exit.pid, SIGKILL) }
+        extra.exited = true
+        let waiters = extra.waiters
+        extra.waiters = []
+        extraRuns[agentID] = extra
+        logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "run \(extra.run) of \(agentID.processID) (\(extra.role == .next ? "the next run of a rolling restart" : "drained")) \(exit.termination)", fields: ["pid": .number(Double(exit.pid)), "run": .number(Double(extra.run))])
         waiters.forEach { $0.resume(exited: true) }
         return true
     }
@@ -273,10 +276,7 @@ extension Supervisor {
         guard let run = extraRun(agentID, pid: pid), !run.exited else { return true }
         return await withCheckedContinuation { continuation in
             let waiter = ExitWaiter(continuation)
-            if var runs = extraRuns[agentID], let index = runs.firstIndex(where: { $0.pid == pid }) {
-                runs[index].waiters.append(waiter)
-                extraRuns[agentID] = runs
-            }
+            extraRuns[agentID]?.waiters.append(waiter)
             Task {
                 try? await Task.sleep(for: .milliseconds(Int64(timeoutSeconds * 1000)))
                 waiter.resume(exited: false)
@@ -286,10 +286,8 @@ extension Supervisor {
 
     /// At shutdown: every next or draining run is killed with the agents.
     func killExtraRuns() async {
-        for (agentID, runs) in extraRuns {
-            for run in runs where !run.exited {
-                await endExtraRun(agentID, pid: run.pid, timeoutSeconds: 0)
-            }
+        for (agentID, run) in extraRuns where !run.exited {
+            await endExtraRun(agentID, pid: run.pid, timeoutSeconds: 0)
         }
     }
 }
