@@ -25,6 +25,10 @@ public enum APIServer {
         public var keepAliveSeconds: Double = 75
         /// How long a client may take to send its first request whole.
         public var requestHeadTimeoutSeconds: Double = 30
+        /// Longest pause inside a request body before 408 and the close.
+        public var requestBodyTimeoutSeconds: Double = 30
+        /// Client connections the HTTP server holds at most (over it: 503 and the close).
+        public var maxConnections: Int = 4096
         /// Re-reads the config file and applies it; nil when the daemon runs without one.
         public var reload: (@Sendable () async throws(SupervisorError) -> ReloadReport)?
 
@@ -95,10 +99,13 @@ public enum APIServer {
         let server: HTTPServerBuilder
         let address: BindAddress
         let webSocketResponder = webSocketRouter.buildResponder()
+        let connections = ConnectionCount(limit: options.maxConnections)
         let makeChannel = { @Sendable (responder: @escaping HTTPChannelHandler.Responder) in
-            AnswersMalformedRequests(
+            GuardedHTTPChannel(
                 inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: .init(http1: http1)),
-                headTimeout: .milliseconds(Int64(options.requestHeadTimeoutSeconds * 1000))
+                headTimeout: .milliseconds(Int64(options.requestHeadTimeoutSeconds * 1000)),
+                bodyTimeout: .milliseconds(Int64(options.requestBodyTimeoutSeconds * 1000)),
+                connections: connections
             )
         }
         if let frontDoor, let privateSocket {

@@ -15,8 +15,8 @@ import Glibc
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "par-bench", abstract: "Benchmarks of the MultiPAR supervisor.")
 
-    @Option(help: "Comma-separated workloads: W1 (spawn N), W2 (crash to restart), W4 (idle daemon cost), W5 (status latency), L1 (spawn N with cgroup limits, cost per agent over W1), L2 (cpu_limit 0.5 against a 4-process burner), W6 (proxy throughput and latency against direct), P2 (daemon memory while 1 GiB streams through the proxy each way), H1 (/supervisor/health latency with N agents), W3 (log ingest: one agent, then ten, printing w3-lines each), Q1 (log queries over what W3 stored), L3 (agent print to SSE subscriber), W8 (kill -9 of the daemon to every agent answering again), R1 (config reload with one agent changed), W4H (idle cost with HTTP, TCP and no health probes), RR (3 rolling restarts under keep-alive load: non-200 answers and socket errors), D1 (a chain of 10 agents depending on the one before, condition healthy: time beyond their own start times), W7 (restart storm: 50 agents exiting after 50 ms, restarts/s, CPU per restart against a bare spawn, status and proxy p99, with and without the restart budget), S1 (spawn and stop request latency, state writes included), SOAK (status, health and /metrics latency, full-text backlog, CPU and RSS under floods, crash loops, proxy load and a live tail; not in the default set), PX (the pixell-kit demo's cold and warm start against a bare install and a bare uvicorn start; fetches pixell-kit and wheels from PyPI once).")
-    var workloads = "W1,W2,W4,W5,L1,L2,W6,P2,H1,W3,Q1,L3,W8,R1,W4H,S1,W7,RR,D1"
+    @Option(help: "Comma-separated workloads: W1 (spawn N), W2 (crash to restart), W4 (idle daemon cost), W5 (status latency), L1 (spawn N with cgroup limits, cost per agent over W1), L2 (cpu_limit 0.5 against a 4-process burner), W6 (proxy throughput, latency and CPU per request against direct and, when installed, nginx with 1 and 2 workers), P2 (daemon memory while 1 GiB streams through the proxy each way), H1 (/supervisor/health latency with N agents), W3 (log ingest: one agent, then ten, printing w3-lines each), Q1 (log queries over what W3 stored), L3 (agent print to SSE subscriber), W8 (kill -9 of the daemon to every agent answering again), R1 (config reload with one agent changed), W4H (idle cost with HTTP, TCP and no health probes), RR (3 rolling restarts under keep-alive load: non-200 answers and socket errors), D1 (a chain of 10 agents depending on the one before, condition healthy: time beyond their own start times), SL (slow-loris: sl-connections clients sending one head line per 5 s, their close against the head timeout, a normal client's proxy p99 beside its value without them), W7 (restart storm: 50 agents exiting after 50 ms, restarts/s, CPU per restart against a bare spawn, status and proxy p99, with and without the restart budget), S1 (spawn and stop request latency, state writes included), SOAK (status, health and /metrics latency, full-text backlog, CPU and RSS under floods, crash loops, proxy load and a live tail; not in the default set), PX (the pixell-kit demo's cold and warm start against a bare install and a bare uvicorn start; fetches pixell-kit and wheels from PyPI once).")
+    var workloads = "W1,W2,W4,W5,L1,L2,W6,P2,H1,W3,Q1,L3,W8,R1,W4H,S1,W7,RR,D1,SL"
 
     @Option(name: .customLong("rr-seconds"), help: "Seconds of load in RR.")
     var rrSeconds = 10.0
@@ -41,6 +41,12 @@ struct Bench: ParsableCommand {
 
     @Option(name: .customLong("w6-rounds"), help: "W6 pairs (direct, then proxied); the median pair is reported, since direct alone varies by 20% between runs here.")
     var w6Rounds = 3
+
+    @Option(name: .customLong("sl-connections"), help: "Slow-loris clients in SL.")
+    var slConnections = 300
+
+    @Option(name: .customLong("sl-head-timeout"), help: "The daemon's --request-head-timeout in SL (seconds).")
+    var slHeadTimeout = 10.0
 
     @Option(name: .customLong("soak-seconds"), help: "How long SOAK keeps the load on.")
     var soakSeconds = 60.0
@@ -111,6 +117,7 @@ struct Bench: ParsableCommand {
             if w7Peers { try supervisordStorm(&report) }
         }
         if selected.contains("RR") { try rollingRestartUnderLoad(&report) }
+        if selected.contains("SL") { try slowloris(&report) }
         if selected.contains("D1") { try dependencyChain(&report) }
         if selected.contains("R1") { try configReload(&report) }
         if selected.contains("W4H") { try idleWithHealthProbes(&report) }
@@ -119,7 +126,10 @@ struct Bench: ParsableCommand {
         report.printTable()
     }
 
-    /// W6: the same load straight to an agent and through `/agents/{id}/`.
+    /// W6: the same load straight to an agent, through `/agents/{id}/`, and (when installed)
+    /// through nginx with one and two workers, interleaved round by round so every proxy sees
+    /// the same machine. Each proxy's share of direct throughput is read against the direct
+    /// run of its own round; CPU per request is the proxy process's CPU over its requests.
     func proxyThroughput(_ report: inout Report) throws {
         let daemon = try DaemonHarness(agentPorts: 10)
         defer { daemon.stop() }
@@ -131,26 +141,64 @@ struct Bench: ParsableCommand {
             useWrk ? try Wrk.run(port: port, path: path, connections: w6Connections, seconds: w6Seconds)
                 : try LoadGenerator.run(port: port, path: path, connections: w6Connections, seconds: w6Seconds)
         }
-        // Each pair runs back to back so both see the same machine; the median pair by ratio is kept.
-        var pairs: [(direct: LoadGenerator.Result, proxied: LoadGenerator.Result)] = []
-        for _ in 0..<max(1, w6Rounds) {
-            pairs.append((try run(port, "/"), try run(daemon.port, "/agents/fast/")))
+        var peers: [NginxReference] = []
+        defer { peers.forEach { $0.stop() } }
+        if let nginx = NginxReference.executable {
+            for workers in [1, 2] { peers.append(try NginxReference(executable: nginx, targetPort: port, workers: workers)) }
+        } else {
+            print("W6: nginx is not installed; comparing against direct only (apt-get install nginx for the peer)")
         }
-        pairs.sort { $0.proxied.requestsPerSecond / $0.direct.requestsPerSecond < $1.proxied.requestsPerSecond / $1.direct.requestsPerSecond }
-        let (direct, proxied) = pairs[pairs.count / 2]
-        let ratios = pairs.map { String(format: "%.3f", $0.proxied.requestsPerSecond / $0.direct.requestsPerSecond) }.joined(separator: ", ")
+        /// One proxy's run: its share of the same round's direct throughput, CPU per request.
+        struct ProxyRun { var result: LoadGenerator.Result; var share: Double; var cpuMicroseconds: Double }
+        func measured(_ cpu: () throws -> Double, port: Int, path: String, direct: LoadGenerator.Result) throws -> ProxyRun {
+            let before = try cpu()
+            let result = try run(port, path)
+            let used = try cpu() - before
+            let requests = result.requestsPerSecond * w6Seconds
+            return ProxyRun(result: result, share: result.requestsPerSecond / direct.requestsPerSecond, cpuMicroseconds: used / max(1, requests) * 1e6)
+        }
+        let daemonPid = daemon.process.processIdentifier
+        var directs: [LoadGenerator.Result] = []
+        var ours: [ProxyRun] = []
+        var theirs: [[ProxyRun]] = Array(repeating: [], count: peers.count)
+        for _ in 0..<max(1, w6Rounds) {
+            let direct = try run(port, "/")
+            directs.append(direct)
+            ours.append(try measured({ try ProcStat.cpuSeconds(daemonPid) }, port: daemon.port, path: "/agents/fast/", direct: direct))
+            for (index, peer) in peers.enumerated() {
+                theirs[index].append(try measured(peer.cpuSeconds, port: peer.port, path: "/", direct: direct))
+            }
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        func range(_ values: [Double], _ format: String) -> String {
+            "\(String(format: format, values.min() ?? 0))-\(String(format: format, values.max() ?? 0))"
+        }
         let relay = try ReferenceRelay(targetPort: port)
         defer { relay.stop() }
         let relayed = try run(relay.port, "/")
-        let c = "\(w6Connections) connections, \(useWrk ? "wrk -t2" : "built-in load")"
-        report.add("W6", "direct: requests/s (\(c))", agents: 1, value: direct.requestsPerSecond, unit: "req/s", bar: nil)
-        report.add("W6", "proxied: requests/s (\(c))", agents: 1, value: proxied.requestsPerSecond, unit: "req/s", bar: nil)
-        report.add("W6", "proxied throughput as a share of direct (median of \(pairs.count): \(ratios))", agents: 1, value: proxied.requestsPerSecond / direct.requestsPerSecond, unit: "ratio", bar: nil, floor: 0.5)
-        report.add("W6", "yardstick: NIO byte relay (no HTTP) as a share of direct", agents: 1, value: relayed.requestsPerSecond / direct.requestsPerSecond, unit: "ratio", bar: nil)
-        report.add("W6", "direct latency p99", agents: 1, value: direct.p99Milliseconds, unit: "ms", bar: nil)
-        report.add("W6", "proxied latency p99", agents: 1, value: proxied.p99Milliseconds, unit: "ms", bar: nil)
-        report.add("W6", "latency added by the proxy, p99", agents: 1, value: proxied.p99Milliseconds - direct.p99Milliseconds, unit: "ms", bar: 2)
-        report.add("W6", "errors (direct + proxied, all rounds)", agents: 1, value: Double(pairs.reduce(0) { $0 + $1.direct.errors + $1.proxied.errors }), unit: "requests", bar: 0)
+        let directRate = median(directs.map(\.requestsPerSecond))
+        let c = "\(w6Connections) connections, \(useWrk ? "wrk -t2" : "built-in load"), \(ours.count) rounds"
+        report.add("W6", "direct: requests/s, median (\(c))", agents: 1, value: directRate, unit: "req/s", bar: nil)
+        report.add("W6", "proxied: requests/s, median", agents: 1, value: median(ours.map(\.result.requestsPerSecond)), unit: "req/s", bar: nil)
+        report.add("W6", "proxied share of direct, median (range \(range(ours.map(\.share), "%.3f")))", agents: 1, value: median(ours.map(\.share)), unit: "ratio", bar: nil, floor: 0.5)
+        report.add("W6", "proxied CPU per request, median (range \(range(ours.map(\.cpuMicroseconds), "%.1f")))", agents: 1, value: median(ours.map(\.cpuMicroseconds)), unit: "us", bar: nil)
+        for (index, peer) in peers.enumerated() {
+            let runs = theirs[index]
+            let name = "nginx \(peer.workers) worker\(peer.workers == 1 ? "" : "s")"
+            report.add("W6", "\(name): share of direct, median (range \(range(runs.map(\.share), "%.3f")))", agents: 1, value: median(runs.map(\.share)), unit: "ratio", bar: nil)
+            report.add("W6", "\(name): CPU per request, median (range \(range(runs.map(\.cpuMicroseconds), "%.1f")))", agents: 1, value: median(runs.map(\.cpuMicroseconds)), unit: "us", bar: nil)
+            report.add("W6", "\(name): latency p99, median", agents: 1, value: median(runs.map(\.result.p99Milliseconds)), unit: "ms", bar: nil)
+            // Ahead means a larger share of direct in the same rounds: the median of the per-round quotients.
+            let lead = median(zip(ours, runs).map { $0.share / $1.share })
+            report.add("W6", "ours over \(name), share of direct (per-round quotients, median)", agents: 1, value: lead, unit: "ratio", bar: nil, floor: 1)
+        }
+        report.add("W6", "yardstick: NIO byte relay (no HTTP) as a share of direct", agents: 1, value: relayed.requestsPerSecond / directRate, unit: "ratio", bar: nil)
+        report.add("W6", "direct latency p99, median", agents: 1, value: median(directs.map(\.p99Milliseconds)), unit: "ms", bar: nil)
+        report.add("W6", "proxied latency p99, median", agents: 1, value: median(ours.map(\.result.p99Milliseconds)), unit: "ms", bar: nil)
+        let added = median(zip(ours, directs).map { $0.result.p99Milliseconds - $1.p99Milliseconds })
+        report.add("W6", "latency added by the proxy, p99 (per-round differences, median)", agents: 1, value: added, unit: "ms", bar: 2)
+        let errors = directs.reduce(0) { $0 + $1.errors } + ours.reduce(0) { $0 + $1.result.errors }
+        report.add("W6", "errors (direct + proxied, all rounds)", agents: 1, value: Double(errors), unit: "requests", bar: 0)
     }
 
     /// P2: the daemon's RSS while 1 GiB goes down and 1 GiB goes up through the proxy.

@@ -76,7 +76,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("request-head-timeout"), help: "Seconds a client may take to send a whole request (default 30); slower ones get 408 and the close.")
     var requestHeadTimeout: Double?
 
-    @Option(name: .customLong("max-connections"), help: "Client connections the public port holds at once (default: half the open-file limit); one more gets 503 and the close.")
+    @Option(name: .customLong("request-body-timeout"), help: "Seconds a request body may pause between two reads (default 30); a stalled one gets 408 and the close.")
+    var requestBodyTimeout: Double?
+
+    @Option(name: .customLong("max-connections"), help: "Client connections the public port holds at once, for the relay and for the HTTP server each (default: half the open-file limit); one more gets 503 and the close.")
     var maxConnections: Int?
 
     @Option(name: .customLong("keep-alive-timeout"), help: "Seconds a client connection may stay open with no request (default 75).")
@@ -249,6 +252,8 @@ struct Serve: AsyncParsableCommand {
         )
         apiOptions.keepAliveSeconds = options.keepAliveTimeout
         apiOptions.requestHeadTimeoutSeconds = options.requestHeadTimeout
+        apiOptions.requestBodyTimeoutSeconds = options.requestBodyTimeout
+        apiOptions.maxConnections = options.maxConnections ?? Self.defaultMaxConnections()
         if let reloader {
             apiOptions.reload = { @Sendable () async throws(SupervisorError) -> ReloadReport in try await reloader.reload() }
         }

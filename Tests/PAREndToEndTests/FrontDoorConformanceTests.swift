@@ -155,8 +155,85 @@ struct FrontDoorConformanceTests {
     }
 }
 
+@Suite("Front door: request bodies")
+struct FrontDoorBodyTests {
+    /// A body that stops arriving gets 408 within the body timeout and the close, on the
+    /// HTTP server path (handed-over management requests, and every request without the
+    /// relay) and on the relay; an agent's own slow answer is not cut by it.
+    @Test(arguments: [[String](), ["--proxy-relay-threads", "0"]])
+    func stalledBodiesAreAnsweredAndClosed(arguments: [String]) throws {
+        let daemon = try echoDaemon(arguments + ["--request-body-timeout", "1", "--request-head-timeout", "2"])
+        defer { daemon.stop() }
+        let heads = [
+            "POST /supervisor/spawn HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer \(daemon.token)\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"agent_id\"",
+            "POST /agents/echo/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 200000\r\n\r\n" + String(repeating: "x", count: 70_000),
+            "POST /agents/echo/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        ]
+        for head in heads {
+            let connection = try RawConnection(port: daemon.port)
+            try connection.send(head)
+            let start = Date()
+            let answer = String(decoding: try connection.readToEnd(), as: UTF8.self)
+            let elapsed = Date().timeIntervalSince(start)
+            #expect(answer.hasPrefix("HTTP/1.1 408 "), "\(head.prefix(40)): \(answer.prefix(120))")
+            #expect(answer.contains("\"error\":\"request timeout\""), "\(answer.prefix(200))")
+            #expect(elapsed < 5, "closed by the body timeout (\(elapsed) s)")
+        }
+        // Nothing was spawned from the cut spawn request.
+        #expect(try daemon.client().get("/supervisor/status").json["processes"].map { ($0 as? [String: Any])?.count } == 1)
+
+        // A body sent in pieces, each within the timeout, is served whole.
+        let steady = try RawConnection(port: daemon.port)
+        try steady.send("POST /agents/echo/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nabc")
+        usleep(600_000)
+        try steady.send("def")
+        let steadyAnswer = try steady.readResponse()
+        #expect(steadyAnswer.status == 200)
+        // An agent taking longer than the body timeout to answer is waited for.
+        let slow = try RawConnection(port: daemon.port)
+        try slow.send("GET /agents/echo/slow?seconds=2 HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try slow.readResponse().status == 200)
+    }
+}
+
 @Suite("Front door: connection cap")
 struct FrontDoorCapacityTests {
+    /// Connections handed to the HTTP server (the management API), or taken by it directly
+    /// without the relay, are capped too: the ones over `--max-connections` get 503 and the
+    /// close, and a freed slot is taken again.
+    @Test(arguments: [[String](), ["--proxy-relay-threads", "0"]])
+    func serverConnectionsOverTheCapAreRefused(arguments: [String]) throws {
+        let daemon = try echoDaemon(arguments + ["--max-connections", "4"])
+        defer { daemon.stop() }
+        let request = "GET /supervisor/health HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer \(daemon.token)\r\n\r\n"
+        var held: [RawConnection] = []
+        var refusal: String?
+        // The harness may hold a keep-alive connection of its own: open until one is refused.
+        for _ in 0..<6 {
+            let connection = try RawConnection(port: daemon.port)
+            try? connection.send(request)
+            let answer = try? connection.readResponse()
+            if answer?.status == 200 {
+                held.append(connection)
+                continue
+            }
+            refusal = String(decoding: (try? connection.readToEnd()) ?? [], as: UTF8.self)
+            if let answer { refusal = "HTTP/1.1 \(answer.status) " + (refusal ?? "") }
+            break
+        }
+        #expect(held.count <= 4, "at most --max-connections are served at once (\(held.count))")
+        #expect(refusal?.hasPrefix("HTTP/1.1 503 ") == true, "\(refusal?.prefix(120) ?? "no refusal")")
+        try held[0].send(request)
+        #expect(try held[0].readResponse().status == 200, "a held connection is still served")
+        held.removeLast().close()
+        let served = try ProcessInspection.eventually(timeout: 10) {
+            let again = try RawConnection(port: daemon.port)
+            try? again.send(request)
+            return (try? again.readResponse().status) == 200
+        }
+        #expect(served, "a freed slot is taken again")
+    }
+
     /// Connections over `--max-connections` get 503 at once and the close; the ones held
     /// keep working, and a slot freed is taken again.
     @Test func connectionsOverTheCapAreRefusedCleanly() throws {

@@ -286,14 +286,9 @@ final class FrontDoorLoop: @unchecked Sendable {
         }
     }
 
-    private static let overCapacity: [UInt8] = {
-        let body = APIError(.serviceUnavailable, "too many connections", detail: "the daemon holds as many client connections as --max-connections allows; retry shortly").jsonBody
-        return Array("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nRetry-After: 1\r\nConnection: close\r\n\r\n".utf8) + body
-    }()
-
     /// One best-effort write (a fresh socket's buffer takes it whole) and the close.
     private static func refuseOverCapacity(_ fd: Int32) {
-        _ = overCapacity.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        _ = MalformedRequestAnswer.overCapacity.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
         shutdown(fd, Int32(SHUT_WR))
         close(fd)
     }

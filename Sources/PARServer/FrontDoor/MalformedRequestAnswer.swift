@@ -34,25 +34,63 @@ enum MalformedRequestAnswer {
     static func timedOut(seconds: UInt64) -> APIError {
         APIError(.requestTimeout, "request timeout", detail: "the request did not arrive whole within \(seconds) s; send it at once")
     }
+
+    /// A whole answer for a connection over `--max-connections`, written as it is by the
+    /// relay and by the HTTP server (before any HTTP handler sees the connection).
+    static let overCapacity: [UInt8] = {
+        let body = APIError(.serviceUnavailable, "too many connections", detail: "the daemon holds as many client connections as --max-connections allows; retry shortly").jsonBody
+        return Array("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nRetry-After: 1\r\nConnection: close\r\n\r\n".utf8) + body
+    }()
+
+    /// Writes `error` as the connection's last answer and closes it the lingering way, as
+    /// nginx does: closing while the client still sends (a 1 MB header) would reset the
+    /// connection and lose the answer, so the write side closes first and what still
+    /// arrives is read and dropped for up to two seconds.
+    static func write(
+        _ error: APIError, context: ChannelHandlerContext, wrap: (HTTPServerResponsePart) -> NIOAny
+    ) {
+        let body = context.channel.allocator.buffer(bytes: error.jsonBody)
+        let status = HTTPResponseStatus(statusCode: error.status.code, reasonPhrase: error.status.reasonPhrase)
+        let headers: HTTPHeaders = ["Content-Type": "application/json", "Content-Length": String(body.readableBytes), "Connection": "close"]
+        context.write(wrap(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrap(.body(.byteBuffer(body))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrap(.end(nil))).whenComplete { _ in
+            channel.close(mode: .output, promise: nil)
+            channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        }
+    }
 }
 
-/// Wraps the HTTP server's child channel so a first request NIO's decoder refuses is
-/// answered and closed. Hummingbird answers parse errors of later requests itself, but one
-/// that fails while the WebSocket upgrade is still being negotiated reaches no handler: the
+/// Wraps the HTTP server's child channel with what the relay does for its own connections:
+/// the connection cap, the head timeout, answers to malformed first requests and the body
+/// stall timeout. Hummingbird answers parse errors of later requests itself, but one that
+/// fails while the WebSocket upgrade is still being negotiated reaches no handler: the
 /// connection stayed open and silent (a slot a hostile client could hold forever).
-struct AnswersMalformedRequests<Inner: ServerChildChannel>: ServerChildChannel {
+struct GuardedHTTPChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
     let inner: Inner
     /// A first request not whole by then gets a 408 and the close (later ones are
     /// Hummingbird's idle timeout's).
     let headTimeout: TimeAmount
+    /// Longest pause inside a request body before 408 and the close.
+    let bodyTimeout: TimeAmount
+    let connections: ConnectionCount
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        inner.setup(channel: channel, logger: logger).flatMapThrowing { [headTimeout] value in
-            // Right behind the decoder: it sees the first request's head (and then leaves)
-            // or the decoder's error, before the upgrade negotiation does.
-            let decoder = try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try channel.pipeline.syncOperations.addHandler(FirstRequestErrorAnswer(headTimeout: headTimeout), position: .after(decoder.handler))
+        inner.setup(channel: channel, logger: logger).flatMapThrowing { [headTimeout, bodyTimeout, connections] value in
+            let pipeline = channel.pipeline.syncOperations
+            guard connections.take() else {
+                try pipeline.addHandler(RefusesOverCapacity(), position: .first)
+                return value
+            }
+            channel.closeFuture.whenComplete { _ in connections.release() }
+            // Right behind the decoder: they see each request's parts (the first answer
+            // leaves after the first head) or the decoder's error, before the upgrade
+            // negotiation does.
+            let decoder = try pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try pipeline.addHandler(RequestBodyStallTimer(timeout: bodyTimeout), position: .after(decoder.handler))
+            try pipeline.addHandler(FirstRequestErrorAnswer(headTimeout: headTimeout), position: .after(decoder.handler))
             return value
         }
     }
@@ -112,18 +150,6 @@ final class FirstRequestErrorAnswer: ChannelInboundHandler, RemovableChannelHand
         guard !answered else { return }
         answered = true
         timer?.cancel()
-        let body = context.channel.allocator.buffer(bytes: error.jsonBody)
-        let status = HTTPResponseStatus(statusCode: error.status.code, reasonPhrase: error.status.reasonPhrase)
-        let headers: HTTPHeaders = ["Content-Type": "application/json", "Content-Length": String(body.readableBytes), "Connection": "close"]
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        // A lingering close, as nginx does: closing while the client still sends (a 1 MB
-        // header) would reset the connection and lose the answer, so the write side closes
-        // first and what still arrives is read and dropped for up to two seconds.
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            channel.close(mode: .output, promise: nil)
-            channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
-        }
+        MalformedRequestAnswer.write(error, context: context, wrap: wrapOutboundOut)
     }
 }
