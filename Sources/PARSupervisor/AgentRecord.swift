@@ -30,6 +30,11 @@ struct AgentRecord {
     var packageDigest: String?
     var state: ProcessState
     var pid: Int32?
+    /// Where requests for it go now: the one definition of routable, for the route table,
+    /// the proxy's lookups and the status document's `routes` alike.
+    var routablePort: Int? {
+        state == .running && pid != nil ? port : nil
+    }
     var startedAt: Date?
     var startedMonotonic: Double?
     var run: Int = 0

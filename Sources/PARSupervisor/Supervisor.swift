@@ -344,7 +344,7 @@ public actor Supervisor {
     }
 
     private nonisolated static func routes(_ records: [AgentID: AgentRecord]) -> [String] {
-        records.filter { $0.value.state == .running }.map(\.key.rawValue).sorted()
+        records.filter { $0.value.routablePort != nil }.map(\.key.rawValue).sorted()
     }
 
     public var agentCount: Int { agents.count }
@@ -826,7 +826,7 @@ public actor Supervisor {
         guard let id = try? AgentID(validating: agentID), let record = agents[id] else {
             return .unknown(known: agents.keys.sorted().map(\.rawValue))
         }
-        if let port = Self.routablePort(record) { return .forward(port: port) }
+        if let port = record.routablePort { return .forward(port: port) }
         var retryAfter: Int?
         if let next = record.nextRestartAt { retryAfter = max(1, Int(next.timeIntervalSinceNow.rounded(.up))) }
         if record.state == .starting { retryAfter = 1 }
@@ -835,14 +835,10 @@ public actor Supervisor {
         return .unavailable(state: record.state, retryAfter: retryAfter)
     }
 
-    private static func routablePort(_ record: AgentRecord) -> Int? {
-        record.state == .running && record.pid != nil ? record.port : nil
-    }
-
     /// Writes a record back and republishes its route, so `routeTable` never lags the records.
     func update(_ agentID: AgentID, _ record: AgentRecord) {
         agents[agentID] = record
-        routeTable.publish(agentID.rawValue, port: Self.routablePort(record))
+        routeTable.publish(agentID.rawValue, port: record.routablePort)
         if record.state == .waiting {
             waitingAgents.insert(agentID)
         } else {

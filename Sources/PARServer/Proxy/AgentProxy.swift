@@ -55,8 +55,7 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
         let query = request.uri.query.map { "?\($0)" } ?? ""
         var outbound = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(rest)\(query)")
         outbound.method = HTTPMethod(rawValue: request.method.rawValue)
-        outbound.headers = Self.forwardHeaders(request, context: context, prefix: prefix)
-        if stripsAuthorization { outbound.headers.remove(name: "authorization") }
+        outbound.headers = Self.forwardHeaders(request, context: context, prefix: prefix, stripAuthorization: stripsAuthorization)
         if let length = request.headers[.contentLength].flatMap(Int.init) {
             outbound.body = length > 0 ? .stream(request.body, length: .known(Int64(length))) : nil
         } else if request.headers[.transferEncoding] != nil {
@@ -76,9 +75,10 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
         let connectionTokens = ProxyHeaders.connectionTokens(response.headers)
         var contentLength: Int?
         for (name, value) in response.headers {
-            let lower = name.lowercased()
-            if lower == "content-length" { contentLength = Int(value) }
-            guard !ProxyHeaders.hopByHop.contains(lower), !connectionTokens.contains(lower), let field = HTTPField.Name(name) else { continue }
+            let kind = ProxyHeaders.HeaderName(name)
+            // Hummingbird frames the body itself from this.
+            if kind == .contentLength { contentLength = Int(value); continue }
+            guard !kind.isDroppedFromAnswers, !connectionTokens.contains(name.lowercased()), let field = HTTPField.Name(name) else { continue }
             headers.append(HTTPField(name: field, value: value))
         }
         let status = HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase)
@@ -96,28 +96,19 @@ struct AgentProxy<Context: RemoteAddressRequestContext>: Sendable {
         return Response(status: status, headers: headers, body: body)
     }
 
-    static func forwardHeaders(_ request: Request, context: Context, prefix: String) -> HTTPHeaders {
-        let connectionTokens = ProxyHeaders.connectionTokens(values: request.headers[values: .connection])
+    /// The agent's headers by `ProxyHeaders`' rules; AsyncHTTPClient restates the framing.
+    static func forwardHeaders(_ request: Request, context: Context, prefix: String, stripAuthorization: Bool) -> HTTPHeaders {
+        let tokens = ProxyHeaders.connectionTokens(values: request.headers[values: .connection])
         var headers = HTTPHeaders()
-        var forwardedFor: String?
-        for field in request.headers {
-            let name = field.name.canonicalName
-            if name == "x-forwarded-for" {
-                forwardedFor = forwardedFor.map { $0 + ", " + field.value } ?? field.value
-                continue
-            }
-            if ProxyHeaders.hopByHop.contains(name) || connectionTokens.contains(name) || name.hasPrefix("x-forwarded-") { continue }
-            // As on the other paths (`HeadScanner.FieldKind.underscored`).
-            if name.utf8.contains(UInt8(ascii: "_")) { continue }
-            headers.add(name: field.name.rawName, value: field.value)
+        let fields = request.headers.lazy.map { (name: $0.name.rawName, value: $0.value) }
+        var restated = ProxyHeaders.filterRequestHeaders(fields, connectionTokens: tokens, stripAuthorization: stripAuthorization) {
+            headers.add(name: $0, value: $1)
         }
-        let client = context.remoteAddress?.ipAddress ?? "unknown"
-        headers.add(name: "X-Forwarded-For", value: forwardedFor.map { $0 + ", " + client } ?? client)
-        headers.add(name: "X-Forwarded-Proto", value: "http")
-        if let host = request.head.authority {
-            headers.add(name: "X-Forwarded-Host", value: host)
+        // HTTPTypes keeps `Host` as the request's authority, outside its fields.
+        restated.authority = restated.authority ?? request.head.authority
+        ProxyHeaders.addForwarded(restated, clientAddress: context.remoteAddress?.ipAddress ?? "unknown", prefix: prefix) {
+            headers.add(name: $0, value: $1)
         }
-        headers.add(name: "X-Forwarded-Prefix", value: prefix)
         return headers
     }
 }

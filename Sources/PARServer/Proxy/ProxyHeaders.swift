@@ -5,13 +5,6 @@ import NIOHTTP1
 /// way back: pure functions over NIO's HTTP/1 heads, so the proxy's hot path converts
 /// nothing (no HTTPTypes, no Foundation) and allocates little.
 enum ProxyHeaders {
-    /// Headers that describe one connection, not the message (RFC 9110 section 7.6.1),
-    /// plus the framing and host headers the proxy sets itself.
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-        "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
-    ]
-
     /// The part of `uri` after `/agents/{agent_id}` (`prefixLength` bytes), as the agent
     /// sees it: `/agents/a` and `/agents/a?x=1` become `/` and `/?x=1`. Nil when the rest
     /// does not start at a segment boundary.
@@ -23,49 +16,72 @@ enum ProxyHeaders {
         return nil
     }
 
-    /// The head sent to the agent: end-to-end headers kept, hop-by-hop ones (and those the
-    /// client named in `Connection`) dropped, framing restated, and `X-Forwarded-*` added
-    /// (any the client sent are replaced, except `X-Forwarded-For`, which is extended).
-    static func agentRequest(
-        _ request: HTTPRequestHead, uri: String, agentPort: Int, prefix: String, clientAddress: String, stripAuthorization: Bool
-    ) -> HTTPRequestHead {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(request.headers.count + 6)
-        headers.add(name: "Host", value: "127.0.0.1:\(agentPort)")
-        let tokens = connectionTokens(request.headers)
-        var forwardedFor: String?
+    /// What the proxy restates itself from a request's headers instead of passing them on.
+    struct Restated {
         var contentLength: String?
         var transferCodings: [String] = []
         var authority: String?
-        for (name, value) in request.headers {
+        var forwardedFor: String?
+    }
+
+    /// The one rule for which of a request's headers reach an agent, on the NIO path and
+    /// the slow path alike (the relay applies the same `HeadScanner.classify` to bytes):
+    /// end-to-end headers go to `keep`; hop-by-hop ones, those the client named in
+    /// `Connection`, `Expect` (the proxy answers 100 Continue itself), the client's own
+    /// `X-Forwarded-*` and names with `_` are dropped; framing, `Host` and
+    /// `X-Forwarded-For` come back to be restated.
+    static func filterRequestHeaders(
+        _ fields: some Sequence<(name: String, value: String)>, connectionTokens tokens: Set<String>, stripAuthorization: Bool,
+        keep: (_ name: String, _ value: String) -> Void
+    ) -> Restated {
+        var restated = Restated()
+        for (name, value) in fields {
             switch HeaderName(name) {
-            case .contentLength: contentLength = value; continue
-            case .transferEncoding: transferCodings.append(value); continue
-            case .host: authority = authority ?? value; continue
-            case .forwardedFor: forwardedFor = forwardedFor.map { $0 + ", " + value } ?? value; continue
-            // Answered by the proxy itself (100 Continue), so not asked of the agent.
+            case .contentLength: restated.contentLength = value; continue
+            case .transferEncoding: restated.transferCodings.append(value); continue
+            case .host: restated.authority = restated.authority ?? value; continue
+            case .forwardedFor: restated.forwardedFor = restated.forwardedFor.map { $0 + ", " + value } ?? value; continue
             case .expect: continue
             case .authorization where stripAuthorization: continue
             case .hopByHop, .otherForwarded, .underscored: continue
             case .authorization, .other: break
             }
             if !tokens.isEmpty, tokens.contains(name.lowercased()) { continue }
-            headers.add(name: name, value: value)
+            keep(name, value)
         }
-        if let contentLength {
+        return restated
+    }
+
+    /// The `X-Forwarded-*` headers every path adds (the relay writes the same bytes).
+    static func addForwarded(_ restated: Restated, clientAddress: String, prefix: String, to add: (_ name: String, _ value: String) -> Void) {
+        add("X-Forwarded-For", restated.forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress)
+        add("X-Forwarded-Proto", "http")
+        if let authority = restated.authority { add("X-Forwarded-Host", authority) }
+        add("X-Forwarded-Prefix", prefix)
+    }
+
+    /// The head sent to the agent: `filterRequestHeaders`, framing restated, and
+    /// `X-Forwarded-*` added.
+    static func agentRequest(
+        _ request: HTTPRequestHead, uri: String, agentPort: Int, prefix: String, clientAddress: String, stripAuthorization: Bool
+    ) -> HTTPRequestHead {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(request.headers.count + 6)
+        headers.add(name: "Host", value: "127.0.0.1:\(agentPort)")
+        let restated = filterRequestHeaders(request.headers, connectionTokens: connectionTokens(request.headers), stripAuthorization: stripAuthorization) {
+            headers.add(name: $0, value: $1)
+        }
+        if let contentLength = restated.contentLength {
             headers.add(name: "Content-Length", value: contentLength)
-        } else if !transferCodings.isEmpty {
+        } else if !restated.transferCodings.isEmpty {
             // Kept whole: a body sent `gzip, chunked` is de-chunked by the decoder but is
             // still gzip, and the encoder chunks it again for the agent.
-            headers.add(name: "Transfer-Encoding", value: transferCodings.joined(separator: ", "))
+            headers.add(name: "Transfer-Encoding", value: restated.transferCodings.joined(separator: ", "))
         } else if request.method != .GET, request.method != .HEAD {
             // No framing means no body; say so, or the encoder would frame one as chunked.
             headers.add(name: "Content-Length", value: "0")
         }
-        headers.add(name: "X-Forwarded-For", value: forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress)
-        headers.add(name: "X-Forwarded-Proto", value: "http")
-        if let authority { headers.add(name: "X-Forwarded-Host", value: authority) }
-        headers.add(name: "X-Forwarded-Prefix", value: prefix)
+        addForwarded(restated, clientAddress: clientAddress, prefix: prefix) { headers.add(name: $0, value: $1) }
         return HTTPRequestHead(version: .http1_1, method: request.method, uri: uri, headers: headers)
     }
 
