@@ -64,19 +64,18 @@ public enum APIServer {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    /// With `frontDoor`, Hummingbird listens on `privateSocket` (a Unix socket path) and
-    /// serves what the front door hands it; without, it listens on `host:port` itself.
-    public static func makeApplication(
-        supervisor: Supervisor, agentClient: HTTPClient, options: Options, logger: Logger,
-        frontDoor: FrontDoor? = nil, privateSocket: String? = nil, traffic: ProxyTraffic = ProxyTraffic(),
-        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    /// Every route the daemon answers: the HTTP router and the WebSocket upgrades' router.
+    /// Separate from the server so the API document can be checked against exactly these.
+    static func makeRouters(
+        supervisor: Supervisor, agentClient: HTTPClient, options: Options, logger: Logger, traffic: ProxyTraffic = ProxyTraffic()
+    ) -> (http: Router<PARRequestContext>, webSocket: Router<PARWebSocketContext>) {
         let router = Router(context: PARRequestContext.self)
         router.add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken))
         ManagementRoutes(supervisor: supervisor, maxBodyBytes: options.maxBodyBytes, version: options.version, reload: options.reload).register(on: router)
         let logRoutes = LogRoutes(store: supervisor.logs)
         logRoutes.register(on: router)
         MetricsRoutes(supervisor: supervisor, traffic: traffic).register(on: router)
+        OpenAPIRoutes().register(on: router)
         AgentProxy(supervisor: supervisor, client: agentClient, timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000)), traffic: traffic, stripsAuthorization: options.proxyRequiresToken).register(on: router)
         let webSocketRouter = Router(context: PARWebSocketContext.self)
         if options.proxyRequiresToken {
@@ -85,6 +84,17 @@ public enum APIServer {
         WebSocketProxy(supervisor: supervisor, logger: logger).register(on: webSocketRouter)
         // The log tail is management API: it needs the token whatever the proxy's setting.
         logRoutes.registerWebSocket(on: webSocketRouter.group().add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken)))
+        return (router, webSocketRouter)
+    }
+
+    /// With `frontDoor`, Hummingbird listens on `privateSocket` (a Unix socket path) and
+    /// serves what the front door hands it; without, it listens on `host:port` itself.
+    public static func makeApplication(
+        supervisor: Supervisor, agentClient: HTTPClient, options: Options, logger: Logger,
+        frontDoor: FrontDoor? = nil, privateSocket: String? = nil, traffic: ProxyTraffic = ProxyTraffic(),
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let (router, webSocketRouter) = makeRouters(supervisor: supervisor, agentClient: agentClient, options: options, logger: logger, traffic: traffic)
         let proxySettings = ProxySettings(
             routes: supervisor.routeTable,
             pools: AgentConnectionPools(idleTimeout: .milliseconds(Int64(options.proxyIdleTimeoutSeconds * 1000))),

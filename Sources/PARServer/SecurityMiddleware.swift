@@ -2,8 +2,8 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// Guards the management API: a bearer token on everything but `/runtime/health` and the
-/// agents' proxy (deny by default), JSON-only request
+/// Guards the management API: a bearer token on everything but `/runtime/health`, the API
+/// document (`/openapi.json`) and the agents' proxy (deny by default), JSON-only request
 /// bodies (a browser cannot send those cross-site without a preflight) and a size cap.
 /// Also turns every error into the API's JSON error shape.
 struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -43,7 +43,9 @@ struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         let segments = path.split(separator: "/")
         let isProxy = segments.first == "agents"
-        let isOpen = (segments.count == 2 && segments[0] == "runtime" && segments[1] == "health") || (isProxy && !guardsProxy)
+        let isOpen = (segments.count == 2 && segments[0] == "runtime" && segments[1] == "health")
+            || (segments.count == 1 && segments[0] == "openapi.json")
+            || (isProxy && !guardsProxy)
         if !isOpen { try checkToken(request) }
         guard !isProxy else { return }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {

@@ -73,6 +73,18 @@ public actor Supervisor {
     /// When the health loop will next wake by itself: a probe due earlier must wake it.
     var healthLoopWakesAt = 0.0
 
+    /// What the daemon's process must be before a supervisor runs agents in it: kept out of
+    /// `init`, since it changes the whole process (a test that builds a supervisor to look at
+    /// its routes must not turn its own process into a subreaper).
+    public static func claimProcess() {
+        // Agents of the daemon's own uid cannot read its environment or memory through /proc.
+        DaemonHardening.closeProcFiles()
+        DaemonHardening.returnMemoryAfterBursts()
+        // Orphans of agents re-parent to us, so nothing an agent started escapes reaping.
+        OrphanReaper.becomeSubreaper()
+    }
+
+    /// Call `claimProcess()` first in a process that will run agents.
     public init(config: SupervisorConfig, prober: any AgentProber, logger: Logger = Logger(label: "par.supervisor")) throws {
         self.config = config
         let mirror = RecordMirror()
@@ -87,9 +99,6 @@ public actor Supervisor {
             try fm.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
         Self.layOutPermissions(config)
-        // Agents of the daemon's own uid cannot read its environment or memory through /proc.
-        DaemonHardening.closeProcFiles()
-        DaemonHardening.returnMemoryAfterBursts()
         // A damaged or newer state file stops the start here, before anything is touched:
         // starting empty would silently forget every agent.
         do {
@@ -134,8 +143,6 @@ public actor Supervisor {
         self.restartBudget = Mutex(RestartBudget(ratePerSecond: config.restartRatePerSecond, burst: config.restartBurst, now: ResourceSampler.monotonicSeconds()))
         self.identities = config.agentUsers.map(IdentityPool.init(range:))
         (exitEvents, exitContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
-        // Orphans of agents re-parent to us, so nothing an agent started escapes reaping.
-        OrphanReaper.becomeSubreaper()
         Self.killLeftovers(in: config.pidDirectory, logger: logger)
         if let root = config.cgroupRoot {
             cgroups = CgroupDriver.start(root: root, instance: config.cgroupInstance)

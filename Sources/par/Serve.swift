@@ -202,6 +202,7 @@ struct Serve: AsyncParsableCommand {
         let agentClient = APIServer.makeAgentClient()
         let supervisor: Supervisor
         do {
+            Supervisor.claimProcess()
             supervisor = try Supervisor(config: config, prober: LoopbackProber(), logger: logger)
         } catch {
             try? await agentClient.shutdown()

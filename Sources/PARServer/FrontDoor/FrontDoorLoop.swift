@@ -48,6 +48,7 @@ final class FrontDoorLoop: @unchecked Sendable {
     private let listener: Int32
     private let settings: FrontDoorSettings
     private let stopRequested = Atomic<Bool>(false)
+    private let timeouts: ClientTimeouts
 
     @exclusivity(unchecked) private var slots: [Slot] = []
     @exclusivity(unchecked) private var generations: [UInt32] = []
@@ -197,6 +198,10 @@ final class FrontDoorLoop: @unchecked Sendable {
     }
 
     private init(epoll: Int32, wakeFD: Int32, listener: Int32, settings: FrontDoorSettings) {
+        self.timeouts = ClientTimeouts(
+            headNanoseconds: settings.headTimeoutNanoseconds, keepAliveNanoseconds: settings.keepAliveNanoseconds,
+            answerNanoseconds: settings.timeoutNanoseconds
+        )
         self.epoll = epoll
         self.wakeFD = wakeFD
         self.listener = listener
@@ -578,13 +583,7 @@ final class FrontDoorLoop: @unchecked Sendable {
 
     /// An answer of the loop's own (an error), then the next request or the close.
     private func writeAnswer(_ answer: APIError, to client: Client, closing: Bool) {
-        let body = answer.jsonBody
-        client.output.writeString("HTTP/1.1 \(answer.status.code) \(answer.status.reasonPhrase)")
-        client.output.writeStaticString("\r\nContent-Type: application/json\r\nContent-Length: ")
-        client.output.writeString(String(body.count))
-        if closing { client.output.writeStaticString("\r\nConnection: close") }
-        client.output.writeStaticString("\r\n\r\n")
-        client.output.writeBytes(body)
+        client.output.writeBytes(answer.wireBytes(closing: closing))
         scheduleWrite(client)
         endClientTurn(client, closing: closing)
     }
@@ -783,7 +782,8 @@ final class FrontDoorLoop: @unchecked Sendable {
 
     // MARK: Time
 
-    /// Timeouts, idle connections and the shutdown drain, checked every 250 ms.
+    /// Timeouts, idle connections and the shutdown drain, checked every 250 ms: each client
+    /// is reduced to its `ClientPhase`, `ClientTimeouts` says what is due, and this carries it out.
     private func sweep() {
         if !listening, stopDeadline == nil {
             listening = par_epoll_set(epoll, 1, listener, PAR_WANT_READ, Self.listenerToken, 1) == 0
@@ -792,17 +792,22 @@ final class FrontDoorLoop: @unchecked Sendable {
         for index in slots.indices {
             switch slots[index] {
             case .client(let client):
-                if drainOver { closeClient(client); continue }
-                if let exchange = client.exchange, !exchange.answering, now >= exchange.deadline {
+                let action = timeouts.action(for: phase(of: client), now: now, stopping: stopDeadline != nil, drainOver: drainOver)
+                switch action {
+                case .none:
+                    break
+                case .startHeadClock:
+                    // Pipelined bytes left behind an answer: they count from now.
+                    client.headStartedAt = now
+                case .answerRequestTimeout:
+                    client.input.clear()
+                    writeAnswer(MalformedRequestAnswer.timedOut(seconds: settings.headTimeoutNanoseconds / 1_000_000_000), to: client, closing: true)
+                case .answerGatewayTimeout:
+                    guard let exchange = client.exchange else { break }
                     fail(client, failure: .timedOut, answer: ProxyErrors.timedOut(
                         agentID: exchange.agentID, port: exchange.port, seconds: Double(settings.timeoutNanoseconds) / 1e9))
-                } else if client.output.readableBytes > 0, now - client.lastProgress >= settings.timeoutNanoseconds {
-                    // A client that takes nothing of its answer must not pin an agent connection.
+                case .close:
                     closeClient(client)
-                } else if stopDeadline != nil, client.exchange == nil, client.output.readableBytes == 0 {
-                    closeClient(client)
-                } else if client.exchange == nil, client.output.readableBytes == 0, !client.closeWhenFlushed {
-                    expireWaiting(client)
                 }
             case .agent(let agent):
                 if agent.client == nil, now - agent.idleSince >= settings.idleTimeoutNanoseconds || stopDeadline != nil {
@@ -814,24 +819,13 @@ final class FrontDoorLoop: @unchecked Sendable {
         }
     }
 
-    /// A request that is not coming: a head (or body) begun and not finished within the
-    /// head timeout gets a 408 and the close; a connection with nothing in it past the
-    /// keep-alive timeout is closed.
-    private func expireWaiting(_ client: Client) {
-        if client.input.readableBytes == 0 {
-            if now - client.lastProgress >= settings.keepAliveNanoseconds, now - (client.headStartedAt ?? 0) >= settings.keepAliveNanoseconds {
-                closeClient(client)
-            }
-            return
-        }
-        guard let started = client.headStartedAt else {
-            // Pipelined bytes left behind an answer: they count from now.
-            client.headStartedAt = now
-            return
-        }
-        guard now - started >= settings.headTimeoutNanoseconds else { return }
-        client.input.clear()
-        writeAnswer(MalformedRequestAnswer.timedOut(seconds: settings.headTimeoutNanoseconds / 1_000_000_000), to: client, closing: true)
+    private func phase(of client: Client) -> ClientPhase {
+        if let exchange = client.exchange, !exchange.answering { return .awaitingAgent(deadline: exchange.deadline) }
+        if client.output.readableBytes > 0 { return .sending(lastProgress: client.lastProgress) }
+        if client.exchange != nil { return .relaying }
+        if client.closeWhenFlushed { return .closing }
+        if client.input.readableBytes > 0 { return .receiving(startedAt: client.headStartedAt) }
+        return .idle(since: max(client.lastProgress, client.headStartedAt ?? 0))
     }
 
     private func beginStopping() {

@@ -38,8 +38,9 @@ enum MalformedRequestAnswer {
     /// A whole answer for a connection over `--max-connections`, written as it is by the
     /// relay and by the HTTP server (before any HTTP handler sees the connection).
     static let overCapacity: [UInt8] = {
-        let body = APIError(.serviceUnavailable, "too many connections", detail: "the daemon holds as many client connections as --max-connections allows; retry shortly").jsonBody
-        return Array("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nRetry-After: 1\r\nConnection: close\r\n\r\n".utf8) + body
+        var error = APIError(.serviceUnavailable, "too many connections", detail: "the daemon holds as many client connections as --max-connections allows; retry shortly")
+        error.headers[.retryAfter] = "1"
+        return error.wireBytes(closing: true)
     }()
 
     /// Writes `error` as the connection's last answer and closes it the lingering way, as
@@ -49,13 +50,8 @@ enum MalformedRequestAnswer {
     static func write(
         _ error: APIError, context: ChannelHandlerContext, wrap: (HTTPServerResponsePart) -> NIOAny
     ) {
-        let body = context.channel.allocator.buffer(bytes: error.jsonBody)
-        let status = HTTPResponseStatus(statusCode: error.status.code, reasonPhrase: error.status.reasonPhrase)
-        let headers: HTTPHeaders = ["Content-Type": "application/json", "Content-Length": String(body.readableBytes), "Connection": "close"]
-        context.write(wrap(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrap(.body(.byteBuffer(body))), promise: nil)
         let channel = context.channel
-        context.writeAndFlush(wrap(.end(nil))).whenComplete { _ in
+        error.write(to: context, closing: true, wrap: wrap).whenComplete { _ in
             channel.close(mode: .output, promise: nil)
             channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
         }

@@ -267,13 +267,8 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
     /// A request no path may take: its 400 and the close, before anything is routed.
     private func refuse(_ answer: APIError, version: HTTPVersion, context: ChannelHandlerContext) {
         closing = true
-        let body = context.channel.allocator.buffer(bytes: answer.jsonBody)
-        let status = HTTPResponseStatus(statusCode: answer.status.code, reasonPhrase: answer.status.reasonPhrase)
-        let headers: HTTPHeaders = ["Content-Type": "application/json", "Content-Length": String(body.readableBytes), "Connection": "close"]
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        answer.write(to: context, version: version, closing: true, wrap: wrapOutboundOut).whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func passOn(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
@@ -490,16 +485,7 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
         exchange.responseComplete = true
         exchange.reusable = false
         if !exchange.requestComplete { exchange.closesClient = true }
-        let body = context.channel.allocator.buffer(bytes: answer.jsonBody)
-        let status = HTTPResponseStatus(statusCode: answer.status.code, reasonPhrase: answer.status.reasonPhrase)
-        var headers: HTTPHeaders = ["Content-Type": "application/json", "Content-Length": String(body.readableBytes)]
-        if exchange.closesClient { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.clientVersion, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        let written = context.eventLoop.makePromise(of: Void.self)
-        context.write(wrapOutboundOut(.end(nil)), promise: written)
-        exchange.lastWrite = written.futureResult
-        context.flush()
+        exchange.lastWrite = answer.write(to: context, version: exchange.clientVersion, closing: exchange.closesClient, wrap: wrapOutboundOut)
         finish(exchange)
     }
 
