@@ -116,7 +116,7 @@ public struct AgentSpec: Sendable, Equatable {
         let enforce = try fields.bool("enforce_limits") ?? base?.enforceLimits ?? true
         var healthCheck = base?.healthCheck
         if let object = try fields.object("health_check") {
-            healthCheck = try HealthCheckConfig.parse(object, over: HealthCheckConfig(), field: "health_check")
+            healthCheck = try HealthCheckConfig.parse(object, over: .builtInDefault, field: "health_check")
         }
         var logRetention = base?.logRetention
         if let object = try fields.object("log_retention") {

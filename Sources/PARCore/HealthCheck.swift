@@ -16,6 +16,19 @@ public struct HealthCheckConfig: Sendable, Equatable {
     public var failureThreshold: Int
     /// How long a new process may take to answer its first probe.
     public var startTimeoutSeconds: Double
+    /// Nobody declared the kind (the request and the package name neither `type` nor
+    /// `path`): the agent may be an HTTP server or a worker that listens nowhere, so an
+    /// HTTP answer of any 4xx counts as alive (it speaks HTTP, it has no such route), and
+    /// nothing listening by the start timeout makes it a worker judged by its process,
+    /// said in its log, instead of a kill.
+    public var isBuiltInDefault = false
+
+    /// HTTP GET /health, as nobody declared it.
+    public static let builtInDefault: HealthCheckConfig = {
+        var config = HealthCheckConfig()
+        config.isBuiltInDefault = true
+        return config
+    }()
 
     public init(kind: Kind = .http(path: "/health"), intervalSeconds: Double = 10, timeoutSeconds: Double = 2, failureThreshold: Int = 3, startTimeoutSeconds: Double = 30) {
         self.kind = kind
@@ -40,6 +53,7 @@ public struct HealthCheckConfig: Sendable, Equatable {
         var config = base
         let type = try fields.string("type")
         let path = try fields.string("path")
+        config.isBuiltInDefault = base.isBuiltInDefault && type == nil && path == nil
         switch type {
         case nil:
             if let path { config.kind = .http(path: path) }
@@ -75,6 +89,9 @@ public struct HealthTracker: Sendable, Equatable {
         case starting
         /// Ready; liveness probes run every interval.
         case live
+        /// The built-in check found nothing listening by the start timeout: a worker, judged
+        /// by its process from then on (no more probes).
+        case unprobed
     }
 
     public enum Decision: Sendable, Equatable {
@@ -83,12 +100,17 @@ public struct HealthTracker: Sendable, Equatable {
         case ready
         /// Restart the agent: `start_timeout` or `unhealthy`.
         case restart(reason: String, detail: String)
+        /// Running, with no probes from now on (`Phase.unprobed`); `detail` says why and how
+        /// to declare a check.
+        case runUnprobed(detail: String)
     }
 
     public let config: HealthCheckConfig
     public private(set) var phase: Phase = .starting
     public private(set) var consecutiveFailures = 0
     public private(set) var lastError: String?
+    /// The last probe found nothing listening (a refused connection, not an HTTP answer).
+    public private(set) var lastRefused = false
     /// Seconds on the supervisor's monotonic clock.
     public let startedAt: Double
 
@@ -97,9 +119,22 @@ public struct HealthTracker: Sendable, Equatable {
         self.startedAt = startedAt
     }
 
+    /// No more probes: the agent runs judged by its process (`Decision.runUnprobed`).
+    public mutating func stopProbing() {
+        phase = .unprobed
+    }
+
     /// Probes while starting come often (so readiness is seen quickly), then every interval.
     public func nextProbeDelay() -> Double {
         phase == .starting ? min(0.05, config.intervalSeconds) : config.intervalSeconds
+    }
+
+    public mutating func record(_ result: ProbeOutcome, now: Double) -> Decision {
+        var success = result.healthy
+        // An HTTP agent without the default's route still answers: it is alive.
+        if config.isBuiltInDefault, let status = result.answeredStatus, (400..<500).contains(status) { success = true }
+        lastRefused = !success && result.refused
+        return record(success: success, error: result.error, now: now)
     }
 
     public mutating func record(success: Bool, error: String?, now: Double) -> Decision {
@@ -117,6 +152,8 @@ public struct HealthTracker: Sendable, Equatable {
         switch phase {
         case .starting:
             return startDecision(now: now)
+        case .unprobed:
+            return .nothing
         case .live:
             guard consecutiveFailures >= config.failureThreshold else { return .nothing }
             return .restart(reason: "unhealthy", detail: "\(consecutiveFailures) consecutive failed health checks (failure_threshold \(config.failureThreshold)); last: \(error ?? "no answer")")
@@ -126,16 +163,39 @@ public struct HealthTracker: Sendable, Equatable {
     /// While starting, whether the start timeout has passed.
     public func startDecision(now: Double) -> Decision {
         guard phase == .starting, now - startedAt >= config.startTimeoutSeconds else { return .nothing }
+        if config.isBuiltInDefault, lastRefused {
+            return .runUnprobed(detail: "nothing listens on its port after \(config.startTimeoutSeconds) s, and no health_check is declared: it is taken for a worker and judged by its process (declare health_check {type: none} to say so, or {type: http, path: ...} or {type: tcp} to have it checked)")
+        }
         return .restart(reason: "start_timeout", detail: "did not pass its health check within start_timeout_seconds \(config.startTimeoutSeconds)\(lastError.map { "; last: \($0)" } ?? "")")
     }
 }
 
 /// The overall status of `/supervisor/health`: `healthy` when every live agent is healthy
-/// (or there is none), `unhealthy` when none is, `degraded` in between.
+/// (or there is none) and none has failed, `unhealthy` when no live agent is healthy,
+/// `degraded` in between.
+/// An agent that gave up (`failed`) keeps the fleet from `healthy`: something an operator
+/// must look at is down for good.
 public enum FleetHealth {
-    public static func status(total: Int, healthy: Int) -> String {
-        if healthy >= total { return "healthy" }
+    public static func status(total: Int, healthy: Int, failed: Int = 0) -> String {
+        if healthy >= total { return failed > 0 ? "degraded" : "healthy" }
         if healthy == 0 { return "unhealthy" }
         return "degraded"
+    }
+}
+
+/// What one probe found, as the tracker reads it (the supervisor's `ProbeResult`).
+public struct ProbeOutcome: Sendable, Equatable {
+    public var healthy: Bool
+    public var error: String?
+    /// The HTTP status the agent answered with, when it answered.
+    public var answeredStatus: Int?
+    /// Nothing listened: the connection was refused.
+    public var refused: Bool
+
+    public init(healthy: Bool, error: String? = nil, answeredStatus: Int? = nil, refused: Bool = false) {
+        self.healthy = healthy
+        self.error = error
+        self.answeredStatus = answeredStatus
+        self.refused = refused
     }
 }

@@ -106,7 +106,7 @@ public struct Manifest: Sendable, Equatable {
                 object[name] = Double(scalar.string).map { NSNumber(value: $0) } ?? scalar.string as Any
             }
             do {
-                self.health = try HealthCheckConfig.parse(object, over: HealthCheckConfig(), field: "health")
+                self.health = try HealthCheckConfig.parse(object, over: .builtInDefault, field: "health")
             } catch {
                 throw .invalidManifest(reason: error.description)
             }

@@ -202,7 +202,8 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         var json = JSONWriter(capacity: 512 + statuses.count * 600)
         json.beginObject()
         let storeFault = supervisor.logs.writeFault
-        json.field("status", storeFault != nil ? "degraded" : FleetHealth.status(total: live.count, healthy: healthy))
+        let failed = statuses.filter { $0.state == .failed }.count
+        json.field("status", storeFault != nil ? "degraded" : FleetHealth.status(total: live.count, healthy: healthy, failed: failed))
         json.field("total_agents", live.count)
         json.key("log_store")
         json.beginObject()
@@ -212,6 +213,7 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         json.field("lost_lines", supervisor.logs.lostLines)
         json.endObject()
         json.field("healthy_agents", healthy)
+        json.field("failed_agents", failed)
         json.field("timestamp", date: Date())
         json.key("agent_health")
         json.beginObject()

@@ -83,6 +83,9 @@ extension JSONWriter {
         beginObject()
         field("status", status.healthStatus)
         field("type", status.healthCheck.typeName)
+        // `declared: false` is the built-in check; `judged_by: process` once it found nothing listening.
+        field("declared", !status.healthCheck.isBuiltInDefault)
+        if status.judgedByProcess { field("judged_by", "process") }
         if case .http(let path) = status.healthCheck.kind { field("path", path) }
         field("interval_seconds", status.healthCheck.intervalSeconds)
         field("timeout_seconds", status.healthCheck.timeoutSeconds)

@@ -50,5 +50,7 @@ public struct ProcessStatus: Sendable {
     public var healthStatus: String
     public var lastProbe: ProbeRecord?
     public var consecutiveProbeFailures: Int
+    /// The built-in check found nothing listening: judged by its process, no more probes.
+    public var judgedByProcess = false
     public var readyAt: Date?
 }

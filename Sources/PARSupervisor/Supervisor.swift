@@ -417,7 +417,7 @@ public actor Supervisor {
         var record = AgentRecord(
             spec: spec, packageID: prepared.packageID, plan: plan, port: port, lastPort: port, owner: owner,
             packageDigest: prepared.digest, state: .starting,
-            healthCheck: spec.healthCheck ?? prepared.manifest.health ?? HealthCheckConfig()
+            healthCheck: spec.healthCheck ?? prepared.manifest.health ?? .builtInDefault
         )
         record.a2aPort = a2aPort
         record.exitRules = spec.exitRules(package: prepared.manifest.exitRules)
@@ -798,7 +798,7 @@ public actor Supervisor {
 
     nonisolated func makeStatus(_ agentID: AgentID, _ record: AgentRecord) -> ProcessStatus {
         let uptime = record.pid != nil ? record.startedMonotonic.map { ResourceSampler.monotonicSeconds() - $0 } : nil
-        return ProcessStatus(
+        var status = ProcessStatus(
             processID: agentID.processID, agentID: agentID.rawValue, packageID: record.packageID, packagePath: record.spec.packagePath,
             port: record.port, a2aPort: record.a2aPort, environment: record.environmentKey, state: record.state, pid: record.pid, startedAt: record.startedAt, uptimeSeconds: uptime,
             run: record.run, restartCount: record.restartCount, consecutiveRestarts: record.consecutiveRestarts,
@@ -819,6 +819,8 @@ public actor Supervisor {
             consecutiveProbeFailures: record.health?.consecutiveFailures ?? 0,
             readyAt: record.readyAt
         )
+        status.judgedByProcess = record.health?.phase == .unprobed
+        return status
     }
 
     /// Where a request for `agentID` goes.

@@ -37,6 +37,83 @@ struct HealthTests {
         #expect((status["error"] as? String)?.contains("start_timeout") == true)
     }
 
+    /// With no health check declared, a `command:` worker that listens nowhere is not killed
+    /// at the start timeout: it runs on, judged by its process, and its log says why and how
+    /// to declare a check. An HTTP agent with no `/health` route (404) is ready at once.
+    @Test func theBuiltInCheckTellsWorkersFromHTTPAgents() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let python = TinyAgent.resolvedPython()
+        let worker = APKGBuilder(items: [
+            .file(path: "agent.yaml", contents: """
+            name: worker
+            version: 1.0.0
+            command: ["\(python)", "-c", "import time\\nprint('working', flush=True)\\ntime.sleep(600)"]
+            """),
+        ])
+        let answer = try daemon.spawn("worker", package: try daemon.install(worker), ["health_check": ["start_timeout_seconds": 1]])
+        #expect(answer.status == 200, "\(answer.text)")
+        let running = try daemon.waitFor("par-worker", timeout: 20) { state($0) == "running" }
+        let health = try #require(running["health"] as? [String: Any])
+        #expect(health["judged_by"] as? String == "process")
+        #expect(health["declared"] as? Bool == false)
+        #expect(health["status"] as? String == "healthy")
+        let firstPid = pid(running)
+        usleep(2_500_000)
+        let later = try daemon.process("par-worker")
+        #expect(state(later) == "running")
+        #expect(pid(later) == firstPid, "not killed for its health")
+        #expect(later["restart_count"] as? Int == 0)
+        let lines = try daemon.client().get("/supervisor/logs?process_id=supervisor&q=worker").json["logs"] as? [[String: Any]] ?? []
+        #expect(lines.contains { ($0["message"] as? String)?.contains("par-worker nothing listens") == true }, "the log says why it runs unprobed")
+
+        let noHealthRoute = APKGBuilder(items: [
+            .file(path: "agent.yaml", contents: """
+            name: plain-http
+            version: 1.0.0
+            command: ["\(python)", "server.py"]
+            """),
+            .file(path: "server.py", contents: """
+            import http.server, os
+            class Handler(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                def log_message(self, *args):
+                    pass
+            http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+            """),
+        ])
+        #expect(try daemon.spawn("plain", package: try daemon.install(noHealthRoute)).status == 200)
+        let plain = try daemon.waitFor("par-plain", timeout: 20) { state($0) == "running" }
+        #expect((plain["health"] as? [String: Any])?["judged_by"] == nil, "it answers HTTP: it is probed")
+        #expect((plain["health"] as? [String: Any])?["status"] as? String == "healthy")
+    }
+
+    /// An agent that gave up (`failed`) makes the fleet `degraded` even when every running
+    /// agent is healthy.
+    @Test func aFailedAgentDegradesTheFleet() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        _ = try daemon.spawn("good", package: try daemon.install(EchoAgent.package()))
+        try daemon.waitFor("par-good", timeout: 20) { state($0) == "running" }
+        #expect(try daemon.client().get("/supervisor/health").json["status"] as? String == "healthy")
+        let failing = APKGBuilder(items: [
+            .file(path: "agent.yaml", contents: """
+            name: gives-up
+            version: 1.0.0
+            command: ["\(TinyAgent.resolvedPython())", "-c", "import sys; sys.exit(3)"]
+            """),
+        ])
+        _ = try daemon.spawn("gives-up", package: try daemon.install(failing), ["restart_policy": "on-failure", "max_restarts": 0])
+        try daemon.waitFor("par-gives-up", timeout: 20) { state($0) == "failed" }
+        let health = try daemon.client().get("/supervisor/health").json
+        #expect(health["status"] as? String == "degraded")
+        #expect(health["failed_agents"] as? Int == 1)
+        #expect(health["healthy_agents"] as? Int == 1)
+    }
+
     @Test func agentThatStopsAnsweringIsRestartedAsUnhealthy() throws {
         let daemon = try DaemonHarness()
         defer { daemon.stop() }

@@ -127,7 +127,8 @@ struct LoopbackProbeRun {
         if connected == 0 {
             connectionEstablished(index, report)
         } else if errno != EINPROGRESS {
-            finish(index, healthy: false, error: Self.connectError(errno), report)
+            let code = errno
+            finish(index, healthy: false, error: Self.connectError(code), refused: code == ECONNREFUSED, report)
         }
     }
 
@@ -138,7 +139,7 @@ struct LoopbackProbeRun {
             var length = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(probes[index].fd, SOL_SOCKET, SO_ERROR, &error, &length)
             if error != 0 {
-                finish(index, healthy: false, error: Self.connectError(error), report)
+                finish(index, healthy: false, error: Self.connectError(error), refused: error == ECONNREFUSED, report)
             } else {
                 connectionEstablished(index, report)
             }
@@ -211,10 +212,12 @@ struct LoopbackProbeRun {
             return
         }
         let healthy = (200..<400).contains(status)
-        finish(index, healthy: healthy, error: healthy ? nil : "GET \(path) answered \(status)", report)
+        finish(index, healthy: healthy, error: healthy ? nil : "GET \(path) answered \(status)", answeredStatus: status, report)
     }
 
-    private mutating func finish(_ index: Int, healthy: Bool, error: String?, _ report: (Int, ProbeResult) -> Void) {
+    private mutating func finish(
+        _ index: Int, healthy: Bool, error: String?, answeredStatus: Int? = nil, refused: Bool = false, _ report: (Int, ProbeResult) -> Void
+    ) {
         guard probes[index].phase != .done else { return }
         if probes[index].fd >= 0 {
             close(probes[index].fd)
@@ -224,7 +227,9 @@ struct LoopbackProbeRun {
         probes[index].answer = AnswerReader()
         var message = error
         if let error, case .tcp = probes[index].request.kind { message = "TCP connect: \(error)" }
-        report(index, ProbeResult(healthy: healthy, latencySeconds: Self.now() - probes[index].started, error: message))
+        report(index, ProbeResult(
+            healthy: healthy, latencySeconds: Self.now() - probes[index].started, error: message, answeredStatus: answeredStatus, refused: refused
+        ))
     }
 
     private static func connectError(_ code: Int32) -> String {

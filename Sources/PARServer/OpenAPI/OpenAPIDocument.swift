@@ -845,90 +845,25 @@ enum OpenAPIDocument {
             "security": [],
             "responses": {
               "400": {
-                "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyBadRequest"
               },
               "401": {
-                "description": "Only with --proxy-requires-token: no or wrong management token.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "WWW-Authenticate": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "Bearer realm=\"par\""
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyUnauthorized"
               },
               "404": {
-                "description": "No such agent.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/UnknownAgent"
               },
               "502": {
-                "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentUnreachable"
               },
               "503": {
-                "description": "The agent is not running.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "Retry-After": {
-                    "description": "Seconds, while a restart is pending or the agent starts.",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[0-9]+$"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentNotRunning"
               },
               "504": {
-                "description": "The agent did not answer within --proxy-timeout.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentTimedOut"
               },
               "default": {
-                "description": "The agent's own answer.",
-                "content": {
-                  "*/*": {
-                    "schema": {}
-                  }
-                }
+                "$ref": "#/components/responses/AgentAnswer"
               }
             }
           },
@@ -938,104 +873,33 @@ enum OpenAPIDocument {
               "agents"
             ],
             "summary": "POST to the agent's `/`",
-            "description": "Relayed to the agent's loopback port (`/agents/{agent_id}/x` reaches the agent's `/x`, with `X-Forwarded-Prefix: /agents/{agent_id}`): bodies stream both ways, hop-by-hop headers are dropped, redirects are passed back as they are, WebSocket upgrades are relayed. Needs no token unless the daemon runs with --proxy-requires-token (the token is then not passed on). Any answer of the agent's own comes back unchanged; the statuses below are the proxy's.",
+            "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
               "400": {
-                "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyBadRequest"
               },
               "401": {
-                "description": "Only with --proxy-requires-token: no or wrong management token.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "WWW-Authenticate": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "Bearer realm=\"par\""
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyUnauthorized"
               },
               "404": {
-                "description": "No such agent.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/UnknownAgent"
               },
               "502": {
-                "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentUnreachable"
               },
               "503": {
-                "description": "The agent is not running.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "Retry-After": {
-                    "description": "Seconds, while a restart is pending or the agent starts.",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[0-9]+$"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentNotRunning"
               },
               "504": {
-                "description": "The agent did not answer within --proxy-timeout.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentTimedOut"
               },
               "default": {
-                "description": "The agent's own answer.",
-                "content": {
-                  "*/*": {
-                    "schema": {}
-                  }
-                }
+                "$ref": "#/components/responses/AgentAnswer"
               }
             },
             "requestBody": {
-              "required": false,
-              "description": "Relayed as it is.",
-              "content": {
-                "*/*": {
-                  "schema": {}
-                }
-              }
+              "$ref": "#/components/requestBodies/AgentRequest"
             }
           },
           "put": {
@@ -1044,104 +908,33 @@ enum OpenAPIDocument {
               "agents"
             ],
             "summary": "PUT to the agent's `/`",
-            "description": "Relayed to the agent's loopback port (`/agents/{agent_id}/x` reaches the agent's `/x`, with `X-Forwarded-Prefix: /agents/{agent_id}`): bodies stream both ways, hop-by-hop headers are dropped, redirects are passed back as they are, WebSocket upgrades are relayed. Needs no token unless the daemon runs with --proxy-requires-token (the token is then not passed on). Any answer of the agent's own comes back unchanged; the statuses below are the proxy's.",
+            "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
               "400": {
-                "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyBadRequest"
               },
               "401": {
-                "description": "Only with --proxy-requires-token: no or wrong management token.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "WWW-Authenticate": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "Bearer realm=\"par\""
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyUnauthorized"
               },
               "404": {
-                "description": "No such agent.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/UnknownAgent"
               },
               "502": {
-                "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentUnreachable"
               },
               "503": {
-                "description": "The agent is not running.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "Retry-After": {
-                    "description": "Seconds, while a restart is pending or the agent starts.",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[0-9]+$"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentNotRunning"
               },
               "504": {
-                "description": "The agent did not answer within --proxy-timeout.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentTimedOut"
               },
               "default": {
-                "description": "The agent's own answer.",
-                "content": {
-                  "*/*": {
-                    "schema": {}
-                  }
-                }
+                "$ref": "#/components/responses/AgentAnswer"
               }
             },
             "requestBody": {
-              "required": false,
-              "description": "Relayed as it is.",
-              "content": {
-                "*/*": {
-                  "schema": {}
-                }
-              }
+              "$ref": "#/components/requestBodies/AgentRequest"
             }
           },
           "delete": {
@@ -1150,104 +943,33 @@ enum OpenAPIDocument {
               "agents"
             ],
             "summary": "DELETE to the agent's `/`",
-            "description": "Relayed to the agent's loopback port (`/agents/{agent_id}/x` reaches the agent's `/x`, with `X-Forwarded-Prefix: /agents/{agent_id}`): bodies stream both ways, hop-by-hop headers are dropped, redirects are passed back as they are, WebSocket upgrades are relayed. Needs no token unless the daemon runs with --proxy-requires-token (the token is then not passed on). Any answer of the agent's own comes back unchanged; the statuses below are the proxy's.",
+            "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
               "400": {
-                "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyBadRequest"
               },
               "401": {
-                "description": "Only with --proxy-requires-token: no or wrong management token.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "WWW-Authenticate": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "Bearer realm=\"par\""
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyUnauthorized"
               },
               "404": {
-                "description": "No such agent.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/UnknownAgent"
               },
               "502": {
-                "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentUnreachable"
               },
               "503": {
-                "description": "The agent is not running.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "Retry-After": {
-                    "description": "Seconds, while a restart is pending or the agent starts.",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[0-9]+$"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentNotRunning"
               },
               "504": {
-                "description": "The agent did not answer within --proxy-timeout.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentTimedOut"
               },
               "default": {
-                "description": "The agent's own answer.",
-                "content": {
-                  "*/*": {
-                    "schema": {}
-                  }
-                }
+                "$ref": "#/components/responses/AgentAnswer"
               }
             },
             "requestBody": {
-              "required": false,
-              "description": "Relayed as it is.",
-              "content": {
-                "*/*": {
-                  "schema": {}
-                }
-              }
+              "$ref": "#/components/requestBodies/AgentRequest"
             }
           },
           "patch": {
@@ -1256,104 +978,33 @@ enum OpenAPIDocument {
               "agents"
             ],
             "summary": "PATCH to the agent's `/`",
-            "description": "Relayed to the agent's loopback port (`/agents/{agent_id}/x` reaches the agent's `/x`, with `X-Forwarded-Prefix: /agents/{agent_id}`): bodies stream both ways, hop-by-hop headers are dropped, redirects are passed back as they are, WebSocket upgrades are relayed. Needs no token unless the daemon runs with --proxy-requires-token (the token is then not passed on). Any answer of the agent's own comes back unchanged; the statuses below are the proxy's.",
+            "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
               "400": {
-                "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyBadRequest"
               },
               "401": {
-                "description": "Only with --proxy-requires-token: no or wrong management token.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "WWW-Authenticate": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "Bearer realm=\"par\""
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyUnauthorized"
               },
               "404": {
-                "description": "No such agent.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/UnknownAgent"
               },
               "502": {
-                "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentUnreachable"
               },
               "503": {
-                "description": "The agent is not running.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "Retry-After": {
-                    "description": "Seconds, while a restart is pending or the agent starts.",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[0-9]+$"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentNotRunning"
               },
               "504": {
-                "description": "The agent did not answer within --proxy-timeout.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentTimedOut"
               },
               "default": {
-                "description": "The agent's own answer.",
-                "content": {
-                  "*/*": {
-                    "schema": {}
-                  }
-                }
+                "$ref": "#/components/responses/AgentAnswer"
               }
             },
             "requestBody": {
-              "required": false,
-              "description": "Relayed as it is.",
-              "content": {
-                "*/*": {
-                  "schema": {}
-                }
-              }
+              "$ref": "#/components/requestBodies/AgentRequest"
             }
           },
           "head": {
@@ -1362,94 +1013,29 @@ enum OpenAPIDocument {
               "agents"
             ],
             "summary": "HEAD to the agent's `/`",
-            "description": "Relayed to the agent's loopback port (`/agents/{agent_id}/x` reaches the agent's `/x`, with `X-Forwarded-Prefix: /agents/{agent_id}`): bodies stream both ways, hop-by-hop headers are dropped, redirects are passed back as they are, WebSocket upgrades are relayed. Needs no token unless the daemon runs with --proxy-requires-token (the token is then not passed on). Any answer of the agent's own comes back unchanged; the statuses below are the proxy's.",
+            "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
               "400": {
-                "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyBadRequest"
               },
               "401": {
-                "description": "Only with --proxy-requires-token: no or wrong management token.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "WWW-Authenticate": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "Bearer realm=\"par\""
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyUnauthorized"
               },
               "404": {
-                "description": "No such agent.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/UnknownAgent"
               },
               "502": {
-                "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentUnreachable"
               },
               "503": {
-                "description": "The agent is not running.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "Retry-After": {
-                    "description": "Seconds, while a restart is pending or the agent starts.",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[0-9]+$"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentNotRunning"
               },
               "504": {
-                "description": "The agent did not answer within --proxy-timeout.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentTimedOut"
               },
               "default": {
-                "description": "The agent's own answer.",
-                "content": {
-                  "*/*": {
-                    "schema": {}
-                  }
-                }
+                "$ref": "#/components/responses/AgentAnswer"
               }
             }
           },
@@ -1459,94 +1045,29 @@ enum OpenAPIDocument {
               "agents"
             ],
             "summary": "OPTIONS to the agent's `/`",
-            "description": "Relayed to the agent's loopback port (`/agents/{agent_id}/x` reaches the agent's `/x`, with `X-Forwarded-Prefix: /agents/{agent_id}`): bodies stream both ways, hop-by-hop headers are dropped, redirects are passed back as they are, WebSocket upgrades are relayed. Needs no token unless the daemon runs with --proxy-requires-token (the token is then not passed on). Any answer of the agent's own comes back unchanged; the statuses below are the proxy's.",
+            "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
               "400": {
-                "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyBadRequest"
               },
               "401": {
-                "description": "Only with --proxy-requires-token: no or wrong management token.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "WWW-Authenticate": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "Bearer realm=\"par\""
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyUnauthorized"
               },
               "404": {
-                "description": "No such agent.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/UnknownAgent"
               },
               "502": {
-                "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentUnreachable"
               },
               "503": {
-                "description": "The agent is not running.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "Retry-After": {
-                    "description": "Seconds, while a restart is pending or the agent starts.",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[0-9]+$"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentNotRunning"
               },
               "504": {
-                "description": "The agent did not answer within --proxy-timeout.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentTimedOut"
               },
               "default": {
-                "description": "The agent's own answer.",
-                "content": {
-                  "*/*": {
-                    "schema": {}
-                  }
-                }
+                "$ref": "#/components/responses/AgentAnswer"
               }
             }
           }
@@ -1572,94 +1093,29 @@ enum OpenAPIDocument {
               "agents"
             ],
             "summary": "GET to the agent",
-            "description": "Relayed to the agent's loopback port (`/agents/{agent_id}/x` reaches the agent's `/x`, with `X-Forwarded-Prefix: /agents/{agent_id}`): bodies stream both ways, hop-by-hop headers are dropped, redirects are passed back as they are, WebSocket upgrades are relayed. Needs no token unless the daemon runs with --proxy-requires-token (the token is then not passed on). Any answer of the agent's own comes back unchanged; the statuses below are the proxy's.",
+            "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
               "400": {
-                "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyBadRequest"
               },
               "401": {
-                "description": "Only with --proxy-requires-token: no or wrong management token.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "WWW-Authenticate": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "Bearer realm=\"par\""
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyUnauthorized"
               },
               "404": {
-                "description": "No such agent.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/UnknownAgent"
               },
               "502": {
-                "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentUnreachable"
               },
               "503": {
-                "description": "The agent is not running.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "Retry-After": {
-                    "description": "Seconds, while a restart is pending or the agent starts.",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[0-9]+$"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentNotRunning"
               },
               "504": {
-                "description": "The agent did not answer within --proxy-timeout.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentTimedOut"
               },
               "default": {
-                "description": "The agent's own answer.",
-                "content": {
-                  "*/*": {
-                    "schema": {}
-                  }
-                }
+                "$ref": "#/components/responses/AgentAnswer"
               }
             }
           },
@@ -1669,104 +1125,33 @@ enum OpenAPIDocument {
               "agents"
             ],
             "summary": "POST to the agent",
-            "description": "Relayed to the agent's loopback port (`/agents/{agent_id}/x` reaches the agent's `/x`, with `X-Forwarded-Prefix: /agents/{agent_id}`): bodies stream both ways, hop-by-hop headers are dropped, redirects are passed back as they are, WebSocket upgrades are relayed. Needs no token unless the daemon runs with --proxy-requires-token (the token is then not passed on). Any answer of the agent's own comes back unchanged; the statuses below are the proxy's.",
+            "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
               "400": {
-                "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyBadRequest"
               },
               "401": {
-                "description": "Only with --proxy-requires-token: no or wrong management token.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "WWW-Authenticate": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "Bearer realm=\"par\""
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyUnauthorized"
               },
               "404": {
-                "description": "No such agent.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/UnknownAgent"
               },
               "502": {
-                "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentUnreachable"
               },
               "503": {
-                "description": "The agent is not running.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "Retry-After": {
-                    "description": "Seconds, while a restart is pending or the agent starts.",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[0-9]+$"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentNotRunning"
               },
               "504": {
-                "description": "The agent did not answer within --proxy-timeout.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentTimedOut"
               },
               "default": {
-                "description": "The agent's own answer.",
-                "content": {
-                  "*/*": {
-                    "schema": {}
-                  }
-                }
+                "$ref": "#/components/responses/AgentAnswer"
               }
             },
             "requestBody": {
-              "required": false,
-              "description": "Relayed as it is.",
-              "content": {
-                "*/*": {
-                  "schema": {}
-                }
-              }
+              "$ref": "#/components/requestBodies/AgentRequest"
             }
           },
           "put": {
@@ -1775,104 +1160,33 @@ enum OpenAPIDocument {
               "agents"
             ],
             "summary": "PUT to the agent",
-            "description": "Relayed to the agent's loopback port (`/agents/{agent_id}/x` reaches the agent's `/x`, with `X-Forwarded-Prefix: /agents/{agent_id}`): bodies stream both ways, hop-by-hop headers are dropped, redirects are passed back as they are, WebSocket upgrades are relayed. Needs no token unless the daemon runs with --proxy-requires-token (the token is then not passed on). Any answer of the agent's own comes back unchanged; the statuses below are the proxy's.",
+            "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
               "400": {
-                "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyBadRequest"
               },
               "401": {
-                "description": "Only with --proxy-requires-token: no or wrong management token.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "WWW-Authenticate": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "Bearer realm=\"par\""
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyUnauthorized"
               },
               "404": {
-                "description": "No such agent.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/UnknownAgent"
               },
               "502": {
-                "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentUnreachable"
               },
               "503": {
-                "description": "The agent is not running.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "Retry-After": {
-                    "description": "Seconds, while a restart is pending or the agent starts.",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[0-9]+$"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentNotRunning"
               },
               "504": {
-                "description": "The agent did not answer within --proxy-timeout.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentTimedOut"
               },
               "default": {
-                "description": "The agent's own answer.",
-                "content": {
-                  "*/*": {
-                    "schema": {}
-                  }
-                }
+                "$ref": "#/components/responses/AgentAnswer"
               }
             },
             "requestBody": {
-              "required": false,
-              "description": "Relayed as it is.",
-              "content": {
-                "*/*": {
-                  "schema": {}
-                }
-              }
+              "$ref": "#/components/requestBodies/AgentRequest"
             }
           },
           "delete": {
@@ -1881,104 +1195,33 @@ enum OpenAPIDocument {
               "agents"
             ],
             "summary": "DELETE to the agent",
-            "description": "Relayed to the agent's loopback port (`/agents/{agent_id}/x` reaches the agent's `/x`, with `X-Forwarded-Prefix: /agents/{agent_id}`): bodies stream both ways, hop-by-hop headers are dropped, redirects are passed back as they are, WebSocket upgrades are relayed. Needs no token unless the daemon runs with --proxy-requires-token (the token is then not passed on). Any answer of the agent's own comes back unchanged; the statuses below are the proxy's.",
+            "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
               "400": {
-                "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyBadRequest"
               },
               "401": {
-                "description": "Only with --proxy-requires-token: no or wrong management token.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "WWW-Authenticate": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "Bearer realm=\"par\""
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyUnauthorized"
               },
               "404": {
-                "description": "No such agent.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/UnknownAgent"
               },
               "502": {
-                "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentUnreachable"
               },
               "503": {
-                "description": "The agent is not running.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "Retry-After": {
-                    "description": "Seconds, while a restart is pending or the agent starts.",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[0-9]+$"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentNotRunning"
               },
               "504": {
-                "description": "The agent did not answer within --proxy-timeout.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentTimedOut"
               },
               "default": {
-                "description": "The agent's own answer.",
-                "content": {
-                  "*/*": {
-                    "schema": {}
-                  }
-                }
+                "$ref": "#/components/responses/AgentAnswer"
               }
             },
             "requestBody": {
-              "required": false,
-              "description": "Relayed as it is.",
-              "content": {
-                "*/*": {
-                  "schema": {}
-                }
-              }
+              "$ref": "#/components/requestBodies/AgentRequest"
             }
           },
           "patch": {
@@ -1987,104 +1230,33 @@ enum OpenAPIDocument {
               "agents"
             ],
             "summary": "PATCH to the agent",
-            "description": "Relayed to the agent's loopback port (`/agents/{agent_id}/x` reaches the agent's `/x`, with `X-Forwarded-Prefix: /agents/{agent_id}`): bodies stream both ways, hop-by-hop headers are dropped, redirects are passed back as they are, WebSocket upgrades are relayed. Needs no token unless the daemon runs with --proxy-requires-token (the token is then not passed on). Any answer of the agent's own comes back unchanged; the statuses below are the proxy's.",
+            "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
               "400": {
-                "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyBadRequest"
               },
               "401": {
-                "description": "Only with --proxy-requires-token: no or wrong management token.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "WWW-Authenticate": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "Bearer realm=\"par\""
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyUnauthorized"
               },
               "404": {
-                "description": "No such agent.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/UnknownAgent"
               },
               "502": {
-                "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentUnreachable"
               },
               "503": {
-                "description": "The agent is not running.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "Retry-After": {
-                    "description": "Seconds, while a restart is pending or the agent starts.",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[0-9]+$"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentNotRunning"
               },
               "504": {
-                "description": "The agent did not answer within --proxy-timeout.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentTimedOut"
               },
               "default": {
-                "description": "The agent's own answer.",
-                "content": {
-                  "*/*": {
-                    "schema": {}
-                  }
-                }
+                "$ref": "#/components/responses/AgentAnswer"
               }
             },
             "requestBody": {
-              "required": false,
-              "description": "Relayed as it is.",
-              "content": {
-                "*/*": {
-                  "schema": {}
-                }
-              }
+              "$ref": "#/components/requestBodies/AgentRequest"
             }
           },
           "head": {
@@ -2093,94 +1265,29 @@ enum OpenAPIDocument {
               "agents"
             ],
             "summary": "HEAD to the agent",
-            "description": "Relayed to the agent's loopback port (`/agents/{agent_id}/x` reaches the agent's `/x`, with `X-Forwarded-Prefix: /agents/{agent_id}`): bodies stream both ways, hop-by-hop headers are dropped, redirects are passed back as they are, WebSocket upgrades are relayed. Needs no token unless the daemon runs with --proxy-requires-token (the token is then not passed on). Any answer of the agent's own comes back unchanged; the statuses below are the proxy's.",
+            "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
               "400": {
-                "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyBadRequest"
               },
               "401": {
-                "description": "Only with --proxy-requires-token: no or wrong management token.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "WWW-Authenticate": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "Bearer realm=\"par\""
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyUnauthorized"
               },
               "404": {
-                "description": "No such agent.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/UnknownAgent"
               },
               "502": {
-                "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentUnreachable"
               },
               "503": {
-                "description": "The agent is not running.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "Retry-After": {
-                    "description": "Seconds, while a restart is pending or the agent starts.",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[0-9]+$"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentNotRunning"
               },
               "504": {
-                "description": "The agent did not answer within --proxy-timeout.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentTimedOut"
               },
               "default": {
-                "description": "The agent's own answer.",
-                "content": {
-                  "*/*": {
-                    "schema": {}
-                  }
-                }
+                "$ref": "#/components/responses/AgentAnswer"
               }
             }
           },
@@ -2190,94 +1297,29 @@ enum OpenAPIDocument {
               "agents"
             ],
             "summary": "OPTIONS to the agent",
-            "description": "Relayed to the agent's loopback port (`/agents/{agent_id}/x` reaches the agent's `/x`, with `X-Forwarded-Prefix: /agents/{agent_id}`): bodies stream both ways, hop-by-hop headers are dropped, redirects are passed back as they are, WebSocket upgrades are relayed. Needs no token unless the daemon runs with --proxy-requires-token (the token is then not passed on). Any answer of the agent's own comes back unchanged; the statuses below are the proxy's.",
+            "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
               "400": {
-                "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyBadRequest"
               },
               "401": {
-                "description": "Only with --proxy-requires-token: no or wrong management token.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "WWW-Authenticate": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "Bearer realm=\"par\""
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ProxyUnauthorized"
               },
               "404": {
-                "description": "No such agent.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/UnknownAgent"
               },
               "502": {
-                "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentUnreachable"
               },
               "503": {
-                "description": "The agent is not running.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                },
-                "headers": {
-                  "Retry-After": {
-                    "description": "Seconds, while a restart is pending or the agent starts.",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[0-9]+$"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentNotRunning"
               },
               "504": {
-                "description": "The agent did not answer within --proxy-timeout.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Error"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/AgentTimedOut"
               },
               "default": {
-                "description": "The agent's own answer.",
-                "content": {
-                  "*/*": {
-                    "schema": {}
-                  }
-                }
+                "$ref": "#/components/responses/AgentAnswer"
               }
             }
           }
@@ -2512,6 +1554,103 @@ enum OpenAPIDocument {
                 "schema": {
                   "$ref": "#/components/schemas/Error"
                 }
+              }
+            }
+          },
+          "ProxyBadRequest": {
+            "description": "The path has an empty segment (`//`) or its `..` segments climb out of /agents/{agent_id}. (A WebSocket upgrade to an agent that is not running gets a 400 without a body.)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "ProxyUnauthorized": {
+            "description": "Only with --proxy-requires-token: no or wrong management token.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "required": true,
+                "schema": {
+                  "type": "string",
+                  "const": "Bearer realm=\"par\""
+                }
+              }
+            }
+          },
+          "UnknownAgent": {
+            "description": "No such agent.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "AgentUnreachable": {
+            "description": "The agent cannot be reached, closed the connection, or sent an answer the proxy cannot read.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "AgentNotRunning": {
+            "description": "The agent is not running.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            },
+            "headers": {
+              "Retry-After": {
+                "description": "Seconds, while a restart is pending or the agent starts.",
+                "schema": {
+                  "type": "string",
+                  "pattern": "^[0-9]+$"
+                }
+              }
+            }
+          },
+          "AgentTimedOut": {
+            "description": "The agent did not answer within --proxy-timeout.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "AgentAnswer": {
+            "description": "The agent's own answer.",
+            "content": {
+              "*/*": {
+                "schema": {}
+              }
+            }
+          }
+        },
+        "requestBodies": {
+          "AgentRequest": {
+            "required": false,
+            "description": "Relayed as it is.",
+            "content": {
+              "*/*": {
+                "schema": {}
               }
             }
           }

@@ -27,11 +27,21 @@ public struct ProbeResult: Sendable, Equatable {
     public var healthy: Bool
     public var latencySeconds: Double
     public var error: String?
+    /// The HTTP status the agent answered with, when it answered.
+    public var answeredStatus: Int?
+    /// Nothing listened on the port (a refused connection is a different fact from an answer).
+    public var refused: Bool
 
-    public init(healthy: Bool, latencySeconds: Double, error: String?) {
+    public init(healthy: Bool, latencySeconds: Double, error: String?, answeredStatus: Int? = nil, refused: Bool = false) {
         self.healthy = healthy
         self.latencySeconds = latencySeconds
         self.error = error
+        self.answeredStatus = answeredStatus
+        self.refused = refused
+    }
+
+    public var outcome: ProbeOutcome {
+        ProbeOutcome(healthy: healthy, error: error, answeredStatus: answeredStatus, refused: refused)
     }
 }
 

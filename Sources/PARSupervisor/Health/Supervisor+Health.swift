@@ -57,10 +57,17 @@ extension Supervisor {
         for (agentID, record) in agents {
             guard let tracker = record.health, record.pid != nil, let port = record.port,
                   record.state == .starting || record.state == .running, record.healthKill == nil else { continue }
-            if case .restart(let reason, let detail) = tracker.startDecision(now: now) {
+            switch tracker.startDecision(now: now) {
+            case .restart(let reason, let detail):
                 killForHealth(agentID, reason: reason, detail: detail)
                 continue
+            case .runUnprobed(let detail):
+                runUnprobed(agentID, detail: detail, now: now)
+                continue
+            case .nothing, .ready:
+                break
             }
+            guard tracker.phase != .unprobed else { continue }
             if tracker.phase == .starting {
                 nextWake = min(nextWake, tracker.startedAt + tracker.config.startTimeoutSeconds - now)
             }
@@ -98,7 +105,7 @@ extension Supervisor {
         let now = ResourceSampler.monotonicSeconds()
         record.probeInFlight = false
         record.lastProbe = ProbeRecord(at: Date(), result: result)
-        let decision = tracker.record(success: result.healthy, error: result.error, now: now)
+        let decision = tracker.record(result.outcome, now: now)
         record.health = tracker
         record.nextProbeAt = now + tracker.nextProbeDelay()
         update(agentID, record)
@@ -116,7 +123,23 @@ extension Supervisor {
             logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(agentID.processID) is ready (health check passed after \(String(format: "%.3f", seconds)) s)", fields: ["run": .number(Double(run))])
         case .restart(let reason, let detail):
             killForHealth(agentID, reason: reason, detail: detail)
+        case .runUnprobed(let detail):
+            runUnprobed(agentID, detail: detail, now: now)
         }
+    }
+
+    /// The built-in check found nothing listening: the agent runs on as a worker, judged by
+    /// its process, and its log says so and how to declare a check.
+    func runUnprobed(_ agentID: AgentID, detail: String, now: Double) {
+        guard var record = agents[agentID], var tracker = record.health, tracker.phase == .starting else { return }
+        tracker.stopProbing()
+        record.health = tracker
+        if record.state == .starting {
+            record.state = .running
+            record.readyAt = Date()
+        }
+        update(agentID, record)
+        logs.appendEvent(agentID: agentID.rawValue, level: .warning, message: "\(agentID.processID) \(detail)", fields: ["run": .number(Double(record.run))])
     }
 
     /// Kills an agent that failed its health; the exit then goes through the restart policy
@@ -137,6 +160,7 @@ extension Supervisor {
         if record.healthCheck.kind == .none { return record.state == .running ? "healthy" : "starting" }
         guard let tracker = record.health else { return "starting" }
         if tracker.phase == .starting { return "starting" }
+        if tracker.phase == .unprobed { return record.state == .running ? "healthy" : "starting" }
         return tracker.consecutiveFailures == 0 ? "healthy" : "unhealthy"
     }
 }

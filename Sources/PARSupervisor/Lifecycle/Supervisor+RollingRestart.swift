@@ -114,7 +114,7 @@ extension Supervisor {
         logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "rolling restart of \(processID): run \(run) started beside run \(current.run) (pid \(spawned.pid), port \(port)); the route switches once it is ready", fields: ["pid": .number(Double(spawned.pid)), "port": .number(Double(port)), "run": .number(Double(run))])
 
         // Ready, or the reason it never got there.
-        let healthCheck = spec.healthCheck ?? prepared.manifest.health ?? HealthCheckConfig()
+        let healthCheck = spec.healthCheck ?? prepared.manifest.health ?? .builtInDefault
         if let failure = await waitUntilReady(agentID, pid: spawned.pid, port: port, check: healthCheck) {
             await endExtraRun(agentID, pid: spawned.pid, timeoutSeconds: 0)
             releasePorts()
@@ -233,9 +233,11 @@ extension Supervisor {
                 result = batch.first?.1
             }
             let now = ResourceSampler.monotonicSeconds()
-            switch tracker.record(success: result?.healthy ?? false, error: result?.error, now: now) {
+            switch tracker.record(result?.outcome ?? ProbeOutcome(healthy: false, error: "no probe result"), now: now) {
             case .ready: return nil
             case .restart(_, let detail): return detail
+            // A worker that listens nowhere is as ready as it will be once it runs.
+            case .runUnprobed: return nil
             case .nothing: break
             }
             try? await Task.sleep(for: .milliseconds(Int64(tracker.nextProbeDelay() * 1000)))

@@ -87,7 +87,7 @@ extension Supervisor {
     private func placeDown(_ agent: ReconcilePlanner.BootAgent, state: ProcessState, error: String?) {
         var record = AgentRecord(
             spec: agent.spec, packageID: agent.spec.packageID ?? "", plan: nil, port: nil, lastPort: agent.preferredPort,
-            owner: agent.owner, state: state, healthCheck: agent.spec.healthCheck ?? HealthCheckConfig()
+            owner: agent.owner, state: state, healthCheck: agent.spec.healthCheck ?? .builtInDefault
         )
         if let stored = agent.stored {
             record.desired = stored.desired
