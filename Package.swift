@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation.git", exact: "0.9.20"),
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
+        // The CLI's tables and colour.
+        .package(url: "https://github.com/ordo-one/TextTable.git", exact: "0.0.2"),
+        .package(url: "https://github.com/onevcat/Rainbow.git", exact: "4.2.2"),
     ],
     targets: [
         /// Thin C shims for the Linux syscalls Glibc does not expose (pidfd, epoll, posix_spawn extras).
@@ -80,6 +83,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "TextTable", package: "TextTable"),
+                .product(name: "Rainbow", package: "Rainbow"),
             ]
         ),
         .executableTarget(name: "par-bench", dependencies: [

@@ -72,6 +72,7 @@ public struct APIError: HTTPResponseError, Sendable {
         // The new run failed where the agent lives; the one serving was kept.
         case .rollingRestartFailed: return APIError(.badGateway, "rolling restart failed", detail: error.description)
         case .rollingRestartInProgress: return APIError(.conflict, "rolling restart in progress", detail: error.description)
+        case .removalRefused: return APIError(.conflict, "removal refused", detail: error.description)
         case .package(let packageError):
             switch packageError {
             case .outsideAllowedDirectories: return APIError(.forbidden, "package path not allowed", detail: packageError.description, field: "package_path")

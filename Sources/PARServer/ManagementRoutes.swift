@@ -19,6 +19,9 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
         router.get("/supervisor/processes/:process_id") { _, context in
             try await self.process(try context.parameters.require("process_id"))
         }
+        router.delete("/supervisor/processes/:process_id") { request, context in
+            try await self.remove(request, processID: try context.parameters.require("process_id"))
+        }
         router.post("/supervisor/stop/:process_id") { request, context in
             try await self.stop(request, processID: try context.parameters.require("process_id"))
         }
@@ -163,6 +166,32 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
             throw APIError.from(error)
         }
         return success(status, spawned: false)
+    }
+
+    /// `DELETE /supervisor/processes/{id}[?force=true]`: the agent leaves the table.
+    private func remove(_ request: Request, processID: String) async throws -> Response {
+        let force: Bool
+        switch request.uri.queryParameters.get("force") {
+        case nil, "false": force = false
+        case "true": force = true
+        case let other?:
+            throw APIError.invalid(ValidationError(field: "force", reason: "must be true or false, got \(other.debugDescription)"))
+        }
+        let final: ProcessStatus
+        do {
+            final = try await supervisor.remove(processID: processID, force: force)
+        } catch {
+            throw APIError.from(error)
+        }
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("status", "success")
+        json.field("process_id", final.processID)
+        json.field("removed", true)
+        json.key("process")
+        json.process(final)
+        json.endObject()
+        return JSONResponse.make(json)
     }
 
     private func status() async throws -> Response {

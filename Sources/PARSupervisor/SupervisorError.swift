@@ -29,6 +29,8 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
     case rollingRestartFailed(processID: String, reason: String)
     /// One rolling restart per agent at a time.
     case rollingRestartInProgress(processID: String)
+    /// The agent cannot leave the table now (it runs, or others depend on it): `reason` says what to do.
+    case removalRefused(processID: String, reason: String)
 
     public var description: String {
         switch self {
@@ -53,6 +55,7 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
         case .configInvalid(let issues): "the config file has \(issues.count) error\(issues.count == 1 ? "" : "s"); nothing was changed: \(issues.joined(separator: "; "))"
         case .rollingRestartFailed(let processID, let reason): "rolling restart of \(processID) failed: \(reason)"
         case .rollingRestartInProgress(let processID): "a rolling restart of \(processID) is already under way; wait for its answer, then try again"
+        case .removalRefused(let processID, let reason): "\(processID) was not removed: \(reason)"
         case .noConfigFile: "the daemon was started without --config, so there is no file to reload; start it with par serve --config FILE"
         }
     }

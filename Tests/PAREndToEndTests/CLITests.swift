@@ -38,4 +38,139 @@ struct CLITests {
         #expect(missing.status != 0, "a refused request fails the command")
         #expect(missing.output.contains("unknown process"))
     }
+
+    /// `par` with only the environment to find the daemon: PAR_URL and PAR_TOKEN.
+    private func parByURL(_ arguments: [String], daemon: DaemonHarness, extra: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        var environment = ProcessInfo.processInfo.environment
+        environment["PAR_URL"] = "http://127.0.0.1:\(daemon.port)"
+        environment["PAR_TOKEN"] = daemon.token
+        environment.merge(extra) { $1 }
+        return try runPar(arguments, environment: environment)
+    }
+
+    /// `par ps` under a pseudo-terminal (`script`), where a table is expected.
+    private func parOnATerminal(_ arguments: [String], daemon: DaemonHarness) throws -> (status: Int32, output: String) {
+        var environment = ProcessInfo.processInfo.environment
+        environment["PAR_URL"] = "http://127.0.0.1:\(daemon.port)"
+        environment["PAR_TOKEN"] = daemon.token
+        environment["NO_COLOR"] = "1"
+        let command = ([try DaemonHarness.locateBinary().path] + arguments).joined(separator: " ")
+        return try runProgram(URL(fileURLWithPath: "/usr/bin/script"), ["-qec", command, "/dev/null"], environment: environment)
+    }
+
+    @Test func psIsATableOnATerminalAndJSONOffIt() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        #expect(try daemon.spawn("table", package: try daemon.install(sleeperPackage())).status == 200)
+        try daemon.waitFor("par-table", timeout: 20) { state($0) == "running" }
+
+        let piped = try parByURL(["ps"], daemon: daemon)
+        #expect(piped.status == 0)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(piped.output.utf8)) as? [[String: Any]], "JSON off a terminal: \(piped.output.prefix(200))")
+        #expect(rows.count == 1)
+        #expect(rows.first?["agent_id"] as? String == "table")
+
+        let table = try parOnATerminal(["ls"], daemon: daemon)
+        #expect(table.status == 0)
+        let lines = table.output.split(whereSeparator: \.isNewline).map { $0.split(separator: " ").map(String.init) }
+        #expect(lines.first == ["ID", "STATE", "PID", "PORT", "UPTIME", "RESTARTS", "CPU", "MEM", "HEALTH"], "\(table.output.prefix(300))")
+        #expect(lines.contains { $0.first == "table" && $0.dropFirst().first == "running" }, "\(table.output.prefix(300))")
+        #expect(!table.output.contains("\u{1B}["), "no colour with NO_COLOR")
+
+        let wide = try parByURL(["ps", "-o", "wide"], daemon: daemon)
+        #expect(wide.output.contains("PACKAGE") && wide.output.contains("LAST EXIT") && wide.output.contains("table "), "\(wide.output.prefix(300))")
+        let wrong = try parByURL(["ps", "-o", "yaml"], daemon: daemon)
+        #expect(wrong.status != 0)
+        #expect(wrong.output.contains("table, wide or json"))
+    }
+
+    @Test func theDaemonAndTheTokenAreFoundOrTheMessageSaysWhereItLooked() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        // The token from a data dir named by PAR_DATA_DIR.
+        let dataDir = daemon.root.appendingPathComponent("cli-data")
+        try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
+        try daemon.token.write(to: dataDir.appendingPathComponent("token"), atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        environment["PAR_TOKEN"] = nil
+        environment["PAR_URL"] = "http://127.0.0.1:\(daemon.port)"
+        environment["PAR_DATA_DIR"] = dataDir.path
+        let found = try runPar(["ps", "-o", "json"], environment: environment)
+        #expect(found.status == 0, "\(found.output)")
+
+        environment["PAR_DATA_DIR"] = daemon.root.appendingPathComponent("nowhere").path
+        let missing = try runPar(["ps"], environment: environment)
+        #expect(missing.status == 2)
+        #expect(missing.output.contains("no management token") && missing.output.contains("nowhere/token"), "\(missing.output)")
+
+        let unreachable = try parByURL(["ps"], daemon: daemon, extra: ["PAR_URL": "http://127.0.0.1:1"])
+        #expect(unreachable.status == 2)
+        #expect(unreachable.output.contains("cannot reach the daemon at http://127.0.0.1:1"), "\(unreachable.output)")
+        // --url wins over PAR_URL.
+        let flag = try parByURL(["ps", "--url", "http://127.0.0.1:\(daemon.port)", "-o", "json"], daemon: daemon, extra: ["PAR_URL": "http://127.0.0.1:1"])
+        #expect(flag.status == 0, "\(flag.output)")
+        let bad = try parByURL(["ps", "--url", "ftp://x"], daemon: daemon)
+        #expect(bad.status != 0)
+        #expect(bad.output.contains("http://127.0.0.1:8000"), "the message shows the form: \(bad.output)")
+    }
+
+    @Test func rmRemovesStoppedAgentsAndRunningOnesOnlyWithForce() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let package = try daemon.install(sleeperPackage())
+        #expect(try daemon.spawn("gone", package: package).status == 200)
+        let running = try daemon.waitFor("par-gone", timeout: 20) { state($0) == "running" }
+        let agentPid = try #require(pid(running))
+
+        let refused = try parByURL(["rm", "gone"], daemon: daemon)
+        #expect(refused.status == 1)
+        #expect(refused.output.contains("removal refused") && refused.output.contains("--force"), "\(refused.output)")
+        #expect(state(try daemon.process("par-gone")) == "running", "a refused removal changes nothing")
+
+        let forced = try parByURL(["rm", "--force", "gone"], daemon: daemon)
+        #expect(forced.status == 0, "\(forced.output)")
+        #expect(try daemon.client().get("/supervisor/processes/par-gone").status == 404)
+        #expect(try ProcessInspection.eventually { !ProcessInspection.isAlive(agentPid) }, "its process is gone")
+        let listed = try parByURL(["ps", "-o", "json"], daemon: daemon)
+        #expect(listed.output.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\n", with: "").replacingOccurrences(of: " ", with: "") == "[]")
+
+        // A stopped agent goes without --force; its name can be spawned again.
+        #expect(try daemon.spawn("again", package: package).status == 200)
+        _ = try daemon.client().post("/supervisor/stop/par-again")
+        #expect(try parByURL(["rm", "par-again"], daemon: daemon).status == 0)
+        #expect(try daemon.spawn("again", package: package).status == 200, "the id is free again")
+        // The API: a bad force value and an unknown id are refused.
+        #expect(try daemon.client().delete("/supervisor/processes/par-again?force=yes").status == 400)
+        #expect(try daemon.client().delete("/supervisor/processes/par-nobody").status == 404)
+        #expect(try parByURL(["rm", "nobody"], daemon: daemon).status == 1)
+    }
+
+    @Test func healthExitStatusTellsAScriptWhetherToTrustTheFleet() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        #expect(try daemon.spawn("fine", package: try daemon.install(sleeperPackage())).status == 200)
+        try daemon.waitFor("par-fine", timeout: 20) { state($0) == "running" }
+        #expect(try parByURL(["health", "-q"], daemon: daemon).status == 0)
+
+        let failing = APKGBuilder.commandPackage(name: "gives-up", script: "exit 3")
+        #expect(try daemon.spawn("gives-up", package: try daemon.install(failing), ["restart_policy": "on-failure", "max_restarts": 0]).status == 200)
+        try daemon.waitFor("par-gives-up", timeout: 20) { state($0) == "failed" }
+        let degraded = try parByURL(["health"], daemon: daemon)
+        #expect(degraded.status == 1, "\(degraded.output.prefix(200))")
+    }
+
+    @Test func logsTakeABareNameAndHumanTimes() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        #expect(try daemon.spawn("talker", package: try daemon.install(sleeperPackage())).status == 200)
+        try daemon.waitFor("par-talker", timeout: 20) { state($0) == "running" }
+        #expect(try ProcessInspection.eventually {
+            try parByURL(["logs", "talker", "--since", "5m"], daemon: daemon).output.contains("started talker")
+        })
+        let future = try parByURL(["logs", "talker", "--since", "0s"], daemon: daemon)
+        #expect(!future.output.contains("started talker"), "nothing is newer than now")
+        let bad = try parByURL(["logs", "talker", "--since", "banana"], daemon: daemon)
+        #expect(bad.status == 1)
+        #expect(bad.output.contains("since"), "\(bad.output)")
+    }
 }

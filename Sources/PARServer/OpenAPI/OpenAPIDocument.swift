@@ -220,7 +220,7 @@ enum OpenAPIDocument {
               "supervisor"
             ],
             "summary": "Health of every agent, from cached probes",
-            "description": "`healthy` when every live agent is healthy (or there is none), `unhealthy` when none is, `degraded` in between or while the log store cannot write.",
+            "description": "`healthy` when every live agent is healthy (or there is none) and none has failed, `unhealthy` when no live agent is healthy, `degraded` otherwise: some live agents unhealthy, any agent `failed` (`failed_agents`), or the log store cannot write.",
             "responses": {
               "200": {
                 "description": "The fleet's health.",
@@ -266,6 +266,62 @@ enum OpenAPIDocument {
               },
               "404": {
                 "$ref": "#/components/responses/NotFound"
+              }
+            }
+          },
+          "delete": {
+            "operationId": "remove",
+            "tags": [
+              "supervisor"
+            ],
+            "summary": "Remove an agent from the table for good",
+            "description": "Its record, route, desired state and port go; its log lines stay until retention ages them out. A live agent needs `force=true` (it is stopped first). 409 without it, for an agent a config file declares (remove it there and reload) and for one other agents depend on.",
+            "parameters": [
+              {
+                "name": "force",
+                "in": "query",
+                "description": "Stop it first if it is live.",
+                "schema": {
+                  "type": "string",
+                  "enum": [
+                    "true",
+                    "false"
+                  ]
+                }
+              }
+            ],
+            "responses": {
+              "200": {
+                "description": "Removed.",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/RemovalAnswer"
+                    }
+                  }
+                }
+              },
+              "400": {
+                "$ref": "#/components/responses/BadRequest"
+              },
+              "401": {
+                "$ref": "#/components/responses/Unauthorized"
+              },
+              "404": {
+                "$ref": "#/components/responses/NotFound"
+              },
+              "409": {
+                "description": "Not removed: it is live and `force` was not given, a config file declares it, or other agents depend on it; `detail` says which.",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Error"
+                    }
+                  }
+                }
+              },
+              "500": {
+                "$ref": "#/components/responses/ServerError"
               }
             }
           }
@@ -1706,6 +1762,7 @@ enum OpenAPIDocument {
             "required": [
               "status",
               "type",
+              "declared",
               "interval_seconds",
               "timeout_seconds",
               "failure_threshold",
@@ -1733,6 +1790,17 @@ enum OpenAPIDocument {
                   "tcp",
                   "none"
                 ]
+              },
+              "declared": {
+                "type": "boolean",
+                "description": "Whether the spawn request or the package declared the check (`type` or `path`); false for the built-in one (HTTP GET /health, any 4xx counts as alive)."
+              },
+              "judged_by": {
+                "type": "string",
+                "enum": [
+                  "process"
+                ],
+                "description": "Only when the built-in check found nothing listening by the start timeout: the agent runs on as a worker, judged by its process, and is no longer probed."
               },
               "path": {
                 "type": "string",
@@ -2321,6 +2389,32 @@ enum OpenAPIDocument {
               },
               "state": {
                 "$ref": "#/components/schemas/ProcessState"
+              },
+              "process": {
+                "$ref": "#/components/schemas/Process"
+              }
+            }
+          },
+          "RemovalAnswer": {
+            "type": "object",
+            "description": "The answer of a removal: the agent's last status, as it left the table.",
+            "required": [
+              "status",
+              "process_id",
+              "removed",
+              "process"
+            ],
+            "properties": {
+              "status": {
+                "type": "string",
+                "const": "success"
+              },
+              "process_id": {
+                "type": "string"
+              },
+              "removed": {
+                "type": "boolean",
+                "const": true
               },
               "process": {
                 "$ref": "#/components/schemas/Process"
@@ -3359,6 +3453,7 @@ enum OpenAPIDocument {
               "total_agents",
               "log_store",
               "healthy_agents",
+              "failed_agents",
               "timestamp",
               "agent_health"
             ],
@@ -3414,6 +3509,11 @@ enum OpenAPIDocument {
               "healthy_agents": {
                 "type": "integer",
                 "minimum": 0
+              },
+              "failed_agents": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Agents in state `failed` (their restart policy gave up); any makes the status `degraded`."
               },
               "timestamp": {
                 "type": "string",

@@ -1,53 +1,48 @@
 import ArgumentParser
 import Foundation
 import PARClient
-
-/// Where the CLI finds the daemon and its token.
-struct Connection: ParsableArguments {
-    @Option(help: "The daemon's host.")
-    var host = "127.0.0.1"
-
-    @Option(help: "The daemon's port.")
-    var port = 8000
-
-    @Option(name: .customLong("data-dir"), help: "The daemon's data dir, to read the token from (or set PAR_TOKEN).")
-    var dataDir = ".par"
-
-    func client() -> PARAPIClient {
-        let token = ProcessInfo.processInfo.environment["PAR_TOKEN"]
-            ?? (try? String(contentsOfFile: dataDir + "/token", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-        return PARAPIClient(host: host, port: port, token: token)
-    }
-
-    /// Prints the answer; a 4xx/5xx makes the command fail with the server's words.
-    func show(_ answer: HTTPAnswer) throws {
-        if let object = try? JSONSerialization.jsonObject(with: Data(answer.body)),
-           let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) {
-            print(String(decoding: pretty, as: UTF8.self))
-        } else {
-            print(answer.text)
-        }
-        if answer.status >= 400 { throw ExitCode(1) }
-    }
-}
+import Rainbow
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show every process, or one.")
     @OptionGroup var connection: Connection
-    @Argument(help: "A process id (par-NAME); all when left out.") var processID: String?
+    @Argument(help: "An agent (NAME or par-NAME); all when left out.") var processID: String?
 
     func run() throws {
-        let client = connection.client()
-        try connection.show(try client.get(processID.map { "/supervisor/processes/\($0)" } ?? "/supervisor/status"))
+        let path = processID.map { "/supervisor/processes/\(ProcessName.id($0))" } ?? "/supervisor/status"
+        try connection.show(try connection.call { try $0.get(path) })
     }
 }
 
 struct Health: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show every agent's health, from the daemon's latest probes.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show every agent's health, from the daemon's latest probes.",
+        discussion: "Exit status: 0 healthy, 1 degraded or unhealthy (or refused), 2 the daemon cannot be reached. A script can run `par health -q && deploy`."
+    )
     @OptionGroup var connection: Connection
+    @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Print nothing; the exit status says it.") var quiet = false
 
     func run() throws {
-        try connection.show(try connection.client().get("/supervisor/health"))
+        let answer = try connection.call { try $0.get("/supervisor/health") }
+        guard answer.status < 400 else { try connection.refuse(answer) }
+        let json = answer.json
+        let status = json["status"] as? String ?? "unknown"
+        if !quiet {
+            if Terminal.isInteractive {
+                let healthy = json["healthy_agents"] as? Int ?? 0
+                let total = json["total_agents"] as? Int ?? 0
+                let failed = json["failed_agents"] as? Int ?? 0
+                let word = !Terminal.usesColour ? status : status == "healthy" ? status.green : status == "degraded" ? status.yellow : status.red
+                print("\(word): \(healthy) of \(total) live agents healthy" + (failed > 0 ? ", \(failed) failed (gave up)" : ""))
+                let agents = json["agent_health"] as? [String: [String: Any]] ?? [:]
+                for (id, agent) in agents.sorted(by: { $0.key < $1.key }) where agent["status"] as? String != "healthy" {
+                    print("  \(id): \(agent["status"] as? String ?? "?")")
+                }
+            } else {
+                try connection.show(answer)
+            }
+        }
+        if status != "healthy" { throw ExitCode(1) }
     }
 }
 
@@ -75,26 +70,26 @@ struct Spawn: ParsableCommand {
         body["env_vars"] = variables
         if let restartPolicy { body["restart_policy"] = restartPolicy }
         if let maxRestarts { body["max_restarts"] = maxRestarts }
-        try connection.show(try connection.client().post("/supervisor/spawn", json: body))
+        try connection.show(try connection.call { try $0.post("/supervisor/spawn", json: body) })
     }
 }
 
 struct Stop: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Stop a process (SIGTERM, then SIGKILL after the timeout).")
     @OptionGroup var connection: Connection
-    @Argument var processID: String
+    @Argument(help: "The agent (NAME or par-NAME).") var processID: String
     @Option(help: "Seconds to wait after SIGTERM.") var timeout: Double?
 
     func run() throws {
-        let path = "/supervisor/stop/\(processID)" + (timeout.map { "?timeout=\($0)" } ?? "")
-        try connection.show(try connection.client().post(path))
+        let path = "/supervisor/stop/\(ProcessName.id(processID))" + (timeout.map { "?timeout=\($0)" } ?? "")
+        try connection.show(try connection.call { try $0.post(path) })
     }
 }
 
 struct Restart: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Restart a process with its current configuration.")
     @OptionGroup var connection: Connection
-    @Argument var processID: String
+    @Argument(help: "The agent (NAME or par-NAME).") var processID: String
     @Flag(help: "Without downtime: start the next run on a fresh port, switch to it once it is ready, let the old run's requests finish, then stop it.") var rolling = false
     @Option(name: .customLong("drain-timeout"), help: "With --rolling: seconds the old run may take to finish its requests (default: its stop_timeout_seconds).") var drainTimeout: Double?
 
@@ -104,18 +99,20 @@ struct Restart: ParsableCommand {
             guard rolling else { throw ValidationError("--drain-timeout needs --rolling") }
             query += "&drain_timeout=\(drainTimeout)"
         }
-        try connection.show(try connection.client().post("/supervisor/restart/\(processID)\(query)"))
+        let path = "/supervisor/restart/\(ProcessName.id(processID))\(query)"
+        try connection.show(try connection.call { try $0.post(path) })
     }
 }
 
 struct Logs: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show collected log lines (oldest first on screen), or follow them live.")
     @OptionGroup var connection: Connection
-    @Option(name: .customLong("process-id"), help: "Only this process (par-NAME, or 'supervisor' for the daemon's events).") var processID: String?
+    @Argument(help: "Only this agent (NAME or par-NAME, or 'supervisor' for the daemon's events).") var agent: String?
+    @Option(name: .customLong("process-id"), help: ArgumentHelp("Only this process (as the argument).", visibility: .hidden)) var processID: String?
     @Option(help: "Only this level.") var level: String?
     @Option(name: .customLong("min-level"), help: "This level and above.") var minLevel: String?
-    @Option(help: "From this time (ISO 8601, e.g. 2026-11-27T10:00:00Z).") var since: String?
-    @Option(help: "Up to this time.") var until: String?
+    @Option(help: "From this time: ISO 8601 (2026-11-27T10:00:00Z), epoch seconds, or an age (30s, 5m, 1h, 2d).") var since: String?
+    @Option(help: "Up to this time (as --since).") var until: String?
     @Option(help: "stdout, stderr, supervisor or install.") var stream: String?
     @Option(name: [.customShort("q"), .customLong("query")], help: "Words every line must contain (word prefixes, any case).") var query: String?
     @Option(help: "How many lines (newest ones unless --order asc).") var limit = 100
@@ -127,11 +124,12 @@ struct Logs: ParsableCommand {
     func run() throws {
         var items: [URLQueryItem] = []
         func add(_ name: String, _ value: String?) { if let value { items.append(URLQueryItem(name: name, value: value)) } }
-        add("process_id", processID)
+        if agent != nil, processID != nil { throw ValidationError("name the agent once: as the argument or with --process-id") }
+        add("process_id", (agent ?? processID).map(ProcessName.id))
         add("level", level)
         add("min_level", minLevel)
-        add("since", since)
-        add("until", until)
+        add("since", try since.map(HumanTime.parse))
+        add("until", try until.map(HumanTime.parse))
         add("stream", stream)
         add("q", query)
         if follow {
@@ -142,7 +140,8 @@ struct Logs: ParsableCommand {
         add("limit", String(limit))
         add("order", order)
         add("cursor", cursor)
-        let answer = try connection.client().get("/supervisor/logs" + Self.queryString(items))
+        let path = "/supervisor/logs" + Self.queryString(items)
+        let answer = try connection.call { try $0.get(path) }
         guard !json, answer.status < 400 else { return try connection.show(answer) }
         let object = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any] ?? [:]
         var entries = object["logs"] as? [[String: Any]] ?? []
@@ -154,10 +153,11 @@ struct Logs: ParsableCommand {
     }
 
     private func followLines(path: String) throws {
-        let token = connection.client().token
+        let token = try connection.token()
+        let (host, port, _) = try connection.endpoint()
         let events: EventStreamClient
         do {
-            events = try EventStreamClient(host: connection.host, port: connection.port, path: path, token: token)
+            events = try EventStreamClient(host: host, port: port, path: path, token: token)
         } catch EventStreamClient.Failure.status(let code, let body) {
             FileHandle.standardError.write(Data("HTTP \(code): \(body)\n".utf8))
             throw ExitCode(1)
@@ -195,6 +195,18 @@ struct Reload: ParsableCommand {
     @OptionGroup var connection: Connection
 
     func run() throws {
-        try connection.show(try connection.client().post("/supervisor/reload"))
+        try connection.show(try connection.call { try $0.post("/supervisor/reload") })
+    }
+}
+
+/// Times as people type them: an age (`30s`, `5m`, `1h`, `2d`, `1w`) becomes the instant
+/// that long ago; ISO 8601 and epoch seconds pass through for the daemon to read.
+enum HumanTime {
+    static func parse(_ text: String) throws -> String {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
+        if let unit = text.last, let scale = units[unit], let amount = Double(text.dropLast()), amount >= 0 {
+            return String(format: "%.3f", Date(timeIntervalSinceNow: -amount * scale).timeIntervalSince1970)
+        }
+        return text
     }
 }

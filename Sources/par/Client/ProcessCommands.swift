@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+import PARClient
+import TextTable
+
+/// One agent as `par ps` shows it, read from the status document.
+struct ProcessRow {
+    var id: String
+    var state: String
+    var pid: String
+    var port: String
+    var uptime: String
+    var restarts: String
+    var cpu: String
+    var memory: String
+    var health: String
+    var package: String
+    var lastExit: String
+
+    init(_ process: [String: Any]) {
+        func number(_ value: Any?) -> Double? { (value as? NSNumber)?.doubleValue }
+        let resources = process["resources"] as? [String: Any]
+        id = process["agent_id"] as? String ?? "?"
+        state = process["state"] as? String ?? "?"
+        pid = number(process["pid"]).map { String(Int($0)) } ?? "-"
+        port = number(process["port"]).map { String(Int($0)) } ?? "-"
+        uptime = number(process["uptime"]).map(Self.duration) ?? "-"
+        restarts = number(process["restart_count"]).map { String(Int($0)) } ?? "0"
+        cpu = number((resources?["cpu"] as? [String: Any])?["percent"]).map { String(format: "%.1f%%", $0) } ?? "-"
+        memory = number((resources?["memory"] as? [String: Any])?["rss_bytes"]).map(Self.bytes) ?? "-"
+        health = (process["health"] as? [String: Any])?["status"] as? String ?? "-"
+        package = process["package_id"] as? String ?? "-"
+        if let exit = process["last_exit"] as? [String: Any] {
+            let how = (exit["signal_name"] as? String) ?? number(exit["code"]).map { "code \(Int($0))" } ?? "?"
+            lastExit = "\(how) (\(exit["reason"] as? String ?? "?"))"
+        } else {
+            lastExit = "-"
+        }
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let whole = Int(seconds)
+        if whole < 60 { return "\(whole)s" }
+        if whole < 3600 { return "\(whole / 60)m\(whole % 60)s" }
+        if whole < 86_400 { return "\(whole / 3600)h\((whole % 3600) / 60)m" }
+        return "\(whole / 86_400)d\((whole % 86_400) / 3600)h"
+    }
+
+    static func bytes(_ value: Double) -> String {
+        let mebibyte = 1_048_576.0
+        if value >= 1024 * mebibyte { return String(format: "%.1fG", value / (1024 * mebibyte)) }
+        if value >= mebibyte { return String(format: "%.1fM", value / mebibyte) }
+        return String(format: "%.0fK", value / 1024)
+    }
+}
+
+struct ProcessList: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ps",
+        abstract: "List agents: id, state, pid, port, uptime, restarts, CPU, memory, health.",
+        discussion: "On a terminal a table; otherwise (a pipe, a file) the status document's processes as JSON. Exit status: 0, 1 refused, 2 the daemon cannot be reached.",
+        aliases: ["ls"]
+    )
+    @OptionGroup var connection: Connection
+    @Option(name: .shortAndLong, help: "table, wide (adds package and last exit) or json (default: table on a terminal, json otherwise).") var output: String?
+    @Flag(help: "Redraw every 2 s until interrupted.") var watch = false
+
+    func validate() throws {
+        if let output, !["table", "wide", "json"].contains(output) { throw ValidationError("-o takes table, wide or json, got \(output)") }
+    }
+
+    func run() throws {
+        repeat {
+            let answer = try connection.call { try $0.get("/supervisor/status") }
+            guard answer.status < 400 else { try connection.refuse(answer) }
+            let processes = (answer.json["processes"] as? [String: [String: Any]] ?? [:]).sorted { $0.key < $1.key }.map(\.value)
+            let format = output ?? (Terminal.isInteractive ? "table" : "json")
+            if watch, Terminal.isInteractive { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+            switch format {
+            case "json":
+                let data = try JSONSerialization.data(withJSONObject: processes, options: [.prettyPrinted, .sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            default:
+                print(Self.table(processes.map(ProcessRow.init), wide: format == "wide"))
+            }
+            fflush(nil)
+            if watch { usleep(2_000_000) }
+        } while watch
+    }
+
+    static func table(_ rows: [ProcessRow], wide: Bool) -> String {
+        guard !rows.isEmpty else { return "no agents (par spawn, or declare them in a config file)" }
+        let table = TextTable<ProcessRow> { row in
+            var columns = [
+                Column(title: "ID", value: row.id), Column(title: "STATE", value: row.state), Column(title: "PID", value: row.pid),
+                Column(title: "PORT", value: row.port), Column(title: "UPTIME", value: row.uptime), Column(title: "RESTARTS", value: row.restarts),
+                Column(title: "CPU", value: row.cpu), Column(title: "MEM", value: row.memory), Column(title: "HEALTH", value: row.health),
+            ]
+            if wide {
+                columns += [Column(title: "PACKAGE", value: row.package), Column(title: "LAST EXIT", value: row.lastExit)]
+            }
+            return columns
+        }
+        return table.string(for: rows, style: Style.simple) ?? ""
+    }
+}
+
+struct Remove: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rm",
+        abstract: "Remove an agent from the daemon for good (its log lines stay until retention ages them out).",
+        discussion: "A running agent needs --force, which stops it first. One a config file declares is removed from the file and `par reload`. Exit status: 0 removed, 1 refused, 2 the daemon cannot be reached."
+    )
+    @OptionGroup var connection: Connection
+    @Argument(help: "The agent (NAME or par-NAME).") var processID: String
+    @Flag(help: "Stop it first if it runs.") var force = false
+
+    func run() throws {
+        let path = "/supervisor/processes/\(ProcessName.id(processID))" + (force ? "?force=true" : "")
+        let answer = try connection.call { try $0.delete(path) }
+        guard answer.status < 400 else { try connection.refuse(answer) }
+        print("removed \(answer.json["process_id"] as? String ?? ProcessName.id(processID))")
+    }
+}
