@@ -148,6 +148,24 @@ extension JSONWriter {
     }
 
     /// One log line in the seed's shape; `extra` is spliced in as stored (already JSON).
+    /// A supervisor line as an event: `{"sequence","type","agent_id","process_id","timestamp",
+    /// "level","message","extra"}`; `type` and `agent_id` come from the line's extra.
+    mutating func supervisorEvent(_ entry: LogEntry) {
+        let extra = entry.extra
+        let agentID: String? = if case .string(let id)? = extra["agent_id"] { id } else { nil }
+        beginObject()
+        field("sequence", entry.sequence)
+        field("type", { if case .string(let kind)? = extra["event"] { return kind } else { return "event" } }())
+        field("agent_id", agentID)
+        field("process_id", agentID.map { "par-" + $0 })
+        field("timestamp", date: entry.timestamp)
+        field("level", entry.level.rawValue)
+        field("message", entry.message)
+        key("extra")
+        raw(entry.extraJSON)
+        endObject()
+    }
+
     mutating func logEntry(_ entry: LogEntry, type: String? = nil) {
         beginObject()
         if let type { field("type", type) }

@@ -290,7 +290,7 @@ public actor Supervisor {
         guard case .terminate(let pid) = plan else {
             if case .markStopped(_, announce: true) = plan {
                 record.state = .stopped
-                logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(processID) stopped (pending restart cancelled)")
+                logs.appendEvent(agentID: agentID.rawValue, event: .stopped, level: .info, message: "\(processID) stopped (pending restart cancelled)")
             }
             releasePort(&record)
             releaseCgroup(agentID, &record)
@@ -302,10 +302,10 @@ public actor Supervisor {
         record.state = .stopping
         update(agentID, record)
         let timeout = timeoutSeconds ?? record.spec.stopTimeoutSeconds
-        logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "stopping \(processID) (SIGTERM, SIGKILL after \(timeout) s)", fields: ["pid": .number(Double(pid))])
+        logs.appendEvent(agentID: agentID.rawValue, event: .stopping, level: .info, message: "stopping \(processID) (SIGTERM, SIGKILL after \(timeout) s)", fields: ["pid": .number(Double(pid))])
         ProcessSignals.signalSession(pid, SIGTERM)
         if await !waitForExit(agentID, run: run, timeoutSeconds: timeout) {
-            logs.appendEvent(agentID: agentID.rawValue, level: .warning, message: "\(processID) did not stop within \(timeout) s; sending SIGKILL", fields: ["pid": .number(Double(pid))])
+            logs.appendEvent(agentID: agentID.rawValue, event: .killed, level: .warning, message: "\(processID) did not stop within \(timeout) s; sending SIGKILL", fields: ["pid": .number(Double(pid))])
             if let group = agents[agentID]?.cgroup { cgroups.kill(group) }
             ProcessSignals.signalSession(pid, SIGKILL)
             _ = await waitForExit(agentID, run: run, timeoutSeconds: 30)
@@ -486,7 +486,7 @@ public actor Supervisor {
         update(agentID, record)
         if case .ready(let built) = environment { noteReused(built, agentID: agentID, run: record.run) }
         guard record.state != .waiting else { return status(of: agentID)! }
-        logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "spawned \(agentID.processID) (pid \(record.pid ?? 0), port \(port))", fields: ["pid": .number(Double(record.pid ?? 0)), "port": .number(Double(port)), "run": .number(Double(record.run))])
+        logs.appendEvent(agentID: agentID.rawValue, event: .spawned, level: .info, message: "spawned \(agentID.processID) (pid \(record.pid ?? 0), port \(port))", fields: ["pid": .number(Double(record.pid ?? 0)), "port": .number(Double(port)), "run": .number(Double(record.run))])
         return status(of: agentID)!
     }
 
@@ -655,18 +655,18 @@ public actor Supervisor {
                 update(agentID, record)
                 persistQuietly(agentID, record)
             case .announceStopped:
-                logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(processID) stopped (\(exit.termination))", fields: fields)
+                logs.appendEvent(agentID: agentID.rawValue, event: .stopped, level: .info, message: "\(processID) stopped (\(exit.termination))", fields: fields)
             case .announceOOMKill:
                 let limit = record.spec.limits.memoryMB.map { "memory_limit_mb \($0)" } ?? "its memory limit"
-                logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) was killed by the kernel for going over \(limit) (oom_killed)", fields: exitFields(exit, run: run).merging(["reason": .string(ExitReason.oomKilled.rawValue)]) { $1 })
+                logs.appendEvent(agentID: agentID.rawValue, event: .oomKilled, level: .critical, message: "\(processID) was killed by the kernel for going over \(limit) (oom_killed)", fields: exitFields(exit, run: run).merging(["reason": .string(ExitReason.oomKilled.rawValue)]) { $1 })
             case .announceExit:
-                logs.appendEvent(agentID: agentID.rawValue, level: exit.termination.isFailure ? .error : .info, message: "\(processID) \(exit.termination) after \(String(format: "%.3f", runSeconds)) s", fields: fields)
+                logs.appendEvent(agentID: agentID.rawValue, event: .exited, level: exit.termination.isFailure ? .error : .info, message: "\(processID) \(exit.termination) after \(String(format: "%.3f", runSeconds)) s", fields: fields)
             case .announceGaveUp(let error):
-                logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) \(error)", fields: exitFields(exit, run: run).merging(["reason": .string("gave_up")]) { $1 })
+                logs.appendEvent(agentID: agentID.rawValue, event: .gaveUp, level: .critical, message: "\(processID) \(error)", fields: exitFields(exit, run: run).merging(["reason": .string("gave_up")]) { $1 })
             case .announceRestart(let delay, let consecutive):
                 let budget = restartBudget.withLock { $0 }
                 let why = rateLimited ? "; rate_limited: the supervisor's restart budget (\(String(format: "%g", budget.ratePerSecond)) per second, burst \(Int(budget.burst))) is spent" : ""
-                logs.appendEvent(agentID: agentID.rawValue, level: .warning, message: "restarting \(processID) in \(String(format: "%.3f", delay)) s (restart \(consecutive) of at most \(record.spec.restart.maxRestarts)\(why))", fields: ["delay_seconds": .number(delay), "reason": .string(rateLimited ? "rate_limited" : "backoff")])
+                logs.appendEvent(agentID: agentID.rawValue, event: .restarting, level: .warning, message: "restarting \(processID) in \(String(format: "%.3f", delay)) s (restart \(consecutive) of at most \(record.spec.restart.maxRestarts)\(why))", fields: ["delay_seconds": .number(delay), "reason": .string(rateLimited ? "rate_limited" : "backoff")])
             case .relaunchNow:
                 update(agentID, record)
                 relaunch(agentID)
@@ -730,7 +730,7 @@ public actor Supervisor {
         record.error = error
         releasePort(&record)
         releaseCgroup(agentID, &record)
-        logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(agentID.processID) \(error)")
+        logs.appendEvent(agentID: agentID.rawValue, event: .failed, level: .critical, message: "\(agentID.processID) \(error)")
     }
 
     private func waitForExit(_ agentID: AgentID, run: Int, timeoutSeconds: Double) async -> Bool {

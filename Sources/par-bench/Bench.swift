@@ -15,8 +15,8 @@ import Glibc
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "par-bench", abstract: "Benchmarks of the MultiPAR supervisor.")
 
-    @Option(help: "Comma-separated workloads: W1 (spawn N), W2 (crash to restart), W4 (idle daemon cost), W5 (status latency), L1 (spawn N with cgroup limits, cost per agent over W1), L2 (cpu_limit 0.5 against a 4-process burner), W6 (proxy throughput, latency and CPU per request against direct and, when installed, nginx with 1 and 2 workers), P2 (daemon memory while 1 GiB streams through the proxy each way), H1 (/supervisor/health latency with N agents), W3 (log ingest: one agent, then ten, printing w3-lines each), Q1 (log queries over what W3 stored), L3 (agent print to SSE subscriber), W8 (kill -9 of the daemon to every agent answering again), R1 (config reload with one agent changed), W4H (idle cost with HTTP, TCP and no health probes), RR (3 rolling restarts under keep-alive load: non-200 answers and socket errors), D1 (a chain of 10 agents depending on the one before, condition healthy: time beyond their own start times), SL (slow-loris: sl-connections clients sending one head line per 5 s, their close against the head timeout, a normal client's proxy p99 beside its value without them), W7 (restart storm: 50 agents exiting after 50 ms, restarts/s, CPU per restart against a bare spawn, status and proxy p99, with and without the restart budget), S1 (spawn and stop request latency, state writes included), SOAK (status, health and /metrics latency, full-text backlog, CPU and RSS under floods, crash loops, proxy load and a live tail; not in the default set), PX (the pixell-kit demo's cold and warm start against a bare install and a bare uvicorn start; fetches pixell-kit and wheels from PyPI once).")
-    var workloads = "W1,W2,W4,W5,L1,L2,W6,P2,H1,W3,Q1,L3,W8,R1,W4H,S1,W7,RR,D1,SL"
+    @Option(help: "Comma-separated workloads: W1 (spawn N), W2 (crash to restart), W4 (idle daemon cost), W5 (status latency), L1 (spawn N with cgroup limits, cost per agent over W1), L2 (cpu_limit 0.5 against a 4-process burner), W6 (proxy throughput, latency and CPU per request against direct and, when installed, nginx with 1 and 2 workers), P2 (daemon memory while 1 GiB streams through the proxy each way), H1 (/supervisor/health latency with N agents), W3 (log ingest: one agent, then ten, printing w3-lines each), Q1 (log queries over what W3 stored), L3 (agent print to SSE subscriber), W8 (kill -9 of the daemon to every agent answering again), R1 (config reload with one agent changed), W4H (idle cost with HTTP, TCP and no health probes), RR (3 rolling restarts under keep-alive load: non-200 answers and socket errors), D1 (a chain of 10 agents depending on the one before, condition healthy: time beyond their own start times), C1 (par ps end to end with agents and large agents, against starting /bin/true), SL (slow-loris: sl-connections clients sending one head line per 5 s, their close against the head timeout, a normal client's proxy p99 beside its value without them), W7 (restart storm: 50 agents exiting after 50 ms, restarts/s, CPU per restart against a bare spawn, status and proxy p99, with and without the restart budget), S1 (spawn and stop request latency, state writes included), SOAK (status, health and /metrics latency, full-text backlog, CPU and RSS under floods, crash loops, proxy load and a live tail; not in the default set), PX (the pixell-kit demo's cold and warm start against a bare install and a bare uvicorn start; fetches pixell-kit and wheels from PyPI once).")
+    var workloads = "W1,W2,W4,W5,C1,L1,L2,W6,P2,H1,W3,Q1,L3,W8,R1,W4H,S1,W7,RR,D1,SL"
 
     @Option(name: .customLong("rr-seconds"), help: "Seconds of load in RR.")
     var rrSeconds = 10.0
@@ -97,7 +97,7 @@ struct Bench: ParsableCommand {
             try crashToRestart(&report, daemonArguments: [], label: "")
             try crashToRestart(&report, daemonArguments: ["--cgroup-root", "none"], label: ", no cgroups")
         }
-        if selected.contains("W1") || selected.contains("W4") || selected.contains("W5") {
+        if selected.contains("W1") || selected.contains("W4") || selected.contains("W5") || selected.contains("C1") {
             try fleet(size: agents, selected: selected, report: &report)
             if large > 0 {
                 try fleet(size: large, selected: selected.subtracting(["W4"]), report: &report)
@@ -332,6 +332,35 @@ struct Bench: ParsableCommand {
             let latencies = try Self.latencies(client, path: "/supervisor/status", count: w5Requests)
             report.add("W5", "status latency p50", agents: size, value: percentile(latencies, 50), unit: "ms", bar: nil)
             report.add("W5", "status latency p99", agents: size, value: percentile(latencies, 99), unit: "ms", bar: size <= 100 ? 2.0 : nil)
+        }
+
+        // C1: `par ps` end to end (process start to exit), as a user runs it, against the
+        // cost of starting any program here (`/bin/true`) in the same run.
+        if selected.contains("C1") {
+            let par = try DaemonHarness.locateBinary()
+            var environment = ProcessInfo.processInfo.environment
+            environment["PAR_URL"] = "http://127.0.0.1:\(daemon.port)"
+            environment["PAR_TOKEN"] = daemon.token
+            func timed(_ executable: URL, _ arguments: [String]) throws -> [Double] {
+                try (0..<21).map { _ in
+                    let process = Process()
+                    process.executableURL = executable
+                    process.arguments = arguments
+                    process.environment = environment
+                    process.standardOutput = FileHandle.nullDevice
+                    let t0 = Clock.now()
+                    try process.run()
+                    process.waitUntilExit()
+                    guard process.terminationStatus == 0 else { throw BenchError.failed("\(executable.lastPathComponent) \(arguments) exited \(process.terminationStatus)") }
+                    return (Clock.now() - t0) * 1000
+                }
+            }
+            let floor = try timed(URL(fileURLWithPath: "/bin/true"), [])
+            let json = try timed(par, ["ps", "-o", "json"])
+            let table = try timed(par, ["ps", "-o", "table"])
+            report.add("C1", "par ps -o json, end to end, median (p90 \(String(format: "%.1f", percentile(json, 90))))", agents: size, value: percentile(json, 50), unit: "ms", bar: size <= 100 ? 50 : nil)
+            report.add("C1", "par ps (table), end to end, median (p90 \(String(format: "%.1f", percentile(table, 90))))", agents: size, value: percentile(table, 50), unit: "ms", bar: size <= 100 ? 50 : nil)
+            report.add("C1", "reference: /bin/true started and reaped, median", agents: size, value: percentile(floor, 50), unit: "ms", bar: nil)
         }
 
         // W4: the daemon's own cost with `size` idle agents.

@@ -116,6 +116,8 @@ struct APIDocumentErrorsTests {
             row("GET /supervisor/logs/stats", 401, "GET /supervisor/logs/stats", token: false),
             row("GET /supervisor/logs/stream", 400, "GET /supervisor/logs/stream?tail=-1"),
             row("GET /supervisor/logs/stream", 401, "GET /supervisor/logs/stream", token: false),
+            row("GET /supervisor/events", 400, "GET /supervisor/events?tail=-1"),
+            row("GET /supervisor/events", 401, "GET /supervisor/events", token: false),
             // /supervisor/logs/ws: a plain GET (no Upgrade) reaches the HTTP route, which checks
             // the parameters and the token like any other and otherwise answers 426 - the only
             // way to get the 426. The same refusals made to a WebSocket upgrade are bare 400s.

@@ -254,7 +254,7 @@ struct LogStoreBasicTests {
             "[2024-01-01T12:00:04Z] [CRITICAL] gamma",             // 5
             #"{"ts": "2024-01-01T12:00:05Z", "level": "info", "msg": "json line", "user": "u5"}"#, // 6
         ]))
-        store.appendEvent(agentID: "p1", level: .error, message: "agent p1 crashed") // 7 (stamped now)
+        store.appendEvent(agentID: "p1", event: .exited, level: .error, message: "agent p1 crashed") // 7 (stamped now)
 
         func seqs(_ filter: LogFilter) async throws -> [UInt64] { try await sequences(store, filter) }
 
@@ -337,8 +337,8 @@ struct LogStoreBasicTests {
         let sink = store.makeSink(processID: "a1", run: 2, onDrained: {})
         _ = sink.write(.stdout, lines(["hello"]))
         let before = Timestamps.micros(Date())
-        store.appendEvent(agentID: "a1", level: .warning, message: "agent restarted", fields: ["run": .number(2), "pid": .number(1234), "reason": .string("crash")])
-        store.appendEvent(agentID: "b2", level: .info, message: "agent started")
+        store.appendEvent(agentID: "a1", event: .restarting, level: .warning, message: "agent restarted", fields: ["run": .number(2), "pid": .number(1234), "reason": .string("crash")])
+        store.appendEvent(agentID: "b2", event: .spawned, level: .info, message: "agent started")
         let page = try await store.query(LogQuery(filter: LogFilter(processID: "supervisor"), order: .asc))
         let after = Timestamps.micros(Date())
         try #require(page.entries.count == 2)
@@ -349,12 +349,12 @@ struct LogStoreBasicTests {
         #expect(restarted.level == .warning)
         #expect(restarted.message == "agent restarted")
         #expect(restarted.run == 2)
-        #expect(restarted.extra == ["stream": .string("supervisor"), "run": .number(2), "agent_id": .string("a1"), "pid": .number(1234), "reason": .string("crash")])
-        #expect(restarted.extraJSON == #"{"stream":"supervisor","run":2,"agent_id":"a1","pid":1234,"reason":"crash"}"#)
+        #expect(restarted.extra == ["stream": .string("supervisor"), "run": .number(2), "agent_id": .string("a1"), "event": .string("restarting"), "pid": .number(1234), "reason": .string("crash")])
+        #expect(restarted.extraJSON == #"{"stream":"supervisor","run":2,"agent_id":"a1","event":"restarting","pid":1234,"reason":"crash"}"#)
         #expect((before...after).contains(Timestamps.micros(restarted.timestamp)))
         let started = page.entries[1]
         #expect(started.run == 0)
-        #expect(started.extraJSON == #"{"stream":"supervisor","agent_id":"b2"}"#)
+        #expect(started.extraJSON == #"{"stream":"supervisor","agent_id":"b2","event":"spawned"}"#)
         // Searchable by the agent in extra.
         let byAgent = try await store.query(LogQuery(filter: LogFilter(text: TextSearch("b2"))))
         #expect(byAgent.entries.map(\.sequence) == [3])
@@ -434,7 +434,7 @@ struct LogStoreClearAndDurabilityTests {
             _ = a.write(.stdout, lines((0..<7).map { "a \(round)-\($0)" }))
             _ = b.write(.stderr, lines(["[2024-01-01T12:00:00Z] [ERROR] b \(round)"]))
         }
-        first.appendEvent(agentID: "a", level: .info, message: "stopping")
+        first.appendEvent(agentID: "a", event: .stopping, level: .info, message: "stopping")
         let written = try await allEntries(first)
         #expect(written.count == 81)
         // More lines after the query, not flushed by anyone but shutdown.
@@ -452,7 +452,7 @@ struct LogStoreClearAndDurabilityTests {
 
         let again = second.makeSink(processID: "a", run: 2, onDrained: {})
         _ = again.write(.stdout, lines(["after restart"]))
-        second.appendEvent(agentID: "a", level: .info, message: "started")
+        second.appendEvent(agentID: "a", event: .spawned, level: .info, message: "started")
         let newest = try await second.query(LogQuery(limit: 2))
         #expect(newest.entries.map(\.sequence) == [84, 83])
         #expect(newest.entries.map(\.message) == ["started", "after restart"])

@@ -226,9 +226,11 @@ public final class LogStore: Sendable {
         policies.withLock { $0[processID] } ?? configuration.defaultRetention
     }
 
-    /// A supervisor event, stored as a line of process `supervisor` with the agent in extra.
-    public func appendEvent(agentID: String, level: LogLevel, message: String, fields: [String: JSONValue] = [:]) {
+    /// A supervisor event, stored as a line of process `supervisor` with the agent and the
+    /// event's kind in extra (`agent_id`, `event`).
+    public func appendEvent(agentID: String, event: SupervisorEvent, level: LogLevel, message: String, fields: [String: JSONValue] = [:]) {
         var extra = fields
+        extra["event"] = .string(event.rawValue)
         var run = 0
         if case .number(let value)? = extra.removeValue(forKey: "run") { run = Int(value) }
         extra["agent_id"] = .string(agentID)

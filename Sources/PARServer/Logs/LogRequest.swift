@@ -8,13 +8,14 @@ import PARLogs
 /// 400 that names it, so a typo (`proces_id`) never silently widens a query.
 struct LogRequest: Sendable {
     enum Endpoint {
-        case query, live, clear
+        case query, live, clear, events
 
         var allowed: [String] {
             switch self {
             case .query: ["process_id", "level", "min_level", "since", "until", "stream", "q", "order", "limit", "cursor"]
             case .live: ["process_id", "level", "min_level", "since", "until", "stream", "q", "tail", "after"]
             case .clear: ["process_id"]
+            case .events: ["tail", "after"]
             }
         }
     }

@@ -20,6 +20,7 @@ struct LogRoutes: Sendable {
         router.delete("/supervisor/logs") { request, _ in try await self.clear(request) }
         router.get("/supervisor/logs/stats") { _, _ in try await self.statistics() }
         router.get("/supervisor/logs/stream") { request, _ in try await self.serverSentEvents(request) }
+        router.get("/supervisor/events") { request, _ in try await self.supervisorEvents(request) }
         // Reached only when the request was not a WebSocket upgrade (or its parameters are bad).
         router.get("/supervisor/logs/ws") { request, _ -> Response in
             _ = try LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.live)
@@ -105,6 +106,35 @@ struct LogRoutes: Sendable {
     /// what it missed; a comment line every `keepAlive` while idle.
     private func serverSentEvents(_ request: Request) async throws -> Response {
         let parameters = try LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.live, lastEventID: request.headers[HTTPField.Name("Last-Event-ID")!])
+        return try await stream(parameters, comment: "tailing logs") { entry, buffer in
+            var json = JSONWriter(capacity: 256)
+            json.logEntry(entry)
+            buffer.writeString("id: \(entry.sequence)\ndata: ")
+            buffer.writeBytes(json.bytes)
+            buffer.writeString("\n\n")
+        }
+    }
+
+    /// `GET /supervisor/events`: every supervisor line as a typed event (`type` is its
+    /// `event` field, `id` its sequence), resumable with `Last-Event-ID` like the log tail.
+    /// The same lines as `process_id=supervisor` in the log, by construction.
+    private func supervisorEvents(_ request: Request) async throws -> Response {
+        var parameters = try LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.events, lastEventID: request.headers[HTTPField.Name("Last-Event-ID")!])
+        parameters.filter.processID = "supervisor"
+        return try await stream(parameters, comment: "supervisor events") { entry, buffer in
+            var json = JSONWriter(capacity: 320)
+            json.supervisorEvent(entry)
+            buffer.writeString("id: \(entry.sequence)\ndata: ")
+            buffer.writeBytes(json.bytes)
+            buffer.writeString("\n\n")
+        }
+    }
+
+    /// A Server-Sent Events answer over the store: the tail, what was missed since `after`,
+    /// then live lines, each written by `render`; gaps and keep-alives as for every stream.
+    private func stream(
+        _ parameters: LogRequest, comment: String, render: @escaping @Sendable (LogEntry, inout ByteBuffer) -> Void
+    ) async throws -> Response {
         let (tail, subscription) = try await subscribe(parameters)
         let keepAlive = self.keepAlive
         let store = self.store
@@ -113,17 +143,17 @@ struct LogRoutes: Sendable {
             // A tail never ends by itself: on daemon shutdown end it, or the server would
             // wait for it before the agents are stopped.
             try await withGracefulShutdownHandler {
-                var start = ByteBuffer(string: "retry: 2000\n: tailing logs\n\n")
-                Self.appendEvents(tail.map { LogSubscription.Delivery.entry($0) }, to: &start)
+                var start = ByteBuffer(string: "retry: 2000\n: \(comment)\n\n")
+                Self.appendEvents(tail.map { LogSubscription.Delivery.entry($0) }, to: &start, render: render)
                 try await writer.write(start)
                 if let after = parameters.after {
                     try await Self.catchUp(store: store, filter: parameters.filter, after: after, subscription: subscription) { entries in
                         var chunk = ByteBuffer()
-                        Self.appendEvents(entries.map { LogSubscription.Delivery.entry($0) }, to: &chunk)
+                        Self.appendEvents(entries.map { LogSubscription.Delivery.entry($0) }, to: &chunk, render: render)
                         try await writer.write(chunk)
                     }
                 }
-                try await Self.pump(subscription: subscription, keepAlive: keepAlive, into: &writer)
+                try await Self.pump(subscription: subscription, keepAlive: keepAlive, render: render, into: &writer)
             } onGracefulShutdown: {
                 subscription.close()
             }
@@ -160,7 +190,9 @@ struct LogRoutes: Sendable {
         }
     }
 
-    private static func pump(subscription: LogSubscription, keepAlive: Duration, into writer: inout any ResponseBodyWriter) async throws {
+    private static func pump(
+        subscription: LogSubscription, keepAlive: Duration, render: (LogEntry, inout ByteBuffer) -> Void, into writer: inout any ResponseBodyWriter
+    ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 while true {
@@ -180,7 +212,7 @@ struct LogRoutes: Sendable {
                 while start < deliveries.count {
                     let end = min(start + liveSlice, deliveries.count)
                     var chunk = ByteBuffer()
-                    appendEvents(deliveries[start..<end], to: &chunk)
+                    appendEvents(deliveries[start..<end], to: &chunk, render: render)
                     try await writer.write(chunk)
                     start = end
                     if start < deliveries.count { await Task.yield() }
@@ -193,15 +225,13 @@ struct LogRoutes: Sendable {
     /// Live lines encoded between two yields to other tasks.
     static let liveSlice = 256
 
-    private static func appendEvents(_ deliveries: some Collection<LogSubscription.Delivery>, to buffer: inout ByteBuffer) {
+    private static func appendEvents(
+        _ deliveries: some Collection<LogSubscription.Delivery>, to buffer: inout ByteBuffer, render: (LogEntry, inout ByteBuffer) -> Void
+    ) {
         for delivery in deliveries {
             switch delivery {
             case .entry(let entry):
-                var json = JSONWriter(capacity: 256)
-                json.logEntry(entry)
-                buffer.writeString("id: \(entry.sequence)\ndata: ")
-                buffer.writeBytes(json.bytes)
-                buffer.writeString("\n\n")
+                render(entry, &buffer)
             case .gap:
                 buffer.writeString("event: gap\ndata: ")
                 buffer.writeBytes(gapJSON(delivery).bytes)

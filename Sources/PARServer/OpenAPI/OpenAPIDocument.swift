@@ -800,6 +800,61 @@ enum OpenAPIDocument {
             }
           }
         },
+        "/supervisor/events": {
+          "get": {
+            "operationId": "streamEvents",
+            "tags": [
+              "supervisor"
+            ],
+            "summary": "Every agent's state changes as Server-Sent Events",
+            "description": "Typed events from the supervisor's own log lines (the lines of process `supervisor`, one source for both): `data:` is `{sequence, type, agent_id, process_id, timestamp, level, message, extra}` with `type` one of preparing, waiting, spawned, ready, judged_by_process, unhealthy, stopping, killed, stopped, exited, oom_killed, restarting, gave_up, failed, rolling_restart_started, rolling_restart_done, rolling_restart_failed, extra_run_exited, removed, state_not_saved; `extra` holds pid, port, run, exit_code or signal, reason, delay. The last `tail` events (or every one after `after` / `Last-Event-ID`), then live ones, never ending; `id:` is the sequence, so a reconnecting EventSource resumes with no event twice.",
+            "parameters": [
+              {
+                "$ref": "#/components/parameters/log_tail"
+              },
+              {
+                "$ref": "#/components/parameters/log_after"
+              },
+              {
+                "name": "Last-Event-ID",
+                "in": "header",
+                "description": "What a reconnecting EventSource sends: resume after this sequence (digits; empty is ignored). Ignored when `after` is given; otherwise anything but digits is a 400.",
+                "schema": {
+                  "type": "string"
+                }
+              }
+            ],
+            "responses": {
+              "200": {
+                "description": "The stream.",
+                "content": {
+                  "text/event-stream": {
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                },
+                "headers": {
+                  "Cache-Control": {
+                    "schema": {
+                      "type": "string",
+                      "const": "no-store"
+                    }
+                  }
+                }
+              },
+              "400": {
+                "$ref": "#/components/responses/BadRequest"
+              },
+              "401": {
+                "$ref": "#/components/responses/Unauthorized"
+              },
+              "500": {
+                "$ref": "#/components/responses/ServerError"
+              }
+            }
+          }
+        },
         "/supervisor/logs/ws": {
           "get": {
             "operationId": "logsWebSocket",

@@ -52,7 +52,7 @@ extension Supervisor {
             record.health = nil
             record.error = nil
             if first {
-                logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(agentID.processID) is waiting for \(unmet.map(\.description).joined(separator: ", ")); it starts the moment they are", fields: ["reason": .string("waiting")])
+                logs.appendEvent(agentID: agentID.rawValue, event: .waiting, level: .info, message: "\(agentID.processID) is waiting for \(unmet.map(\.description).joined(separator: ", ")); it starts the moment they are", fields: ["reason": .string("waiting")])
             }
             return
         }
@@ -83,7 +83,7 @@ extension Supervisor {
             record.waitingFor = []
             do {
                 try start(agentID, &record)
-                logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "spawned \(agentID.processID) (pid \(record.pid ?? 0), port \(record.port ?? 0)): its dependencies are met (\(record.spec.dependencies.map(\.description).joined(separator: ", ")))", fields: ["pid": .number(Double(record.pid ?? 0)), "run": .number(Double(record.run))])
+                logs.appendEvent(agentID: agentID.rawValue, event: .spawned, level: .info, message: "spawned \(agentID.processID) (pid \(record.pid ?? 0), port \(record.port ?? 0)): its dependencies are met (\(record.spec.dependencies.map(\.description).joined(separator: ", ")))", fields: ["pid": .number(Double(record.pid ?? 0)), "run": .number(Double(record.run))])
             } catch {
                 failStart(agentID, &record, error: "start failed: \(error)")
             }
@@ -98,7 +98,7 @@ extension Supervisor {
         let dependants = DependencyGraph.restartingDependants(of: agentID, in: agents.reduce(into: [:]) { $0[$1.key] = $1.value.spec.dependencies })
         for dependant in dependants {
             guard let record = agents[dependant], record.isLive, record.state != .waiting, record.desired == .running else { continue }
-            logs.appendEvent(agentID: dependant.rawValue, level: .info, message: "restarting \(dependant.processID): it depends on \(agentID.rawValue) with restart: true, which restarted", fields: ["reason": .string("dependency_restarted")])
+            logs.appendEvent(agentID: dependant.rawValue, event: .restarting, level: .info, message: "restarting \(dependant.processID): it depends on \(agentID.rawValue) with restart: true, which restarted", fields: ["reason": .string("dependency_restarted")])
             let previous = dependantRestarts[dependant]
             dependantRestarts[dependant] = Task { [weak self] in
                 await previous?.value
@@ -116,7 +116,7 @@ extension Supervisor {
         do {
             prepared = try await Self.prepare(spec, config: config, extractor: extractor, cache: preparedPackages)
         } catch {
-            logs.appendEvent(agentID: agentID.rawValue, level: .error, message: "cannot restart \(agentID.processID) after its dependency restarted: \(error)")
+            logs.appendEvent(agentID: agentID.rawValue, event: .failed, level: .error, message: "cannot restart \(agentID.processID) after its dependency restarted: \(error)")
             return
         }
         guard let current = agents[agentID], current.spec == spec, current.desired == .running, current.isLive else { return }
@@ -125,7 +125,7 @@ extension Supervisor {
         do {
             _ = try await launch(spec: spec, prepared: prepared, owner: owner)
         } catch {
-            logs.appendEvent(agentID: agentID.rawValue, level: .error, message: "cannot restart \(agentID.processID) after its dependency restarted: \(error)")
+            logs.appendEvent(agentID: agentID.rawValue, event: .failed, level: .error, message: "cannot restart \(agentID.processID) after its dependency restarted: \(error)")
         }
     }
 

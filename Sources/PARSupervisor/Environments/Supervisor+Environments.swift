@@ -58,7 +58,7 @@ extension Supervisor {
         let processID = agentID.processID
         let sink = logs.makeSink(processID: processID, run: record.run + 1, onDrained: {})
         let environments = self.environments
-        logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(processID) is preparing: installing its dependencies (environment \(job.key)); it starts when they are ready", fields: ["environment": .string(job.key)])
+        logs.appendEvent(agentID: agentID.rawValue, event: .preparing, level: .info, message: "\(processID) is preparing: installing its dependencies (environment \(job.key)); it starts when they are ready", fields: ["environment": .string(job.key)])
         record.pendingRestart = Task { [weak self] in
             let result = await environments.ensure(job) { lines in
                 _ = sink.write(.install, lines.map { LineSplitter.Line(text: $0) })
@@ -79,7 +79,7 @@ extension Supervisor {
             do {
                 try startOrWait(agentID, &record)
                 if record.state != .waiting {
-                    logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "spawned \(processID) (pid \(record.pid ?? 0), port \(record.port ?? 0)) after installing its dependencies", fields: ["pid": .number(Double(record.pid ?? 0)), "run": .number(Double(record.run))])
+                    logs.appendEvent(agentID: agentID.rawValue, event: .spawned, level: .info, message: "spawned \(processID) (pid \(record.pid ?? 0), port \(record.port ?? 0)) after installing its dependencies", fields: ["pid": .number(Double(record.pid ?? 0)), "run": .number(Double(record.run))])
                 }
             } catch {
                 failStart(agentID, &record, error: "start failed: \(error)")
@@ -91,7 +91,7 @@ extension Supervisor {
             record.lastExit = ExitRecord(code: nil, signal: nil, at: Date(), reason: ExitReason.dependencies.rawValue, run: record.run)
             releasePort(&record)
             releaseCgroup(agentID, &record)
-            logs.appendEvent(agentID: agentID.rawValue, level: .critical, message: "\(processID) failed: \(error.description)", fields: ["reason": .string(ExitReason.dependencies.rawValue)])
+            logs.appendEvent(agentID: agentID.rawValue, event: .failed, level: .critical, message: "\(processID) failed: \(error.description)", fields: ["reason": .string(ExitReason.dependencies.rawValue)])
         }
         update(agentID, record)
         persistQuietly(agentID, record)

@@ -120,7 +120,7 @@ extension Supervisor {
             record.readyAt = Date()
             update(agentID, record)
             let seconds = now - tracker.startedAt
-            logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(agentID.processID) is ready (health check passed after \(String(format: "%.3f", seconds)) s)", fields: ["run": .number(Double(run))])
+            logs.appendEvent(agentID: agentID.rawValue, event: .ready, level: .info, message: "\(agentID.processID) is ready (health check passed after \(String(format: "%.3f", seconds)) s)", fields: ["run": .number(Double(run))])
         case .restart(let reason, let detail):
             killForHealth(agentID, reason: reason, detail: detail)
         case .runUnprobed(let detail):
@@ -139,7 +139,7 @@ extension Supervisor {
             record.readyAt = Date()
         }
         update(agentID, record)
-        logs.appendEvent(agentID: agentID.rawValue, level: .warning, message: "\(agentID.processID) \(detail)", fields: ["run": .number(Double(record.run))])
+        logs.appendEvent(agentID: agentID.rawValue, event: .judgedByProcess, level: .warning, message: "\(agentID.processID) \(detail)", fields: ["run": .number(Double(record.run))])
     }
 
     /// Kills an agent that failed its health; the exit then goes through the restart policy
@@ -149,7 +149,7 @@ extension Supervisor {
               LifecycleRules.mayKillForHealth(record.lifecycle(shuttingDown: shuttingDown)) else { return }
         record.healthKill = (reason, detail)
         update(agentID, record)
-        logs.appendEvent(agentID: agentID.rawValue, level: .error, message: "\(agentID.processID) \(detail); killing it (\(reason))", fields: ["reason": .string(reason), "pid": .number(Double(pid))])
+        logs.appendEvent(agentID: agentID.rawValue, event: .unhealthy, level: .error, message: "\(agentID.processID) \(detail); killing it (\(reason))", fields: ["reason": .string(reason), "pid": .number(Double(pid))])
         if let group = record.cgroup { cgroups.kill(group) }
         ProcessSignals.signalSession(pid, SIGKILL)
     }

@@ -30,7 +30,7 @@ extension Supervisor {
         waitingAgents.remove(agentID)
         routeTable.publish(agentID.rawValue, port: nil)
         forgetQuietly(agentID)
-        logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(agentID.processID) removed", fields: ["reason": .string("removed")])
+        logs.appendEvent(agentID: agentID.rawValue, event: .removed, level: .info, message: "\(agentID.processID) removed", fields: ["reason": .string("removed")])
         return final
     }
 }

@@ -111,7 +111,7 @@ extension Supervisor {
         extraRuns[agentID] = ExtraRun(role: .next, pid: spawned.pid, run: run, port: port, a2aPort: a2aPort, cgroup: group)
         writePidFile(agentID, pid: spawned.pid, suffix: "next")
         watch(spawned, agentID: agentID, run: run, retention: spec.logRetention)
-        logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "rolling restart of \(processID): run \(run) started beside run \(current.run) (pid \(spawned.pid), port \(port)); the route switches once it is ready", fields: ["pid": .number(Double(spawned.pid)), "port": .number(Double(port)), "run": .number(Double(run))])
+        logs.appendEvent(agentID: agentID.rawValue, event: .rollingRestartStarted, level: .info, message: "rolling restart of \(processID): run \(run) started beside run \(current.run) (pid \(spawned.pid), port \(port)); the route switches once it is ready", fields: ["pid": .number(Double(spawned.pid)), "port": .number(Double(port)), "run": .number(Double(run))])
 
         // Ready, or the reason it never got there.
         let healthCheck = spec.healthCheck ?? prepared.manifest.health ?? .builtInDefault
@@ -120,7 +120,7 @@ extension Supervisor {
             releasePorts()
             if let group { releaseCgroupNamed(agentID, group) }
             let reason = "the next run never got ready (\(failure)); run \(current.run) keeps serving"
-            logs.appendEvent(agentID: agentID.rawValue, level: .error, message: "rolling restart of \(processID) failed: \(reason)", fields: ["reason": .string("rolling_restart_failed"), "run": .number(Double(run))])
+            logs.appendEvent(agentID: agentID.rawValue, event: .rollingRestartFailed, level: .error, message: "rolling restart of \(processID) failed: \(reason)", fields: ["reason": .string("rolling_restart_failed"), "run": .number(Double(run))])
             throw .rollingRestartFailed(processID: processID, reason: reason)
         }
 
@@ -195,7 +195,7 @@ extension Supervisor {
         }
         if let oldGroup = old.cgroup { releaseCgroupNamed(agentID, oldGroup) }
         let drained = ResourceSampler.monotonicSeconds() - drainStarted
-        logs.appendEvent(agentID: agentID.rawValue, level: cut > 0 ? .warning : .info, message: "rolling restart of \(processID) done: run \(run) serves on port \(port); run \(old.run) drained in \(String(format: "%.3f", drained)) s and stopped\(cut > 0 ? " with \(cut) request\(cut == 1 ? "" : "s") still in flight (drain timeout)" : "")", fields: ["run": .number(Double(run)), "cut_requests": .number(Double(cut))])
+        logs.appendEvent(agentID: agentID.rawValue, event: .rollingRestartDone, level: cut > 0 ? .warning : .info, message: "rolling restart of \(processID) done: run \(run) serves on port \(port); run \(old.run) drained in \(String(format: "%.3f", drained)) s and stopped\(cut > 0 ? " with \(cut) request\(cut == 1 ? "" : "s") still in flight (drain timeout)" : "")", fields: ["run": .number(Double(run)), "cut_requests": .number(Double(cut))])
         return RollingReport(status: status(of: agentID)!, cutRequests: cut, drainSeconds: drained)
     }
 
@@ -257,7 +257,7 @@ extension Supervisor {
         let waiters = extra.waiters
         extra.waiters = []
         extraRuns[agentID] = extra
-        logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "run \(extra.run) of \(agentID.processID) (\(extra.role == .next ? "the next run of a rolling restart" : "drained")) \(exit.termination)", fields: ["pid": .number(Double(exit.pid)), "run": .number(Double(extra.run))])
+        logs.appendEvent(agentID: agentID.rawValue, event: .extraRunExited, level: .info, message: "run \(extra.run) of \(agentID.processID) (\(extra.role == .next ? "the next run of a rolling restart" : "drained")) \(exit.termination)", fields: ["pid": .number(Double(exit.pid)), "run": .number(Double(extra.run))])
         waiters.forEach { $0.resume(exited: true) }
         return true
     }

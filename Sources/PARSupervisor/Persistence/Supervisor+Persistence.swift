@@ -40,7 +40,7 @@ extension Supervisor {
 
     private func reportStateFailure(_ agentID: AgentID, _ error: StateStoreError) {
         logger.error("cannot write desired state", metadata: ["agent": "\(agentID.rawValue)", "error": "\(error)"])
-        logs.appendEvent(agentID: agentID.rawValue, level: .error, message: "the state of \(agentID.processID) could not be saved: \(error)", fields: ["reason": .string("state_write_failed")])
+        logs.appendEvent(agentID: agentID.rawValue, event: .stateNotSaved, level: .error, message: "the state of \(agentID.processID) could not be saved: \(error)", fields: ["reason": .string("state_write_failed")])
     }
 }
 

@@ -70,7 +70,7 @@ extension Supervisor {
             agents[agentID] = nil
             routeTable.publish(agentID.rawValue, port: nil)
             forgetQuietly(agentID)
-            logs.appendEvent(agentID: agentID.rawValue, level: .info, message: "\(agentID.processID) removed: \(declared.path) no longer declares it", fields: ["reason": .string("config_removed")])
+            logs.appendEvent(agentID: agentID.rawValue, event: .removed, level: .info, message: "\(agentID.processID) removed: \(declared.path) no longer declares it", fields: ["reason": .string("config_removed")])
             report.removed.append(agentID.rawValue)
         }
         for spec in diff.added {

@@ -76,7 +76,7 @@ extension Supervisor {
                 // next daemon start brings it up.
                 let why = "could not be started when the daemon started: \(error)"
                 placeDown(agent, state: .failed, error: why)
-                logs.appendEvent(agentID: agentID.rawValue, level: .error, message: "\(agentID.processID) \(why)", fields: ["reason": .string("restore_failed")])
+                logs.appendEvent(agentID: agentID.rawValue, event: .failed, level: .error, message: "\(agentID.processID) \(why)", fields: ["reason": .string("restore_failed")])
                 report.failed[agentID.rawValue] = why
             }
         }
