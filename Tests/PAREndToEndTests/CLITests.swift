@@ -66,9 +66,9 @@ struct CLITests {
 
         let piped = try parByURL(["ps"], daemon: daemon)
         #expect(piped.status == 0)
-        let rows = try #require(try JSONSerialization.jsonObject(with: Data(piped.output.utf8)) as? [[String: Any]], "JSON off a terminal: \(piped.output.prefix(200))")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(piped.output.utf8)) as? [String: [String: Any]], "JSON off a terminal: \(piped.output.prefix(200))")
         #expect(rows.count == 1)
-        #expect(rows.first?["agent_id"] as? String == "table")
+        #expect(rows["par-table"]?["agent_id"] as? String == "table")
 
         let table = try parOnATerminal(["ls"], daemon: daemon)
         #expect(table.status == 0)
@@ -132,7 +132,7 @@ struct CLITests {
         #expect(try daemon.client().get("/supervisor/processes/par-gone").status == 404)
         #expect(try ProcessInspection.eventually { !ProcessInspection.isAlive(agentPid) }, "its process is gone")
         let listed = try parByURL(["ps", "-o", "json"], daemon: daemon)
-        #expect(listed.output.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\n", with: "").replacingOccurrences(of: " ", with: "") == "[]")
+        #expect(listed.output.trimmingCharacters(in: .whitespacesAndNewlines) == "{}", "\(listed.output.prefix(100))")
 
         // A stopped agent goes without --force; its name can be spawned again.
         #expect(try daemon.spawn("again", package: package).status == 200)

@@ -58,7 +58,7 @@ struct ProcessList: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ps",
         abstract: "List agents: id, state, pid, port, uptime, restarts, CPU, memory, health.",
-        discussion: "On a terminal a table; otherwise (a pipe, a file) the status document's processes as JSON. Exit status: 0, 1 refused, 2 the daemon cannot be reached.",
+        discussion: "On a terminal a table; otherwise (a pipe, a file) the status document's `processes` object as JSON, keyed by process id. Exit status: 0, 1 refused, 2 the daemon cannot be reached.",
         aliases: ["ls"]
     )
     @OptionGroup var connection: Connection
@@ -73,14 +73,14 @@ struct ProcessList: ParsableCommand {
         repeat {
             let answer = try connection.call { try $0.get("/supervisor/status") }
             guard answer.status < 400 else { try connection.refuse(answer) }
-            let processes = (answer.json["processes"] as? [String: [String: Any]] ?? [:]).sorted { $0.key < $1.key }.map(\.value)
             let format = output ?? (Terminal.isInteractive ? "table" : "json")
             if watch, Terminal.isInteractive { print("\u{1B}[H\u{1B}[2J", terminator: "") }
-            switch format {
-            case "json":
-                let data = try JSONSerialization.data(withJSONObject: processes, options: [.prettyPrinted, .sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
-            default:
+            if format == "json" {
+                // The daemon's own `processes` object (keyed by process id), as it sent it.
+                guard let processes = JSONSlice.member("processes", of: answer.body) else { try connection.refuse(answer) }
+                print(String(decoding: processes, as: UTF8.self))
+            } else {
+                let processes = (answer.json["processes"] as? [String: [String: Any]] ?? [:]).sorted { $0.key < $1.key }.map(\.value)
                 print(Self.table(processes.map(ProcessRow.init), wide: format == "wide"))
             }
             fflush(nil)
