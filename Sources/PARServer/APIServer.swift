@@ -29,6 +29,8 @@ public enum APIServer {
         public var requestBodyTimeoutSeconds: Double = 30
         /// Client connections the HTTP server holds at most (over it: 503 and the close).
         public var maxConnections: Int = 4096
+        /// How long a dashboard session lasts.
+        public var uiSessionSeconds: Double = 12 * 3600
         /// Re-reads the config file and applies it; nil when the daemon runs without one.
         public var reload: (@Sendable () async throws(SupervisorError) -> ReloadReport)?
 
@@ -70,20 +72,22 @@ public enum APIServer {
         supervisor: Supervisor, agentClient: HTTPClient, options: Options, logger: Logger, traffic: ProxyTraffic = ProxyTraffic()
     ) -> (http: Router<PARRequestContext>, webSocket: Router<PARWebSocketContext>) {
         let router = Router(context: PARRequestContext.self)
-        router.add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken))
+        let sessions = UISessions(lifetimeSeconds: options.uiSessionSeconds)
+        router.add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken, sessions: sessions))
         ManagementRoutes(supervisor: supervisor, maxBodyBytes: options.maxBodyBytes, version: options.version, reload: options.reload).register(on: router)
         let logRoutes = LogRoutes(store: supervisor.logs)
         logRoutes.register(on: router)
         MetricsRoutes(supervisor: supervisor, traffic: traffic).register(on: router)
         OpenAPIRoutes().register(on: router)
+        UIRoutes(token: options.token, sessions: sessions).register(on: router)
         AgentProxy(supervisor: supervisor, client: agentClient, timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000)), traffic: traffic, stripsAuthorization: options.proxyRequiresToken).register(on: router)
         let webSocketRouter = Router(context: PARWebSocketContext.self)
         if options.proxyRequiresToken {
-            webSocketRouter.add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: true))
+            webSocketRouter.add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: true, sessions: sessions))
         }
         WebSocketProxy(supervisor: supervisor, logger: logger).register(on: webSocketRouter)
         // The log tail is management API: it needs the token whatever the proxy's setting.
-        logRoutes.registerWebSocket(on: webSocketRouter.group().add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken)))
+        logRoutes.registerWebSocket(on: webSocketRouter.group().add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken, sessions: sessions)))
         return (router, webSocketRouter)
     }
 

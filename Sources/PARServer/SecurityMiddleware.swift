@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -11,6 +12,9 @@ struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
     let maxBodyBytes: Int
     /// `/agents/*` asks for the token too.
     let guardsProxy: Bool
+    /// The dashboard's sessions: a valid session cookie stands for the token, with its CSRF
+    /// token on every state-changing request.
+    var sessions: UISessions? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -45,6 +49,7 @@ struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
         let isProxy = segments.first == "agents"
         let isOpen = (segments.count == 2 && segments[0] == "runtime" && segments[1] == "health")
             || (segments.count == 1 && segments[0] == "openapi.json")
+            || UIRoutes.isOpen(method: request.method, segments: segments)
             || (isProxy && !guardsProxy)
         if !isOpen { try checkToken(request) }
         guard !isProxy else { return }
@@ -64,10 +69,26 @@ struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     private func checkToken(_ request: Request) throws {
-        guard Self.isBearer(request.headers[.authorization], token: token) else {
-            var error = APIError(.unauthorized, "unauthorized", detail: "send the management token as 'Authorization: Bearer <token>'; it is in <data-dir>/token (or PAR_TOKEN)")
-            error.headers[.wwwAuthenticate] = "Bearer realm=\"par\""
-            throw error
+        if Self.isBearer(request.headers[.authorization], token: token) { return }
+        if let sessions, let session = sessions.session(cookieHeader: request.headers[.cookie]) {
+            try Self.checkSessionRequest(request, csrf: session.csrf)
+            return
+        }
+        var error = APIError(.unauthorized, "unauthorized", detail: "send the management token as 'Authorization: Bearer <token>'; it is in <data-dir>/token (or PAR_TOKEN); a browser signs in at /ui")
+        error.headers[.wwwAuthenticate] = "Bearer realm=\"par\""
+        throw error
+    }
+
+    /// A request on a session cookie: reads pass; anything that changes state must carry the
+    /// session's CSRF token and must not come from another site (the cookie is `SameSite=Strict`
+    /// already; `Sec-Fetch-Site` says so again where browsers send it).
+    static func checkSessionRequest(_ request: Request, csrf: String) throws {
+        guard request.method != .get, request.method != .head, request.method != .options else { return }
+        if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!], site != "same-origin", site != "none" {
+            throw APIError(.forbidden, "cross-site request", detail: "a request from another site (Sec-Fetch-Site: \(site)) may not change anything with the dashboard's session")
+        }
+        guard let sent = request.headers[HTTPField.Name(UISessions.csrfHeader)!], constantTimeEquals(sent, csrf) else {
+            throw APIError(.forbidden, "csrf token missing", detail: "requests that change state on a dashboard session need the session's \(UISessions.csrfHeader) header (from POST or GET /ui/session)")
         }
     }
 

@@ -76,6 +76,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("request-head-timeout"), help: "Seconds a client may take to send a whole request (default 30); slower ones get 408 and the close.")
     var requestHeadTimeout: Double?
 
+    @Option(name: .customLong("ui-session-timeout"), help: "Seconds a dashboard sign-in (/ui) lasts (default 43200, 12 h).")
+    var uiSessionTimeout: Double?
+
     @Option(name: .customLong("request-body-timeout"), help: "Seconds a request body may pause between two reads (default 30); a stalled one gets 408 and the close.")
     var requestBodyTimeout: Double?
 
@@ -254,6 +257,7 @@ struct Serve: AsyncParsableCommand {
         apiOptions.keepAliveSeconds = options.keepAliveTimeout
         apiOptions.requestHeadTimeoutSeconds = options.requestHeadTimeout
         apiOptions.requestBodyTimeoutSeconds = options.requestBodyTimeout
+        apiOptions.uiSessionSeconds = options.uiSessionTimeout
         apiOptions.maxConnections = options.maxConnections ?? Self.defaultMaxConnections()
         if let reloader {
             apiOptions.reload = { @Sendable () async throws(SupervisorError) -> ReloadReport in try await reloader.reload() }

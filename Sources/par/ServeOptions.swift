@@ -25,6 +25,7 @@ struct ServeOptions {
     var proxyIdleTimeout = 30.0
     var requestHeadTimeout = 30.0
     var requestBodyTimeout = 30.0
+    var uiSessionTimeout = 12 * 3600.0
     var keepAliveTimeout = 75.0
     var maxConnections: Int?
     var proxyRelayThreads: Int?
@@ -82,6 +83,7 @@ struct ServeOptions {
         requestHeadTimeout = flags.requestHeadTimeout ?? double("request_head_timeout") ?? requestHeadTimeout
         keepAliveTimeout = flags.keepAliveTimeout ?? double("keep_alive_timeout") ?? keepAliveTimeout
         requestBodyTimeout = flags.requestBodyTimeout ?? double("request_body_timeout") ?? requestBodyTimeout
+        uiSessionTimeout = flags.uiSessionTimeout ?? double("ui_session_timeout") ?? uiSessionTimeout
         maxConnections = flags.maxConnections ?? int("max_connections")
         proxyRelayThreads = flags.proxyRelayThreads ?? int("proxy_relay_threads")
         proxyRequiresToken = flags.proxyRequiresToken || (bool("proxy_requires_token") ?? false)
@@ -136,6 +138,7 @@ struct ServeOptions {
         guard sampleInterval > 0 else { throw ValidationError("--sample-interval must be positive (sample_interval in a config file)") }
         guard proxyTimeout > 0 else { throw ValidationError("--proxy-timeout must be positive (proxy_timeout in a config file)") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1 (max_connections in a config file)") }
+        guard uiSessionTimeout > 0 else { throw ValidationError("--ui-session-timeout must be positive (ui_session_timeout in a config file)") }
         guard requestHeadTimeout > 0, keepAliveTimeout > 0, requestBodyTimeout > 0 else { throw ValidationError("--request-head-timeout, --request-body-timeout and --keep-alive-timeout must be positive (request_head_timeout, request_body_timeout, keep_alive_timeout in a config file)") }
         guard proxyIdleTimeout > 0 else { throw ValidationError("--proxy-idle-timeout must be positive (proxy_idle_timeout in a config file)") }
         if let proxyRelayThreads, !(0...64).contains(proxyRelayThreads) { throw ValidationError("--proxy-relay-threads must be from 0 to 64 (proxy_relay_threads in a config file)") }

@@ -118,6 +118,12 @@ struct APIDocumentErrorsTests {
             row("GET /supervisor/logs/stream", 401, "GET /supervisor/logs/stream", token: false),
             row("GET /supervisor/events", 400, "GET /supervisor/events?tail=-1"),
             row("GET /supervisor/events", 401, "GET /supervisor/events", token: false),
+            row("GET /ui/session", 401, "GET /ui/session", token: false),
+            row("POST /ui/session", 400, "POST /ui/session", token: false, body: .json("{}")),
+            row("POST /ui/session", 401, "POST /ui/session", token: false, body: .json(#"{"token":"not-the-token"}"#)),
+            row("POST /ui/session", 413, "POST /ui/session", token: false, body: .big),
+            row("POST /ui/session", 415, "POST /ui/session", token: false, body: .plainText),
+            row("DELETE /ui/session", 401, "DELETE /ui/session", token: false),
             // /supervisor/logs/ws: a plain GET (no Upgrade) reaches the HTTP route, which checks
             // the parameters and the token like any other and otherwise answers 426 - the only
             // way to get the 426. The same refusals made to a WebSocket upgrade are bare 400s.

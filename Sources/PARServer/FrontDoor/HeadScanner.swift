@@ -111,6 +111,10 @@ enum HeadScanner {
                 request.contentLength = length
             case .transferEncoding, .expect, .upgrade:
                 return .fullStack
+            case .cookie:
+                // The dashboard's session must never reach an agent: the full stack strips
+                // it (`ProxyHeaders.filterRequestHeaders`); other cookies pass here as they are.
+                if contains(bytes, field.value, UISessions.cookieName + "=") { return .fullStack }
             case .connection:
                 var tokens = TokenIterator(bytes: bytes, range: field.value)
                 while let token = tokens.next() {
@@ -147,7 +151,7 @@ enum HeadScanner {
         while let field = fields.next() {
             guard let field else { break }
             switch classify(bytes, name: field.name) {
-            case .other, .authorization:
+            case .other, .authorization, .cookie:
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
             case .forwardedFor:
                 forwardedFor.append(field.value)
@@ -277,7 +281,7 @@ enum HeadScanner {
             case .contentLength where response.framing == .chunked || response.framing == .untilClose:
                 // Sent with Transfer-Encoding, which wins (RFC 9112 section 6.3): not passed on.
                 continue
-            case .other, .underscored, .authorization, .contentLength, .transferEncoding, .forwardedFor, .otherForwarded, .expect:
+            case .other, .underscored, .authorization, .cookie, .contentLength, .transferEncoding, .forwardedFor, .otherForwarded, .expect:
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
             case .connection, .hopByHop, .upgrade, .host:
                 continue
@@ -355,7 +359,7 @@ enum HeadScanner {
     // MARK: Lexing
 
     enum FieldKind {
-        case contentLength, transferEncoding, connection, host, forwardedFor, otherForwarded, expect, upgrade, authorization, hopByHop, other
+        case contentLength, transferEncoding, connection, host, forwardedFor, otherForwarded, expect, upgrade, authorization, cookie, hopByHop, other
         /// A name with `_`: dropped from requests, as nginx does, since `X_User` and
         /// `X-User` reach many frameworks (WSGI, CGI) as one variable and one could
         /// smuggle a value the other was checked for. Kept in answers.
@@ -430,6 +434,20 @@ enum HeadScanner {
         }
     }
 
+    /// Whether `needle` occurs in `bytes[range]` (case-sensitive, as cookie names are).
+    static func contains(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ needle: String) -> Bool {
+        let pattern = Array(needle.utf8)
+        guard !pattern.isEmpty, range.count >= pattern.count else { return false }
+        var start = range.lowerBound
+        while start + pattern.count <= range.upperBound {
+            var index = 0
+            while index < pattern.count, bytes[start + index] == pattern[index] { index += 1 }
+            if index == pattern.count { return true }
+            start += 1
+        }
+        return false
+    }
+
     static func classify(_ bytes: UnsafeRawBufferPointer, name: Range<Int>) -> FieldKind {
         let kind = classifyKnown(bytes, name: name)
         guard kind == .other else { return kind }
@@ -451,6 +469,7 @@ enum HeadScanner {
         case 6 where equalsIgnoringCase(bytes, name, "expect"): return .expect
         case 7 where equalsIgnoringCase(bytes, name, "upgrade"): return .upgrade
         case 13 where equalsIgnoringCase(bytes, name, "authorization"): return .authorization
+        case 6 where equalsIgnoringCase(bytes, name, "cookie"): return .cookie
         case 10 where equalsIgnoringCase(bytes, name, "keep-alive"),
              16 where equalsIgnoringCase(bytes, name, "proxy-connection"),
              18 where equalsIgnoringCase(bytes, name, "proxy-authenticate"),

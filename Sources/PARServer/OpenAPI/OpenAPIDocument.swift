@@ -30,6 +30,9 @@ enum OpenAPIDocument {
       "security": [
         {
           "bearer": []
+        },
+        {
+          "session": []
         }
       ],
       "paths": {
@@ -80,6 +83,167 @@ enum OpenAPIDocument {
                     }
                   }
                 }
+              }
+            }
+          }
+        },
+        "/ui": {
+          "get": {
+            "operationId": "dashboard",
+            "tags": [
+              "ui"
+            ],
+            "summary": "The web dashboard",
+            "description": "An HTML page served from the daemon (no CDN): the agent table updated live from /supervisor/events, CPU and memory sparklines, a live log tail with level, stream and text filters, and stop, restart, rolling restart and remove with confirmation. It holds no data, so it needs no token; it signs in at /ui/session.",
+            "security": [],
+            "responses": {
+              "200": {
+                "description": "The page.",
+                "content": {
+                  "text/html": {
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                }
+              }
+            }
+          }
+        },
+        "/ui/app.js": {
+          "get": {
+            "operationId": "dashboardScript",
+            "tags": [
+              "ui"
+            ],
+            "summary": "The dashboard's script",
+            "security": [],
+            "responses": {
+              "200": {
+                "description": "The script.",
+                "content": {
+                  "text/javascript": {
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                }
+              }
+            }
+          }
+        },
+        "/ui/session": {
+          "get": {
+            "operationId": "session",
+            "tags": [
+              "ui"
+            ],
+            "summary": "The current dashboard session",
+            "description": "With a live session cookie, its CSRF token; 401 without one.",
+            "security": [
+              {
+                "session": []
+              }
+            ],
+            "responses": {
+              "200": {
+                "description": "The session.",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/SessionAnswer"
+                    }
+                  }
+                }
+              },
+              "401": {
+                "$ref": "#/components/responses/Unauthorized"
+              }
+            }
+          },
+          "post": {
+            "operationId": "signIn",
+            "tags": [
+              "ui"
+            ],
+            "summary": "Exchange the token for a session cookie",
+            "description": "Sets `par_session` (HttpOnly, SameSite=Strict, Path=/, Max-Age from --ui-session-timeout) and answers the session's CSRF token. With the cookie, every request that changes state needs `X-CSRF-Token` and must not come from another site (`Sec-Fetch-Site`), else 403.",
+            "security": [],
+            "requestBody": {
+              "required": true,
+              "content": {
+                "application/json": {
+                  "schema": {
+                    "$ref": "#/components/schemas/SignIn"
+                  }
+                }
+              }
+            },
+            "responses": {
+              "200": {
+                "description": "Signed in.",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/SessionAnswer"
+                    }
+                  }
+                },
+                "headers": {
+                  "Set-Cookie": {
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                }
+              },
+              "400": {
+                "$ref": "#/components/responses/BadRequest"
+              },
+              "401": {
+                "$ref": "#/components/responses/Unauthorized"
+              },
+              "413": {
+                "$ref": "#/components/responses/ContentTooLarge"
+              },
+              "415": {
+                "$ref": "#/components/responses/UnsupportedMediaType"
+              }
+            }
+          },
+          "delete": {
+            "operationId": "signOut",
+            "tags": [
+              "ui"
+            ],
+            "summary": "End the dashboard session",
+            "description": "Ends the session of the cookie sent (with its X-CSRF-Token) and clears the cookie.",
+            "responses": {
+              "200": {
+                "description": "Signed out.",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "type": "object",
+                      "required": [
+                        "status",
+                        "signed_out"
+                      ],
+                      "properties": {
+                        "status": {
+                          "type": "string",
+                          "const": "success"
+                        },
+                        "signed_out": {
+                          "type": "boolean"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "401": {
+                "$ref": "#/components/responses/Unauthorized"
               }
             }
           }
@@ -1442,6 +1606,12 @@ enum OpenAPIDocument {
             "type": "http",
             "scheme": "bearer",
             "description": "The management token from <data-dir>/token (or PAR_TOKEN)."
+          },
+          "session": {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "par_session",
+            "description": "A dashboard session from POST /ui/session; requests that change state also need its X-CSRF-Token header (else 403)."
           }
         },
         "parameters": {
@@ -3853,6 +4023,42 @@ enum OpenAPIDocument {
               "live_subscribers": {
                 "type": "integer",
                 "minimum": 0
+              }
+            }
+          },
+          "SessionAnswer": {
+            "type": "object",
+            "description": "A dashboard session: send `csrf_token` as `X-CSRF-Token` on every request that changes state.",
+            "required": [
+              "status",
+              "csrf_token",
+              "expires_in_seconds"
+            ],
+            "properties": {
+              "status": {
+                "type": "string",
+                "const": "success"
+              },
+              "csrf_token": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{64}$"
+              },
+              "expires_in_seconds": {
+                "type": "integer",
+                "minimum": 1
+              }
+            }
+          },
+          "SignIn": {
+            "type": "object",
+            "required": [
+              "token"
+            ],
+            "additionalProperties": false,
+            "properties": {
+              "token": {
+                "type": "string",
+                "description": "The management token from <data-dir>/token."
               }
             }
           }

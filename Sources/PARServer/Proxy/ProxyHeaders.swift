@@ -44,12 +44,24 @@ enum ProxyHeaders {
             case .expect: continue
             case .authorization where stripAuthorization: continue
             case .hopByHop, .otherForwarded, .underscored: continue
+            case .cookie:
+                // The dashboard's session is the daemon's, never an agent's.
+                if let rest = withoutSessionCookie(value) { keep(name, rest) }
+                continue
             case .authorization, .other: break
             }
             if !tokens.isEmpty, tokens.contains(name.lowercased()) { continue }
             keep(name, value)
         }
         return restated
+    }
+
+    /// A `Cookie` value without the dashboard's session cookie; nil when nothing is left.
+    static func withoutSessionCookie(_ value: String) -> String? {
+        guard value.contains(UISessions.cookieName + "=") else { return value }
+        let kept = value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.hasPrefix(UISessions.cookieName + "=") && !$0.isEmpty }
+        return kept.isEmpty ? nil : kept.joined(separator: "; ")
     }
 
     /// The `X-Forwarded-*` headers every path adds (the relay writes the same bytes).
@@ -130,7 +142,7 @@ enum ProxyHeaders {
 
     /// The classes of header the proxy treats specially, recognised without allocating.
     enum HeaderName {
-        case contentLength, transferEncoding, host, forwardedFor, otherForwarded, expect, authorization, hopByHop, other, underscored
+        case contentLength, transferEncoding, host, forwardedFor, otherForwarded, expect, authorization, cookie, hopByHop, other, underscored
 
         /// An agent's answer loses these: its `Content-Length` stays (the body is relayed
         /// byte for byte), other framing is redone by the encoder.
@@ -153,6 +165,7 @@ enum ProxyHeaders {
             case .otherForwarded: self = .otherForwarded
             case .expect: self = .expect
             case .authorization: self = .authorization
+            case .cookie: self = .cookie
             case .connection, .upgrade, .hopByHop: self = .hopByHop
             case .other: self = .other
             case .underscored: self = .underscored
