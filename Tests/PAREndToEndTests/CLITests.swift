@@ -173,4 +173,43 @@ struct CLITests {
         #expect(bad.status == 1)
         #expect(bad.output.contains("since"), "\(bad.output)")
     }
+
+    @Test func spawnTakesEveryFieldAndDescribeReadsThemBack() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let package = try daemon.install(.commandPackage(script: "echo \"vars $A $B\"\nexec sleep 1000"))
+        let envFile = daemon.root.appendingPathComponent("agent.env")
+        try "A=1\nB=from-file\n".write(to: envFile, atomically: true, encoding: .utf8)
+        let spawned = try parByURL([
+            "spawn", "--agent-id", "full", "--package", package, "--env-file", envFile.path, "--env", "B=2",
+            "--restart-policy", "never", "--memory-mb", "64", "--cpu", "0.5", "--nice", "5", "--health", "none",
+            "--stop-timeout", "2", "--set", "success_exit_codes=[0,3]",
+        ], daemon: daemon)
+        #expect(spawned.status == 0, "\(spawned.output.prefix(400))")
+        let process = try daemon.waitFor("par-full", timeout: 20) { state($0) == "running" }
+        let limits = process["limits"] as? [String: Any] ?? [:]
+        #expect((limits["memory_limit_mb"] as? NSNumber)?.intValue == 64)
+        #expect((limits["cpu_limit"] as? NSNumber)?.doubleValue == 0.5)
+        #expect((limits["nice"] as? NSNumber)?.intValue == 5)
+        #expect(process["restart_policy"] as? String == "never")
+        #expect((process["health"] as? [String: Any])?["type"] as? String == "none")
+        #expect(try ProcessInspection.eventually {
+            try parByURL(["logs", "full"], daemon: daemon).output.contains("vars 1 2")
+        }, "--env wins over --env-file")
+
+        let described = try parByURL(["describe", "full"], daemon: daemon)
+        #expect(described.status == 0)
+        for section in ["Agent", "State", "Last exit", "Limits and usage", "Health", "Recent supervisor events"] {
+            #expect(described.output.contains(section + "\n"), "section \(section)")
+        }
+        #expect(described.output.contains("spawned"), "its spawn is among the recent events: \(described.output.suffix(400))")
+        #expect(described.output.range(of: #"memory limit \(MB\)\s+64"#, options: .regularExpression) != nil)
+
+        let unknown = try parByURL(["describe", "nobody"], daemon: daemon)
+        #expect(unknown.status == 1)
+        #expect(unknown.output.contains("unknown process"))
+        let badJSON = try parByURL(["spawn", "--agent-id", "x", "--package", package, "--set", "nice=five"], daemon: daemon)
+        #expect(badJSON.status != 0)
+        #expect(badJSON.output.contains("is not JSON"))
+    }
 }

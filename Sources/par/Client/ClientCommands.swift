@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PARClient
+import PARPackages
 import Rainbow
 
 struct Status: ParsableCommand {
@@ -47,30 +48,83 @@ struct Health: ParsableCommand {
 }
 
 struct Spawn: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Start an agent from an APKG.")
+    static let configuration = CommandConfiguration(
+        abstract: "Start an agent from an APKG.",
+        discussion: "Named flags cover the common fields; --set NAME=JSON gives any other field of POST /supervisor/spawn (see GET /openapi.json), e.g. --set success_exit_codes='[0,3]'."
+    )
     @OptionGroup var connection: Connection
     @Option(name: .customLong("agent-id")) var agentID: String
     @Option(help: "Path of the .apkg file.") var package: String
     @Option(name: .customLong("package-id")) var packageID: String?
-    @Option(name: .customLong("env"), help: "NAME=VALUE (repeatable).") var env: [String] = []
-    @Option(name: .customLong("restart-policy")) var restartPolicy: String?
+    @Option(name: .customLong("env"), help: "NAME=VALUE (repeatable; wins over --env-file).") var env: [String] = []
+    @Option(name: .customLong("env-file"), help: "A .env file of NAME=VALUE lines.") var envFile: String?
+    @Option(name: .customLong("restart-policy"), help: "always, on-failure or never.") var restartPolicy: String?
     @Option(name: .customLong("max-restarts")) var maxRestarts: Int?
+    @Option(name: .customLong("restart-delay"), help: "Seconds before the first restart.") var restartDelay: Double?
+    @Option(name: .customLong("stop-timeout"), help: "Seconds between SIGTERM and SIGKILL.") var stopTimeout: Double?
+    @Option(name: .customLong("memory-mb"), help: "Memory limit (cgroup).") var memoryMB: Int?
+    @Option(help: "CPU limit in cores, e.g. 0.5 (cgroup).") var cpu: Double?
+    @Option(name: .customLong("pids-limit")) var pidsLimit: Int?
+    @Option(help: "-20..19.") var nice: Int?
+    @Option(name: .customLong("health"), help: "http[:PATH], tcp or none.") var health: String?
+    @Option(name: .customLong("health-interval"), help: "Seconds between liveness probes.") var healthInterval: Double?
+    @Option(name: .customLong("health-start-timeout"), help: "Seconds a new process may take to pass its first probe.") var healthStartTimeout: Double?
+    @Option(name: .customLong("depends-on"), help: "AGENT or AGENT:healthy (repeatable).") var dependsOn: [String] = []
+    @Option(name: .customLong("set"), help: "NAME=JSON: any other spawn field (repeatable).") var fields: [String] = []
 
     func run() throws {
+        let body = try requestBody()
+        try connection.show(try connection.call { try $0.post("/supervisor/spawn", json: body) })
+    }
+
+    func requestBody() throws -> [String: Any] {
         var body: [String: Any] = [
             "agent_id": agentID,
             "package_path": URL(fileURLWithPath: package).standardizedFileURL.path,
         ]
+        for field in fields {
+            guard let eq = field.firstIndex(of: "=") else { throw ValidationError("--set takes NAME=JSON, got \(field)") }
+            let name = String(field[..<eq]), text = String(field[field.index(after: eq)...])
+            guard let value = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else {
+                throw ValidationError("--set \(name): \(text.debugDescription) is not JSON (quote strings: --set package_id='\"x\"')")
+            }
+            body[name] = value
+        }
         if let packageID { body["package_id"] = packageID }
         var variables: [String: String] = [:]
+        if let envFile {
+            guard let text = try? String(contentsOfFile: envFile, encoding: .utf8) else { throw ValidationError("--env-file: cannot read \(envFile)") }
+            variables = DotEnv.parse(text)
+        }
         for pair in env {
             guard let eq = pair.firstIndex(of: "=") else { throw ValidationError("--env takes NAME=VALUE, got \(pair)") }
             variables[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
         }
-        body["env_vars"] = variables
+        if !variables.isEmpty { body["env_vars"] = variables }
         if let restartPolicy { body["restart_policy"] = restartPolicy }
         if let maxRestarts { body["max_restarts"] = maxRestarts }
-        try connection.show(try connection.call { try $0.post("/supervisor/spawn", json: body) })
+        if let restartDelay { body["restart_delay_seconds"] = restartDelay }
+        if let stopTimeout { body["stop_timeout_seconds"] = stopTimeout }
+        if let memoryMB { body["memory_limit_mb"] = memoryMB }
+        if let cpu { body["cpu_limit"] = cpu }
+        if let pidsLimit { body["pids_limit"] = pidsLimit }
+        if let nice { body["nice"] = nice }
+        var check: [String: Any] = [:]
+        if let health {
+            let parts = health.split(separator: ":", maxSplits: 1).map(String.init)
+            check["type"] = parts[0]
+            if parts.count > 1 { check["path"] = parts[1] }
+        }
+        if let healthInterval { check["interval_seconds"] = healthInterval }
+        if let healthStartTimeout { check["start_timeout_seconds"] = healthStartTimeout }
+        if !check.isEmpty { body["health_check"] = check }
+        if !dependsOn.isEmpty {
+            body["depends_on"] = dependsOn.map { entry -> [String: Any] in
+                let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)
+                return parts.count > 1 ? ["agent": parts[0], "condition": parts[1]] : ["agent": parts[0]]
+            }
+        }
+        return body
     }
 }
 

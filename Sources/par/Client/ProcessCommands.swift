@@ -122,3 +122,63 @@ struct Remove: ParsableCommand {
         print("removed \(answer.json["process_id"] as? String ?? ProcessName.id(processID))")
     }
 }
+
+struct Describe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "One agent in the sections a person reads: spec, state, last exit, limits and usage, health, recent supervisor events.",
+        discussion: "Exit status: 0, 1 unknown agent (or refused), 2 the daemon cannot be reached."
+    )
+    @OptionGroup var connection: Connection
+    @Argument(help: "The agent (NAME or par-NAME).") var processID: String
+    @Option(help: "How many recent supervisor events to show.") var events = 10
+
+    func run() throws {
+        let id = ProcessName.id(processID)
+        let answer = try connection.call { try $0.get("/supervisor/processes/\(id)") }
+        guard answer.status < 400 else { try connection.refuse(answer) }
+        let process = answer.json
+        let agent = process["agent_id"] as? String ?? processID
+        let log = try connection.call { try $0.get("/supervisor/logs?process_id=supervisor&q=\(agent.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? agent)&limit=200") }
+        let lines = (log.json["logs"] as? [[String: Any]] ?? []).filter { (($0["extra"] as? [String: Any])?["agent_id"] as? String) == agent }
+        print(Self.render(process, events: Array(lines.prefix(events).reversed())))
+    }
+
+    static func render(_ process: [String: Any], events: [[String: Any]]) -> String {
+        func text(_ value: Any?) -> String {
+            switch value {
+            case nil, is NSNull: return "-"
+            case let number as NSNumber: return number.stringValue
+            case let string as String: return string
+            default: return "\(value!)"
+            }
+        }
+        var out: [String] = []
+        func section(_ title: String, _ pairs: [(String, Any?)]) {
+            out.append(title)
+            for (name, value) in pairs { out.append("  " + name.padding(toLength: 22, withPad: " ", startingAt: 0) + text(value)) }
+            out.append("")
+        }
+        let health = process["health"] as? [String: Any] ?? [:]
+        let resources = process["resources"] as? [String: Any]
+        let exit = process["last_exit"] as? [String: Any]
+        let limits = process["limits"] as? [String: Any] ?? [:]
+        section("Agent", [("id", process["agent_id"]), ("process id", process["process_id"]), ("package", process["package_id"]), ("package path", process["package_path"])])
+        section("State", [("state", process["state"]), ("pid", process["pid"]), ("port", process["port"]), ("uptime (s)", process["uptime"]), ("run", process["run"]),
+                          ("restarts", process["restart_count"]), ("restart policy", process["restart_policy"]), ("max restarts", process["max_restarts"]),
+                          ("next restart at", process["next_restart_at"]), ("error", process["error"])])
+        section("Last exit", exit.map { [("code", $0["code"]), ("signal", $0["signal_name"]), ("reason", $0["reason"]), ("at", $0["at"]), ("run", $0["run"])] } ?? [("none", "")])
+        section("Limits and usage", [("memory limit (MB)", limits["memory_limit_mb"]), ("cpu limit (cores)", limits["cpu_limit"]), ("pids limit", limits["pids_limit"]),
+                                     ("nice", limits["nice"]), ("enforced", process["limits_enforced"]), ("cgroup", process["cgroup"]),
+                                     ("cpu %", (resources?["cpu"] as? [String: Any])?["percent"]), ("rss bytes", (resources?["memory"] as? [String: Any])?["rss_bytes"]),
+                                     ("processes", resources?["num_processes"])])
+        section("Health", [("status", health["status"]), ("check", health["type"]), ("path", health["path"]), ("declared", health["declared"]),
+                           ("judged by", health["judged_by"]), ("last probe", health["last_probe_at"]), ("failures in a row", health["consecutive_failures"]), ("last error", health["error"])])
+        out.append("Recent supervisor events")
+        if events.isEmpty { out.append("  none") }
+        for event in events {
+            let kind = (event["extra"] as? [String: Any])?["event"] as? String ?? "-"
+            out.append("  \(text(event["timestamp"]))  \(kind.padding(toLength: 18, withPad: " ", startingAt: 0)) \(text(event["message"]))")
+        }
+        return out.joined(separator: "\n")
+    }
+}
