@@ -1,5 +1,6 @@
 import Foundation
 import PARTestKit
+import Synchronization
 import Testing
 
 /// The `par` verbs against a running daemon, as a user would type them.
@@ -211,5 +212,54 @@ struct CLITests {
         let badJSON = try parByURL(["spawn", "--agent-id", "x", "--package", package, "--set", "nice=five"], daemon: daemon)
         #expect(badJSON.status != 0)
         #expect(badJSON.output.contains("is not JSON"))
+    }
+
+    /// `par logs -f` outlives a daemon restart: it reconnects with Last-Event-ID and prints
+    /// what came meanwhile once, and nothing twice.
+    @Test func followReconnectsAfterADaemonRestartWithoutRepeats() throws {
+        let first = try DaemonHarness()
+        let ticker = APKGBuilder.commandPackage(name: "ticker", script: "i=0\nwhile true; do i=$((i+1)); echo \"tick $i\"; sleep 0.1; done")
+        #expect(try first.spawn("ticker", package: try first.install(ticker)).status == 200)
+        try first.waitFor("par-ticker", timeout: 20) { state($0) == "running" }
+
+        let follower = Process()
+        follower.executableURL = try DaemonHarness.locateBinary()
+        follower.arguments = ["logs", "ticker", "-f", "--json", "--limit", "5"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["PAR_URL"] = "http://127.0.0.1:\(first.port)"
+        environment["PAR_TOKEN"] = first.token
+        follower.environment = environment
+        let pipe = Pipe()
+        follower.standardOutput = pipe
+        follower.standardError = FileHandle.nullDevice
+        let collected = Mutex<[UInt8]>([])
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil } else { collected.withLock { $0 += data } }
+        }
+        try follower.run()
+        defer {
+            follower.terminate()
+            follower.waitUntilExit()
+            pipe.fileHandleForReading.readabilityHandler = nil
+        }
+        func lines() -> [[String: Any]] {
+            let text = collected.withLock { String(decoding: $0, as: UTF8.self) }
+            return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+        #expect(ProcessInspection.eventually(timeout: 20) { lines().count >= 10 })
+
+        // The daemon restarts on the same port and token; the agent comes back (run 2).
+        _ = first.terminate()
+        let second = try DaemonHarness(
+            extraArguments: ["--port", String(first.port)], environment: ["PAR_TOKEN": first.token], root: first.root, portRange: first.portRange
+        )
+        defer { second.stop() }
+        #expect(ProcessInspection.eventually(timeout: 30) {
+            lines().contains { (($0["extra"] as? [String: Any])?["run"] as? NSNumber)?.intValue == 2 }
+        }, "lines of the agent's run after the daemon restart arrive")
+        let sequences = lines().compactMap { ($0["sequence"] as? NSNumber)?.int64Value }
+        #expect(Set(sequences).count == sequences.count, "no line twice")
+        #expect(sequences == sequences.sorted(), "in order")
     }
 }

@@ -187,8 +187,14 @@ struct Logs: ParsableCommand {
         add("stream", stream)
         add("q", query)
         if follow {
+            // `-f` on an agent that does not exist would wait for ever: say so now.
+            if let named = (agent ?? processID).map(ProcessName.id), named != "supervisor" {
+                let known = try connection.call { try $0.get("/supervisor/processes/\(named)") }
+                if known.status >= 400 { try connection.refuse(known) }
+            }
+            let resume = "/supervisor/logs/stream" + Self.queryString(items)
             add("tail", String(limit))
-            try followLines(path: "/supervisor/logs/stream" + Self.queryString(items))
+            try followLines(path: "/supervisor/logs/stream" + Self.queryString(items), resumePath: resume)
             return
         }
         add("limit", String(limit))
@@ -206,25 +212,40 @@ struct Logs: ParsableCommand {
         }
     }
 
-    private func followLines(path: String) throws {
+    /// Follows the live tail; when the daemon goes away (a restart, a crash) it reconnects
+    /// with `Last-Event-ID`, so what was printed meanwhile arrives once and nothing twice.
+    private func followLines(path: String, resumePath: String) throws {
         let token = try connection.token()
         let (host, port, _) = try connection.endpoint()
-        let events: EventStreamClient
-        do {
-            events = try EventStreamClient(host: host, port: port, path: path, token: token)
-        } catch EventStreamClient.Failure.status(let code, let body) {
-            FileHandle.standardError.write(Data("HTTP \(code): \(body)\n".utf8))
-            throw ExitCode(1)
-        }
+        var lastID: String?
+        var attempt = 0
         while true {
-            guard let event = try events.next(timeout: 3600) else { continue }
-            if event.event == "gap" {
-                let gap = event.json
-                FileHandle.standardError.write(Data("(missed \(gap["missed"] ?? "?") lines: fetch them with --order asc --cursor \(gap["cursor"] ?? "?"))\n".utf8))
-                continue
+            do {
+                let events = try EventStreamClient(
+                    host: host, port: port, path: lastID == nil ? path : resumePath, token: token,
+                    headers: lastID.map { ["Last-Event-ID": $0] } ?? [:]
+                )
+                if attempt > 0 { FileHandle.standardError.write(Data("(reconnected)\n".utf8)) }
+                attempt = 0
+                while true {
+                    guard let event = try events.next(timeout: 3600) else { continue }
+                    if event.event == "gap" {
+                        let gap = event.json
+                        FileHandle.standardError.write(Data("(missed \(gap["missed"] ?? "?") lines: fetch them with --order asc --cursor \(gap["cursor"] ?? "?"))\n".utf8))
+                        continue
+                    }
+                    if let id = event.id { lastID = id }
+                    print(json ? event.data : Self.line(event.json))
+                    fflush(nil)
+                }
+            } catch EventStreamClient.Failure.status(let code, let body) where code < 500 {
+                FileHandle.standardError.write(Data("par: HTTP \(code): \(body)\n".utf8))
+                throw ExitCode(1)
+            } catch {
+                if attempt == 0 { FileHandle.standardError.write(Data("(the daemon went away: \(error); reconnecting)\n".utf8)) }
+                attempt += 1
+                usleep(UInt32(min(5.0, 0.1 * pow(2.0, Double(min(attempt, 6)))) * 1_000_000))
             }
-            print(json ? event.data : Self.line(event.json))
-            fflush(nil)
         }
     }
 
@@ -235,12 +256,16 @@ struct Logs: ParsableCommand {
         return text.isEmpty ? "" : "?" + text
     }
 
-    /// `2026-11-27T10:00:00.000Z INFO    par-worker  message`
+    /// `2026-11-27T10:00:00.000Z INFO     par-worker  stdout  message`; the supervisor's own
+    /// lines show the event they record (`[spawned]`).
     static func line(_ entry: [String: Any]) -> String {
         let timestamp = entry["timestamp"] as? String ?? "-"
         let level = (entry["level"] as? String ?? "-").padding(toLength: 8, withPad: " ", startingAt: 0)
         let process = entry["process_id"] as? String ?? "-"
-        return "\(timestamp) \(level) \(process)  \(entry["message"] as? String ?? "")"
+        let extra = entry["extra"] as? [String: Any] ?? [:]
+        let stream = (extra["stream"] as? String ?? "-").padding(toLength: 10, withPad: " ", startingAt: 0)
+        let event = (extra["event"] as? String).map { "[\($0)] " } ?? ""
+        return "\(timestamp) \(level) \(process)  \(stream)\(event)\(entry["message"] as? String ?? "")"
     }
 }
 
