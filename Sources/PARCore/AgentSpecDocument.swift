@@ -33,13 +33,17 @@ extension AgentSpec {
         if let value = limits.pidsLimit { body["pids_limit"] = value }
         if let healthCheck {
             var check: [String: Any] = [
-                "type": healthCheck.typeName,
                 "interval_seconds": healthCheck.intervalSeconds,
                 "timeout_seconds": healthCheck.timeoutSeconds,
                 "failure_threshold": healthCheck.failureThreshold,
                 "start_timeout_seconds": healthCheck.startTimeoutSeconds,
             ]
-            if case .http(let path) = healthCheck.kind { check["path"] = path }
+            // The built-in check's kind stays undeclared, so it reads back as the built-in one
+            // (a worker that listens nowhere is not killed after a daemon restart).
+            if !healthCheck.isBuiltInDefault {
+                check["type"] = healthCheck.typeName
+                if case .http(let path) = healthCheck.kind { check["path"] = path }
+            }
             body["health_check"] = check
         }
         if let logRetention {

@@ -31,6 +31,10 @@ public enum APIServer {
         public var maxConnections: Int = 4096
         /// How long a dashboard session lasts.
         public var uiSessionSeconds: Double = 12 * 3600
+        /// Serve the dashboard and honour its session cookies (`--dashboard`). Off by default:
+        /// the dashboard shares its origin with agents' pages under `/agents/`, so an agent
+        /// one does not trust could act through a signed-in operator's browser.
+        public var dashboard = false
         /// Re-reads the config file and applies it; nil when the daemon runs without one.
         public var reload: (@Sendable () async throws(SupervisorError) -> ReloadReport)?
 
@@ -72,14 +76,16 @@ public enum APIServer {
         supervisor: Supervisor, agentClient: HTTPClient, options: Options, logger: Logger, traffic: ProxyTraffic = ProxyTraffic()
     ) -> (http: Router<PARRequestContext>, webSocket: Router<PARWebSocketContext>) {
         let router = Router(context: PARRequestContext.self)
-        let sessions = UISessions(lifetimeSeconds: options.uiSessionSeconds)
+        let uiSessions = UISessions(lifetimeSeconds: options.uiSessionSeconds)
+        // Without the dashboard no cookie stands for the token anywhere.
+        let sessions = options.dashboard ? uiSessions : nil
         router.add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken, sessions: sessions))
         ManagementRoutes(supervisor: supervisor, maxBodyBytes: options.maxBodyBytes, version: options.version, reload: options.reload).register(on: router)
         let logRoutes = LogRoutes(store: supervisor.logs)
         logRoutes.register(on: router)
         MetricsRoutes(supervisor: supervisor, traffic: traffic).register(on: router)
         OpenAPIRoutes().register(on: router)
-        UIRoutes(token: options.token, sessions: sessions).register(on: router)
+        UIRoutes(token: options.token, sessions: uiSessions, enabled: options.dashboard).register(on: router)
         AgentProxy(supervisor: supervisor, client: agentClient, timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000)), traffic: traffic, stripsAuthorization: options.proxyRequiresToken).register(on: router)
         let webSocketRouter = Router(context: PARWebSocketContext.self)
         if options.proxyRequiresToken {

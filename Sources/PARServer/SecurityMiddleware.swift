@@ -83,6 +83,12 @@ struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
     /// session's CSRF token and must not come from another site (the cookie is `SameSite=Strict`
     /// already; `Sec-Fetch-Site` says so again where browsers send it).
     static func checkSessionRequest(_ request: Request, csrf: String) throws {
+        // Cookies ignore ports: a page on another local port (an agent's own) sends this one
+        // too. Reads are guarded by CORS, WebSocket upgrades are not: any `Origin` must be ours.
+        if let origin = request.headers[.origin], let host = request.head.authority,
+           origin != "http://" + host, origin != "https://" + host {
+            throw APIError(.forbidden, "cross-origin request", detail: "the dashboard's session is only good from its own origin (http://\(host)), not from \(origin)")
+        }
         guard request.method != .get, request.method != .head, request.method != .options else { return }
         if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!], site != "same-origin", site != "none" {
             throw APIError(.forbidden, "cross-site request", detail: "a request from another site (Sec-Fetch-Site: \(site)) may not change anything with the dashboard's session")

@@ -9,6 +9,6 @@ struct Par: AsyncParsableCommand {
         commandName: "par",
         abstract: "MultiPAR: a supervisor for AI-agent runtimes.",
         version: version,
-        subcommands: [Serve.self, ProcessList.self, Describe.self, Status.self, Health.self, Spawn.self, Stop.self, Restart.self, Remove.self, Reload.self, Logs.self]
+        subcommands: [Serve.self, ProcessList.self, Describe.self, Top.self, Status.self, Health.self, Spawn.self, Stop.self, Restart.self, Remove.self, Reload.self, Logs.self]
     )
 }

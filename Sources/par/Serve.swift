@@ -76,6 +76,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("request-head-timeout"), help: "Seconds a client may take to send a whole request (default 30); slower ones get 408 and the close.")
     var requestHeadTimeout: Double?
 
+    @Flag(help: "Serve the web dashboard at /ui (off by default: it shares its origin with agents' pages under /agents/, so turn it on where every agent is trusted).")
+    var dashboard = false
+
     @Option(name: .customLong("ui-session-timeout"), help: "Seconds a dashboard sign-in (/ui) lasts (default 43200, 12 h).")
     var uiSessionTimeout: Double?
 
@@ -258,6 +261,10 @@ struct Serve: AsyncParsableCommand {
         apiOptions.requestHeadTimeoutSeconds = options.requestHeadTimeout
         apiOptions.requestBodyTimeoutSeconds = options.requestBodyTimeout
         apiOptions.uiSessionSeconds = options.uiSessionTimeout
+        apiOptions.dashboard = options.dashboard
+        if options.dashboard {
+            logger.warning("the dashboard (/ui) shares its origin with agents' pages under /agents/: an agent's page can act through a signed-in browser; enable it only where every agent is trusted")
+        }
         apiOptions.maxConnections = options.maxConnections ?? Self.defaultMaxConnections()
         if let reloader {
             apiOptions.reload = { @Sendable () async throws(SupervisorError) -> ReloadReport in try await reloader.reload() }

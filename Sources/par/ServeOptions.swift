@@ -26,6 +26,7 @@ struct ServeOptions {
     var requestHeadTimeout = 30.0
     var requestBodyTimeout = 30.0
     var uiSessionTimeout = 12 * 3600.0
+    var dashboard = false
     var keepAliveTimeout = 75.0
     var maxConnections: Int?
     var proxyRelayThreads: Int?
@@ -84,6 +85,7 @@ struct ServeOptions {
         keepAliveTimeout = flags.keepAliveTimeout ?? double("keep_alive_timeout") ?? keepAliveTimeout
         requestBodyTimeout = flags.requestBodyTimeout ?? double("request_body_timeout") ?? requestBodyTimeout
         uiSessionTimeout = flags.uiSessionTimeout ?? double("ui_session_timeout") ?? uiSessionTimeout
+        dashboard = flags.dashboard || (bool("dashboard") ?? false)
         maxConnections = flags.maxConnections ?? int("max_connections")
         proxyRelayThreads = flags.proxyRelayThreads ?? int("proxy_relay_threads")
         proxyRequiresToken = flags.proxyRequiresToken || (bool("proxy_requires_token") ?? false)

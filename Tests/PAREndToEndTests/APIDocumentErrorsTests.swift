@@ -198,7 +198,7 @@ struct APIDocumentErrorsTests {
             throw error
         }
         defer { configured.stop() }
-        let plain = try DaemonHarness()
+        let plain = try DaemonHarness(extraArguments: ["--dashboard"])
         defer { plain.stop() }
 
         let ok = try plain.install(sleeperPackage(), name: "ok")

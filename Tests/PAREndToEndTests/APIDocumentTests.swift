@@ -8,7 +8,7 @@ import Testing
 @Suite("API document, live")
 struct APIDocumentTests {
     @Test func isServedWithoutATokenAndItsSecurityHolds() throws {
-        let daemon = try DaemonHarness()
+        let daemon = try DaemonHarness(extraArguments: ["--dashboard"])
         defer { daemon.stop() }
         let anonymous = PARAPIClient(port: daemon.port, token: nil)
         let answer = try anonymous.get("/openapi.json")

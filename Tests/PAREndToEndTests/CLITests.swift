@@ -262,4 +262,22 @@ struct CLITests {
         #expect(Set(sequences).count == sequences.count, "no line twice")
         #expect(sequences == sequences.sorted(), "in order")
     }
+
+    @Test func topPrintsTheBusiestOnceOffATerminalAndApplyIsReload() throws {
+        let daemon = try DaemonHarness(extraArguments: ["--sample-interval", "0.2"])
+        defer { daemon.stop() }
+        #expect(try daemon.spawn("busy", package: try daemon.install(.commandPackage(name: "busy", script: "while :; do :; done"))).status == 200)
+        #expect(try daemon.spawn("idle", package: try daemon.install(sleeperPackage())).status == 200)
+        try daemon.waitFor("par-busy", timeout: 20) { ((($0["resources"] as? [String: Any])?["cpu"] as? [String: Any])?["percent"] as? NSNumber)?.doubleValue ?? 0 > 20 }
+        let top = try parByURL(["top"], daemon: daemon)
+        #expect(top.status == 0)
+        let rows = top.output.split(whereSeparator: \.isNewline).map { $0.split(separator: " ").map(String.init) }
+        let header = try #require(rows.firstIndex { $0.first == "ID" })
+        #expect(rows[header] == ["ID", "STATE", "CPU", "MEM", "RESTARTS", "UPTIME", "HEALTH"])
+        #expect(rows.dropFirst(header + 2).first?.first == "busy", "the busiest first: \(top.output.prefix(400))")
+
+        let apply = try parByURL(["apply"], daemon: daemon)
+        #expect(apply.status == 1)
+        #expect(apply.output.contains("no config file"), "\(apply.output.prefix(200))")
+    }
 }

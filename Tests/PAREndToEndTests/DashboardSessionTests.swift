@@ -29,7 +29,12 @@ struct DashboardSessionTests {
     }
 
     @Test func thePageIsServedOfflineWithoutData() throws {
-        let daemon = try DaemonHarness()
+        let off = try DaemonHarness()
+        let refused = try Self.request(off, "GET", "/ui")
+        #expect(refused.status == 404, "off by default")
+        #expect(refused.text.contains("--dashboard"))
+        off.stop()
+        let daemon = try DaemonHarness(extraArguments: ["--dashboard"])
         defer { daemon.stop() }
         let page = try Self.request(daemon, "GET", "/ui")
         #expect(page.status == 200)
@@ -45,7 +50,7 @@ struct DashboardSessionTests {
     }
 
     @Test func theTokenIsExchangedForAnHttpOnlyStrictCookieWithCSRF() throws {
-        let daemon = try DaemonHarness()
+        let daemon = try DaemonHarness(extraArguments: ["--dashboard"])
         defer { daemon.stop() }
         #expect(try daemon.spawn("guarded", package: try daemon.install(sleeperPackage())).status == 200)
         try daemon.waitFor("par-guarded", timeout: 20) { state($0) == "running" }
@@ -86,22 +91,27 @@ struct DashboardSessionTests {
     }
 
     @Test func forgedAndExpiredCookiesAreRefused() throws {
-        let daemon = try DaemonHarness(extraArguments: ["--ui-session-timeout", "1"])
+        let daemon = try DaemonHarness(extraArguments: ["--dashboard", "--ui-session-timeout", "3"])
         defer { daemon.stop() }
         let forged = "par_session=" + String(repeating: "ab", count: 32)
         #expect(try Self.request(daemon, "GET", "/supervisor/status", headers: ["Cookie": forged]).status == 401)
         #expect(try Self.request(daemon, "GET", "/supervisor/status", headers: ["Cookie": "par_session=../../token"]).status == 401)
         let (cookie, _) = try Self.signIn(daemon)
         #expect(try Self.request(daemon, "GET", "/supervisor/status", headers: ["Cookie": cookie]).status == 200)
-        usleep(1_300_000)
-        #expect(try Self.request(daemon, "GET", "/supervisor/status", headers: ["Cookie": cookie]).status == 401, "expired")
+        #expect(try ProcessInspection.eventually(timeout: 10) {
+            try Self.request(daemon, "GET", "/supervisor/status", headers: ["Cookie": cookie]).status == 401
+        }, "expired")
+        // Another origin (a page on some other local port) cannot use the session, not even to read.
+        let (fresh, _) = try Self.signIn(daemon)
+        #expect(try Self.request(daemon, "GET", "/supervisor/status", headers: ["Cookie": fresh, "Origin": "http://127.0.0.1:1"]).status == 403)
+        #expect(try Self.request(daemon, "GET", "/supervisor/status", headers: ["Cookie": fresh, "Origin": "http://127.0.0.1:\(daemon.port)"]).status == 200)
     }
 
     /// Agents are hostile: the dashboard's session cookie is stripped from what reaches
     /// them, on the relay and on the HTTP server's path; their own cookies pass.
     @Test(arguments: [[String](), ["--proxy-relay-threads", "0"]])
     func theSessionCookieNeverReachesAnAgent(arguments: [String]) throws {
-        let daemon = try echoDaemon(arguments)
+        let daemon = try echoDaemon(arguments + ["--dashboard"])
         defer { daemon.stop() }
         let (cookie, _) = try Self.signIn(daemon)
         let answer = try Self.request(daemon, "GET", "/agents/echo/echo", headers: ["Cookie": "theme=dark; " + cookie + "; lang=en"])

@@ -91,6 +91,25 @@ struct HealthTests {
         #expect((plain["health"] as? [String: Any])?["status"] as? String == "healthy")
     }
 
+    /// The built-in check is remembered as built-in: a worker judged by its process is not
+    /// killed for start_timeout once the daemon restarts and brings it back.
+    @Test func aWorkerStaysAWorkerAcrossADaemonRestart() throws {
+        let first = try DaemonHarness()
+        let worker = APKGBuilder.commandPackage(name: "worker", script: "exec sleep 600", health: nil)
+        #expect(try first.spawn("worker", package: try first.install(worker), ["health_check": ["start_timeout_seconds": 1]]).status == 200)
+        try first.waitFor("par-worker", timeout: 20) { ($0["health"] as? [String: Any])?["judged_by"] as? String == "process" }
+        _ = first.terminate()
+        let second = try DaemonHarness(root: first.root, portRange: first.portRange)
+        defer { second.stop() }
+        let back = try second.waitFor("par-worker", timeout: 20) { ($0["health"] as? [String: Any])?["judged_by"] as? String == "process" }
+        #expect((back["health"] as? [String: Any])?["declared"] as? Bool == false)
+        let pidAfter = pid(back)
+        usleep(1_500_000)
+        let later = try second.process("par-worker")
+        #expect(state(later) == "running")
+        #expect(pid(later) == pidAfter, "not killed for start_timeout after the restart")
+    }
+
     /// An agent that gave up (`failed`) makes the fleet `degraded` even when every running
     /// agent is healthy.
     @Test func aFailedAgentDegradesTheFleet() throws {

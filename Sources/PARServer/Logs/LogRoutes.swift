@@ -107,11 +107,7 @@ struct LogRoutes: Sendable {
     private func serverSentEvents(_ request: Request) async throws -> Response {
         let parameters = try LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.live, lastEventID: request.headers[HTTPField.Name("Last-Event-ID")!])
         return try await stream(parameters, comment: "tailing logs") { entry, buffer in
-            var json = JSONWriter(capacity: 256)
-            json.logEntry(entry)
-            buffer.writeString("id: \(entry.sequence)\ndata: ")
-            buffer.writeBytes(json.bytes)
-            buffer.writeString("\n\n")
+            Self.writeEvent(entry, into: &buffer) { $0.logEntry(entry) }
         }
     }
 
@@ -122,12 +118,17 @@ struct LogRoutes: Sendable {
         var parameters = try LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.events, lastEventID: request.headers[HTTPField.Name("Last-Event-ID")!])
         parameters.filter.processID = "supervisor"
         return try await stream(parameters, comment: "supervisor events") { entry, buffer in
-            var json = JSONWriter(capacity: 320)
-            json.supervisorEvent(entry)
-            buffer.writeString("id: \(entry.sequence)\ndata: ")
-            buffer.writeBytes(json.bytes)
-            buffer.writeString("\n\n")
+            Self.writeEvent(entry, into: &buffer) { $0.supervisorEvent(entry) }
         }
+    }
+
+    /// One SSE event: `id:` the line's sequence, `data:` what `body` writes.
+    private static func writeEvent(_ entry: LogEntry, into buffer: inout ByteBuffer, body: (inout JSONWriter) -> Void) {
+        var json = JSONWriter(capacity: 320)
+        body(&json)
+        buffer.writeString("id: \(entry.sequence)\ndata: ")
+        buffer.writeBytes(json.bytes)
+        buffer.writeString("\n\n")
     }
 
     /// A Server-Sent Events answer over the store: the tail, what was missed since `after`,

@@ -9,6 +9,8 @@ import PARCore
 struct UIRoutes: Sendable {
     let token: String
     let sessions: UISessions
+    /// `--dashboard`; off, every `/ui` route answers 404 saying how to turn it on.
+    let enabled: Bool
 
     /// What the security middleware lets through without a token: the page and its script
     /// (they hold no data), and the session endpoint's sign-in and check (they judge
@@ -35,6 +37,17 @@ struct UIRoutes: Sendable {
     ]
 
     func register<Context: RequestContext>(on router: Router<Context>) {
+        guard enabled else {
+            let off = { @Sendable (_: Request, _: Context) async throws -> Response in
+                throw APIError(.notFound, "dashboard off", detail: "start the daemon with --dashboard (dashboard: true in a config file) to serve /ui; it shares its origin with agents' pages, so enable it where every agent is trusted")
+            }
+            router.get("/ui", use: off)
+            router.get("/ui/app.js", use: off)
+            router.get("/ui/session", use: off)
+            router.post("/ui/session", use: off)
+            router.delete("/ui/session", use: off)
+            return
+        }
         router.get("/ui") { _, _ in
             Response(status: .ok, headers: Self.pageHeaders, body: .init(byteBuffer: Self.page))
         }
@@ -43,7 +56,7 @@ struct UIRoutes: Sendable {
         }
         router.get("/ui/session") { request, _ in
             guard let session = sessions.session(cookieHeader: request.headers[.cookie]) else {
-                throw APIError(.unauthorized, "not signed in", detail: "sign in with POST /ui/session {\"token\": \"...\"}; the token is in <data-dir>/token")
+                throw Self.unauthorized("not signed in", "sign in with POST /ui/session {\"token\": \"...\"}; the token is in <data-dir>/token")
             }
             return Self.sessionAnswer(csrf: session.csrf, cookie: nil, lifetime: sessions.lifetimeSeconds)
         }
@@ -72,10 +85,17 @@ struct UIRoutes: Sendable {
             throw APIError.invalid(error)
         }
         guard SecurityMiddleware<BasicRequestContext>.constantTimeEquals(offered, token) else {
-            throw APIError(.unauthorized, "wrong token", detail: "that is not the management token; it is in <data-dir>/token (or the daemon's PAR_TOKEN)")
+            throw Self.unauthorized("wrong token", "that is not the management token; it is in <data-dir>/token (or the daemon's PAR_TOKEN)")
         }
         let session = sessions.open()
         return Self.sessionAnswer(csrf: session.csrf, cookie: sessions.setCookie(session.id), lifetime: sessions.lifetimeSeconds)
+    }
+
+    /// A 401 says how to authenticate (RFC 9110 section 11.6.1), as the API's own do.
+    private static func unauthorized(_ error: String, _ detail: String) -> APIError {
+        var answer = APIError(.unauthorized, error, detail: detail)
+        answer.headers[.wwwAuthenticate] = "Bearer realm=\"par\""
+        return answer
     }
 
     private static func sessionAnswer(csrf: String, cookie: String?, lifetime: Double) -> Response {

@@ -10,6 +10,8 @@ extension Supervisor {
         let agentID = try lookup(processID)
         guard let record = agents[agentID] else { throw .notFound(processID: processID, known: knownIDs) }
         if let owner = record.owner { throw .ownedByConfig(processID: agentID.processID, file: owner) }
+        // The rolling restart owns the agent until it answers.
+        if rollingAgents.contains(agentID) { throw .rollingRestartInProgress(processID: agentID.processID) }
         let dependants = agents.filter { entry in entry.key != agentID && entry.value.spec.dependencies.contains { $0.agentID == agentID } }
             .map(\.key.processID).sorted()
         guard dependants.isEmpty else {
@@ -22,7 +24,9 @@ extension Supervisor {
             _ = try await stop(processID: agentID.processID, timeoutSeconds: nil)
         }
         // A restart by another request may have come in while it stopped.
-        guard var current = agents[agentID], !current.isLive, let final = status(of: agentID) else {
+        guard var current = agents[agentID], !current.isLive, current.owner == nil, !rollingAgents.contains(agentID),
+              !agents.contains(where: { $0.key != agentID && $0.value.spec.dependencies.contains { $0.agentID == agentID } }),
+              let final = status(of: agentID) else {
             throw .changedMeanwhile(processID: agentID.processID)
         }
         releasePort(&current)

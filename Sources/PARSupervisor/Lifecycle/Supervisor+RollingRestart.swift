@@ -115,7 +115,8 @@ extension Supervisor {
 
         // Ready, or the reason it never got there.
         let healthCheck = spec.healthCheck ?? prepared.manifest.health ?? .builtInDefault
-        if let failure = await waitUntilReady(agentID, pid: spawned.pid, port: port, check: healthCheck) {
+        var judgedByProcess = false
+        if let failure = await waitUntilReady(agentID, pid: spawned.pid, port: port, check: healthCheck, judgedByProcess: &judgedByProcess) {
             await endExtraRun(agentID, pid: spawned.pid, timeoutSeconds: 0)
             releasePorts()
             if let group { releaseCgroupNamed(agentID, group) }
@@ -167,6 +168,8 @@ extension Supervisor {
         } else {
             var tracker = HealthTracker(config: healthCheck, startedAt: now)
             _ = tracker.record(success: true, error: nil, now: now)
+            // A worker the built-in check found listening nowhere stays judged by its process.
+            if judgedByProcess { tracker.stopProbing() }
             current.health = tracker
             current.nextProbeAt = now + tracker.nextProbeDelay()
         }
@@ -196,7 +199,8 @@ extension Supervisor {
         if let oldGroup = old.cgroup { releaseCgroupNamed(agentID, oldGroup) }
         let drained = ResourceSampler.monotonicSeconds() - drainStarted
         logs.appendEvent(agentID: agentID.rawValue, event: .rollingRestartDone, level: cut > 0 ? .warning : .info, message: "rolling restart of \(processID) done: run \(run) serves on port \(port); run \(old.run) drained in \(String(format: "%.3f", drained)) s and stopped\(cut > 0 ? " with \(cut) request\(cut == 1 ? "" : "s") still in flight (drain timeout)" : "")", fields: ["run": .number(Double(run)), "cut_requests": .number(Double(cut))])
-        return RollingReport(status: status(of: agentID)!, cutRequests: cut, drainSeconds: drained)
+        guard let final = status(of: agentID) else { throw .changedMeanwhile(processID: processID) }
+        return RollingReport(status: final, cutRequests: cut, drainSeconds: drained)
     }
 
     /// The interpreter of the package's environment, installing it first if it must be.
@@ -218,7 +222,7 @@ extension Supervisor {
     }
 
     /// Probes the next run until it is ready; nil when it is, else what went wrong.
-    private func waitUntilReady(_ agentID: AgentID, pid: Int32, port: Int, check: HealthCheckConfig) async -> String? {
+    private func waitUntilReady(_ agentID: AgentID, pid: Int32, port: Int, check: HealthCheckConfig, judgedByProcess: inout Bool) async -> String? {
         if check.kind == .none {
             // Nothing to ask: alive a moment after its start counts, as for a plain start.
             try? await Task.sleep(for: .milliseconds(50))
@@ -237,7 +241,9 @@ extension Supervisor {
             case .ready: return nil
             case .restart(_, let detail): return detail
             // A worker that listens nowhere is as ready as it will be once it runs.
-            case .runUnprobed: return nil
+            case .runUnprobed:
+                judgedByProcess = true
+                return nil
             case .nothing: break
             }
             try? await Task.sleep(for: .milliseconds(Int64(tracker.nextProbeDelay() * 1000)))

@@ -270,7 +270,10 @@ struct Logs: ParsableCommand {
 }
 
 struct Reload: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Re-read the daemon's config file and apply what changed (new agents start, removed ones stop, changed ones restart).")
+    static let configuration = CommandConfiguration(
+        abstract: "Re-read the daemon's config file and apply what changed (new agents start, removed ones stop, changed ones restart).",
+        aliases: ["apply"]
+    )
     @OptionGroup var connection: Connection
 
     func run() throws {

@@ -182,3 +182,42 @@ struct Describe: ParsableCommand {
         return out.joined(separator: "\n")
     }
 }
+
+struct Top: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Live usage: agents by CPU, with memory, processes and restarts, redrawn every interval until interrupted.",
+        discussion: "Off a terminal it prints one table and exits (for scripts, use ps -o json)."
+    )
+    @OptionGroup var connection: Connection
+    @Option(help: "Seconds between redraws.") var interval = 2.0
+    @Option(help: "Rows shown (the busiest first).") var rows = 30
+
+    func validate() throws {
+        guard interval >= 0.2 else { throw ValidationError("--interval must be at least 0.2 s") }
+    }
+
+    func run() throws {
+        repeat {
+            let answer = try connection.call { try $0.get("/supervisor/status") }
+            guard answer.status < 400 else { try connection.refuse(answer) }
+            let processes = (answer.json["processes"] as? [String: [String: Any]] ?? [:]).map(\.value)
+            let ranked = processes.map(ProcessRow.init).sorted { Self.cpu($0) > Self.cpu($1) }
+            if Terminal.isInteractive { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+            let running = processes.filter { $0["state"] as? String == "running" }.count
+            print("\(running) of \(processes.count) agents running; the \(min(rows, ranked.count)) busiest:")
+            let table = TextTable<ProcessRow> { row in
+                [Column(title: "ID", value: row.id), Column(title: "STATE", value: row.state), Column(title: "CPU", value: row.cpu),
+                 Column(title: "MEM", value: row.memory), Column(title: "RESTARTS", value: row.restarts), Column(title: "UPTIME", value: row.uptime),
+                 Column(title: "HEALTH", value: row.health)]
+            }
+            print(table.string(for: Array(ranked.prefix(rows)), style: Style.simple) ?? "")
+            fflush(nil)
+            guard Terminal.isInteractive else { return }
+            usleep(UInt32(interval * 1_000_000))
+        } while true
+    }
+
+    private static func cpu(_ row: ProcessRow) -> Double {
+        Double(row.cpu.dropLast()) ?? -1
+    }
+}
