@@ -208,6 +208,14 @@ struct DesiredStateTests {
 
         try FileManager.default.removeItem(atPath: filler)
         #expect(try daemon.client().post("/supervisor/stop/par-steady").status == 200, "works again once there is space")
+
+        // A removal that cannot be remembered is not done either: the agent would come back.
+        _ = runCommand("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=4k"])
+        let removal = try daemon.client().delete("/supervisor/processes/par-steady")
+        #expect(removal.status == 507, "\(removal.text)")
+        #expect(try daemon.client().get("/supervisor/processes/par-steady").status == 200, "still in the table")
+        try FileManager.default.removeItem(atPath: filler)
+        #expect(try daemon.client().delete("/supervisor/processes/par-steady").status == 200)
     }
 }
 

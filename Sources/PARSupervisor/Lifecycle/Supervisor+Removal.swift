@@ -29,11 +29,17 @@ extension Supervisor {
               let final = status(of: agentID) else {
             throw .changedMeanwhile(processID: agentID.processID)
         }
+        // The desired state goes first: if it cannot (a full disk), the agent stays in the
+        // table and the answer says why, instead of coming back at the next start.
+        do {
+            try state.delete(agentID: agentID.rawValue)
+        } catch {
+            throw .state(error)
+        }
         releasePort(&current)
         agents[agentID] = nil
         waitingAgents.remove(agentID)
         routeTable.publish(agentID.rawValue, port: nil)
-        forgetQuietly(agentID)
         logs.appendEvent(agentID: agentID.rawValue, event: .removed, level: .info, message: "\(agentID.processID) removed", fields: ["reason": .string("removed")])
         return final
     }
