@@ -148,29 +148,21 @@ extension JSONWriter {
     }
 
     /// One log line in the seed's shape; `extra` is spliced in as stored (already JSON).
-    /// A supervisor line as an event: `{"sequence","type","agent_id","process_id","timestamp",
-    /// "level","message","extra"}`; `type` and `agent_id` come from the line's extra.
+    /// A supervisor line as an event: the log entry's fields with `type` (its `event`) and
+    /// the agent it is about (`agent_id`, `process_id`), both from the line's extra.
     mutating func supervisorEvent(_ entry: LogEntry) {
         let extra = entry.extra
         let agentID: String? = if case .string(let id)? = extra["agent_id"] { id } else { nil }
-        beginObject()
-        field("sequence", entry.sequence)
-        field("type", { if case .string(let kind)? = extra["event"] { return kind } else { return "event" } }())
-        field("agent_id", agentID)
-        field("process_id", agentID.map { "par-" + $0 })
-        field("timestamp", date: entry.timestamp)
-        field("level", entry.level.rawValue)
-        field("message", entry.message)
-        key("extra")
-        raw(entry.extraJSON)
-        endObject()
+        let kind: String = if case .string(let kind)? = extra["event"] { kind } else { "event" }
+        logEntry(entry, type: kind, agentID: agentID)
     }
 
-    mutating func logEntry(_ entry: LogEntry, type: String? = nil) {
+    mutating func logEntry(_ entry: LogEntry, type: String? = nil, agentID: String? = nil) {
         beginObject()
         if let type { field("type", type) }
         field("sequence", entry.sequence)
-        field("process_id", entry.processID)
+        if let agentID { field("agent_id", agentID) }
+        field("process_id", agentID.map { "par-" + $0 } ?? entry.processID)
         field("timestamp", date: entry.timestamp)
         field("level", entry.level.rawValue)
         field("message", entry.message)

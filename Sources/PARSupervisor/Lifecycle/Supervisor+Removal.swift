@@ -36,11 +36,18 @@ extension Supervisor {
         } catch {
             throw .state(error)
         }
-        releasePort(&current)
+        dropRecord(agentID, &current)
+        logs.appendEvent(agentID: agentID.rawValue, event: .removed, level: .info, message: "\(agentID.processID) removed", fields: ["reason": .string("removed")])
+        return final
+    }
+
+    /// Takes a record out of the table once its desired state is gone: its port and uid go
+    /// back, its route and its place among the waiting agents with it. Shared by removal and
+    /// by a reload that drops a file's agent.
+    func dropRecord(_ agentID: AgentID, _ record: inout AgentRecord) {
+        releasePort(&record)
         agents[agentID] = nil
         waitingAgents.remove(agentID)
         routeTable.publish(agentID.rawValue, port: nil)
-        logs.appendEvent(agentID: agentID.rawValue, event: .removed, level: .info, message: "\(agentID.processID) removed", fields: ["reason": .string("removed")])
-        return final
     }
 }

@@ -63,12 +63,11 @@ extension Supervisor {
         }
         for agentID in diff.removed {
             // Another request may have started it again while it stopped: then it is not ours to drop.
-            guard agents[agentID]?.owner == declared.path, agents[agentID]?.isLive == false else {
+            guard var record = agents[agentID], record.owner == declared.path, !record.isLive else {
                 report.errors[agentID.rawValue] = "it was started again by another request while the reload stopped it; stop it and reload again"
                 continue
             }
-            agents[agentID] = nil
-            routeTable.publish(agentID.rawValue, port: nil)
+            dropRecord(agentID, &record)
             forgetQuietly(agentID)
             logs.appendEvent(agentID: agentID.rawValue, event: .removed, level: .info, message: "\(agentID.processID) removed: \(declared.path) no longer declares it", fields: ["reason": .string("config_removed")])
             report.removed.append(agentID.rawValue)
