@@ -148,7 +148,7 @@ public final class DaemonHarness: @unchecked Sendable {
     /// Hands each harness in this machine a distinct range: one name per block of ports in
     /// the abstract socket namespace, bound for the life of the process. The kernel frees
     /// the name when the process ends, however it ends, and nothing is left in /tmp.
-    static func reservePortRange(count: Int) -> ClosedRange<Int> {
+    public static func reservePortRange(count: Int) -> ClosedRange<Int> {
         let blockSize = max(count, 50) / 50 * 50 + (max(count, 50) % 50 == 0 ? 0 : 50)
         // Below the kernel's ephemeral range (32768 and up here), so client sockets of
         // other tests never hold a port a harness hands to its agents.

@@ -1,5 +1,6 @@
 import Foundation
 import PARProcess
+import PARTestKit
 import Testing
 
 #if canImport(Glibc)
@@ -57,13 +58,16 @@ struct ProcTableTests {
 
 @Suite("PortProbe")
 struct PortProbeTests {
-    /// Binds 127.0.0.1 on an ephemeral port and listens; returns the fd and the port.
+    /// Binds 127.0.0.1 on a port of a block reserved below the kernel's ephemeral range
+    /// and listens; returns the fd and the port. An ephemeral port would race: once
+    /// closed, any parallel test's outgoing connection may take it before the probe.
     func listen() throws -> (fd: Int32, port: Int) {
+        let reserved = DaemonHarness.reservePortRange(count: 1).lowerBound
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         try #require(fd >= 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
+        address.sin_port = in_port_t(UInt16(reserved).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
