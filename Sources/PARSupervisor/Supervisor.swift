@@ -485,8 +485,6 @@ public actor Supervisor {
         }
         update(agentID, record)
         if case .ready(let built) = environment { noteReused(built, agentID: agentID, run: record.run) }
-        guard record.state != .waiting else { return status(of: agentID)! }
-        logs.appendEvent(agentID: agentID.rawValue, event: .spawned, level: .info, message: "spawned \(agentID.processID) (pid \(record.pid ?? 0), port \(port))", fields: ["pid": .number(Double(record.pid ?? 0)), "port": .number(Double(port)), "run": .number(Double(record.run))])
         return status(of: agentID)!
     }
 
@@ -523,7 +521,9 @@ public actor Supervisor {
     }
 
     /// Spawns the record's plan and watches the child. Throws only if the kernel refused.
-    func start(_ agentID: AgentID, _ record: inout AgentRecord) throws(SpawnError) {
+    /// The `spawned` event is stored before the child's pipes are read, so in the agent's
+    /// log it always comes before the first line the run prints; `why` ends its message.
+    func start(_ agentID: AgentID, _ record: inout AgentRecord, why: String? = nil) throws(SpawnError) {
         guard let plan = record.plan else { throw .setup(step: "find the launch plan (the agent was never prepared)", errno: ENOENT) }
         let confinement = SpawnConfinement(
             cgroupProcsFiles: record.cgroup?.procsFiles ?? [], cgroupDirectory: record.cgroup?.cloneDirectory, nice: Int32(record.spec.limits.nice),
@@ -553,6 +553,12 @@ public actor Supervisor {
         record.nextRestartReason = nil
         record.error = nil
         writePidFile(agentID, pid: spawned.pid)
+        let port = record.port ?? 0
+        logs.appendEvent(
+            agentID: agentID.rawValue, event: .spawned, level: .info,
+            message: "spawned \(agentID.processID) (pid \(spawned.pid), port \(port))" + (why.map { ": " + $0 } ?? ""),
+            fields: ["pid": .number(Double(spawned.pid)), "port": .number(Double(port)), "run": .number(Double(record.run))]
+        )
         watch(spawned, agentID: agentID, run: record.run, retention: record.spec.logRetention)
         healthWakeup.signal()
     }
@@ -715,7 +721,7 @@ public actor Supervisor {
         record.pendingRestart = nil
         record.restartCount += 1
         do {
-            try start(agentID, &record)
+            try start(agentID, &record, why: "restart \(record.restartCount)")
         } catch {
             failStart(agentID, &record, error: "restart failed: \(error)")
         }

@@ -175,6 +175,39 @@ struct CLITests {
         #expect(bad.output.contains("since"), "\(bad.output)")
     }
 
+    /// `par logs ID` shows the supervisor's events about the agent among its lines (not with
+    /// `--no-events`), and a traceback reads as one block: its frames under its first line.
+    @Test func logsShowTheAgentsEventsAndFoldATraceback() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let script = """
+        printf 'Traceback (most recent call last):\\n  File "app.py", line 3, in <module>\\n    main()\\nValueError: bad input\\n' >&2
+        sleep 0.2
+        echo 'next line' >&2
+        exec sleep 1000
+        """
+        #expect(try daemon.spawn("tb", package: try daemon.install(.commandPackage(name: "tb", script: script))).status == 200)
+        #expect(try ProcessInspection.eventually(timeout: 20) {
+            try parByURL(["logs", "tb"], daemon: daemon).output.contains("next line")
+        })
+        let shown = try parByURL(["logs", "tb", "--order", "asc"], daemon: daemon)
+        #expect(shown.status == 0)
+        let lines = shown.output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.contains { $0.contains("supervisor") && $0.contains("[spawned]") }, "its events are shown: \(shown.output)")
+        let start = try #require(lines.firstIndex { $0.contains("par-tb") && $0.hasSuffix("Traceback (most recent call last):") }, "\(shown.output)")
+        let messageColumn = try #require(lines[start].range(of: "Traceback")).lowerBound.utf16Offset(in: lines[start])
+        let body = Array(lines[(start + 1)...].prefix(3))
+        #expect(body.map { String($0.dropFirst(messageColumn)) } == ["  File \"app.py\", line 3, in <module>", "    main()", "ValueError: bad input"], "\(shown.output)")
+        #expect(body.allSatisfy { $0.prefix(messageColumn).allSatisfy { $0 == " " } }, "frames under the first line, no header")
+        let after = try #require(lines.first { $0.hasSuffix("next line") })
+        #expect(after.contains("par-tb"), "a line after the traceback has its header again: \(after)")
+
+        let quiet = try parByURL(["logs", "tb", "--no-events"], daemon: daemon)
+        #expect(!quiet.output.contains("[spawned]") && quiet.output.contains("next line"), "\(quiet.output)")
+        let json = try parByURL(["logs", "tb", "--json"], daemon: daemon)
+        #expect(json.output.contains("\"event\" : \"spawned\""), "the JSON carries the events too")
+    }
+
     @Test func spawnTakesEveryFieldAndDescribeReadsThemBack() throws {
         let daemon = try DaemonHarness()
         defer { daemon.stop() }

@@ -23,7 +23,7 @@ private struct LogPage {
     var answer: HTTPAnswer
 }
 
-private struct TimedOut: Error, CustomStringConvertible {
+struct TimedOut: Error, CustomStringConvertible {
     let what: String
     var description: String { "timed out: \(what)" }
 }
@@ -77,7 +77,7 @@ extension DaemonHarness {
 }
 
 /// Runs `operation`, failing with `TimedOut` if it takes longer than `seconds`.
-private func withTimeout<T: Sendable>(_ seconds: Double, _ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+func withTimeout<T: Sendable>(_ seconds: Double, _ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T.self) { group in
         group.addTask { try await operation() }
         group.addTask {
@@ -90,7 +90,7 @@ private func withTimeout<T: Sendable>(_ seconds: Double, _ what: String, _ opera
 }
 
 /// A value shared with an escaping closure.
-private final class Locked<Value>: @unchecked Sendable {
+final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value
     init(_ value: Value) { self.value = value }

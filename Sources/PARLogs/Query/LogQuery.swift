@@ -12,6 +12,14 @@ public struct LogFilter: Sendable, Equatable {
     public var untilMicros: Int64?
     public var stream: LogStream?
     public var text: TextSearch?
+    /// With `processID`, also the supervisor's events about this agent (its bare id), in
+    /// sequence order among its own lines: what `par logs ID` shows.
+    public var eventsOfAgent: String? {
+        didSet { eventsNeedle = eventsOfAgent.map { "\"agent_id\":\"\($0)\"" } }
+    }
+    /// `"agent_id":"<id>"` as an event's extra members spell it. An agent id has no
+    /// character JSON escapes, so the member's text is exact.
+    private var eventsNeedle: String?
 
     public init(processID: String? = nil, level: LogLevel? = nil, minLevel: LogLevel? = nil, sinceMicros: Int64? = nil, untilMicros: Int64? = nil, stream: LogStream? = nil, text: TextSearch? = nil) {
         self.processID = processID
@@ -30,10 +38,18 @@ public struct LogFilter: Sendable, Equatable {
         }.reduce(0) { $0 | $1.bit }
     }
 
+    /// Only the supervisor writes lines of process `supervisor`, so an agent cannot forge one.
+    private func isEventOfAgent(_ entry: LogEntry) -> Bool {
+        guard let eventsNeedle, entry.processID == LogFilter.supervisorProcessID else { return false }
+        return entry.extraMembers.contains(eventsNeedle)
+    }
+
+    public static let supervisorProcessID = "supervisor"
+
     public var streamMask: Int { stream?.bit ?? LogStream.allCases.reduce(0) { $0 | $1.bit } }
 
     public func matches(_ entry: LogEntry) -> Bool {
-        if let processID, entry.processID != processID { return false }
+        if let processID, entry.processID != processID, !isEventOfAgent(entry) { return false }
         if let level, entry.level != level { return false }
         if let minLevel, entry.level < minLevel { return false }
         if let stream, entry.stream != stream { return false }

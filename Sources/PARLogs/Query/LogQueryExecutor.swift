@@ -11,8 +11,9 @@ enum LogQueryExecutor {
         var conditions: [String] = []
         var arguments: StatementArguments = []
         if let processID = filter.processID {
-            conditions.append("process_id = ?")
+            conditions.append(filter.eventsOfAgent == nil ? "process_id = ?" : "process_id IN (?, ?)")
             arguments += [processID]
+            if filter.eventsOfAgent != nil { arguments += [LogFilter.supervisorProcessID] }
         }
         let levelMask = filter.levelMask
         if levelMask != 0b11111 {
@@ -39,7 +40,8 @@ enum LogQueryExecutor {
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         // One process's blocks never overlap, so last_seq order is also first_seq order.
-        let orderColumn = query.order == .desc || filter.processID != nil ? "last_seq" : "first_seq"
+        let oneProcess = filter.processID != nil && filter.eventsOfAgent == nil
+        let orderColumn = query.order == .desc || oneProcess ? "last_seq" : "first_seq"
         let sql = "SELECT process_id, first_seq, last_seq, base_us, data FROM log_blocks \(whereClause) ORDER BY \(orderColumn) \(query.order == .desc ? "DESC" : "ASC")"
 
         // One line more than asked tells whether another page follows.

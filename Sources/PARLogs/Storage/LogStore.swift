@@ -234,7 +234,7 @@ public final class LogStore: Sendable {
         var run = 0
         if case .number(let value)? = extra.removeValue(forKey: "run") { run = Int(value) }
         extra["agent_id"] = .string(agentID)
-        ingest.push(.event(processID: "supervisor", level: level, message: message, run: run, extraMembers: JSONText.members(extra), atMicros: Timestamps.micros(Date())))
+        ingest.push(.event(processID: LogFilter.supervisorProcessID, level: level, message: message, run: run, extraMembers: JSONText.members(extra), atMicros: Timestamps.micros(Date())))
     }
 
     // MARK: Reading

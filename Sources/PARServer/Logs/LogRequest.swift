@@ -12,8 +12,8 @@ struct LogRequest: Sendable {
 
         var allowed: [String] {
             switch self {
-            case .query: ["process_id", "level", "min_level", "since", "until", "stream", "q", "order", "limit", "cursor"]
-            case .live: ["process_id", "level", "min_level", "since", "until", "stream", "q", "tail", "after"]
+            case .query: ["process_id", "with_events", "level", "min_level", "since", "until", "stream", "q", "order", "limit", "cursor"]
+            case .live: ["process_id", "with_events", "level", "min_level", "since", "until", "stream", "q", "tail", "after"]
             case .clear: ["process_id"]
             case .events: ["tail", "after"]
             }
@@ -44,6 +44,15 @@ struct LogRequest: Sendable {
         if let processID = try value("process_id") {
             guard processID.utf8.count <= 256 else { throw Self.invalid("process_id", "is longer than 256 bytes") }
             filter.processID = processID
+        }
+        if let raw = try value("with_events") {
+            guard let wanted = Bool(raw.lowercased()) else { throw Self.invalid("with_events", "must be true or false, got \(raw.debugDescription)") }
+            if wanted {
+                guard let agent = filter.processID.flatMap(AgentID.fromProcessID) else {
+                    throw Self.invalid("with_events", "needs process_id naming an agent (par-NAME): it adds the supervisor's events about that agent")
+                }
+                filter.eventsOfAgent = agent.rawValue
+            }
         }
         filter.level = try Self.level("level", try value("level"))
         filter.minLevel = try Self.level("min_level", try value("min_level"))

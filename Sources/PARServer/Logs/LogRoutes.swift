@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import HummingbirdCore
 import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
@@ -33,7 +34,15 @@ struct LogRoutes: Sendable {
             (try? LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.live)) == nil ? .dontUpgrade : .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
             guard let parameters = try? LogRequest(context.request.uri.queryParameters, for: LogRequest.Endpoint.live) else { return }
-            try await webSocketTail(parameters, inbound: inbound, outbound: outbound)
+            try await webSocketTail(parameters, inbound: inbound, outbound: outbound) { $0.logEntry($1, type: "log") }
+        }
+        // The same events as the SSE answer of this path; a browser's WebSocket cannot send
+        // Last-Event-ID, so it resumes with `after=`.
+        router.ws("/supervisor/events") { request, _ in
+            (try? Self.eventsRequest(request.uri.queryParameters, lastEventID: nil)) == nil ? .dontUpgrade : .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            guard let parameters = try? Self.eventsRequest(context.request.uri.queryParameters, lastEventID: nil) else { return }
+            try await webSocketTail(parameters, inbound: inbound, outbound: outbound) { $0.supervisorEvent($1) }
         }
     }
 
@@ -115,11 +124,16 @@ struct LogRoutes: Sendable {
     /// `event` field, `id` its sequence), resumable with `Last-Event-ID` like the log tail.
     /// The same lines as `process_id=supervisor` in the log, by construction.
     private func supervisorEvents(_ request: Request) async throws -> Response {
-        var parameters = try LogRequest(request.uri.queryParameters, for: LogRequest.Endpoint.events, lastEventID: request.headers[HTTPField.Name("Last-Event-ID")!])
-        parameters.filter.processID = "supervisor"
+        let parameters = try Self.eventsRequest(request.uri.queryParameters, lastEventID: request.headers[HTTPField.Name("Last-Event-ID")!])
         return try await stream(parameters, comment: "supervisor events") { entry, buffer in
             Self.writeEvent(entry, into: &buffer) { $0.supervisorEvent(entry) }
         }
+    }
+
+    private static func eventsRequest(_ query: FlatDictionary<Substring, Substring>, lastEventID: String?) throws(APIError) -> LogRequest {
+        var parameters = try LogRequest(query, for: LogRequest.Endpoint.events, lastEventID: lastEventID)
+        parameters.filter.processID = LogFilter.supervisorProcessID
+        return parameters
     }
 
     /// One SSE event: `id:` the line's sequence, `data:` what `body` writes.
@@ -256,27 +270,33 @@ struct LogRoutes: Sendable {
         return json
     }
 
-    /// Text messages: `{"type": "log", ...entry}` or `{"type": "gap", ...}`. Messages the
-    /// client sends are ignored; its close ends the tail.
-    private func webSocketTail(_ parameters: LogRequest, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+    /// Text messages: each line as `render` writes it (with a `type`), or `{"type": "gap",
+    /// ...}`. Messages the client sends are ignored; its close ends the tail.
+    private func webSocketTail(
+        _ parameters: LogRequest, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+        render: @escaping @Sendable (inout JSONWriter, LogEntry) -> Void
+    ) async throws {
         let (tail, subscription) = try await subscribe(parameters)
         defer { subscription.close() }
         try await withGracefulShutdownHandler {
             for entry in tail {
-                try await outbound.write(.text(Self.webSocketText(.entry(entry))))
+                try await outbound.write(.text(Self.webSocketText(.entry(entry), render: render)))
             }
             if let after = parameters.after {
                 try await Self.catchUp(store: store, filter: parameters.filter, after: after, subscription: subscription) { entries in
-                    for entry in entries { try await outbound.write(.text(Self.webSocketText(.entry(entry)))) }
+                    for entry in entries { try await outbound.write(.text(Self.webSocketText(.entry(entry), render: render))) }
                 }
             }
-            try await relayTail(subscription: subscription, inbound: inbound, outbound: outbound)
+            try await relayTail(subscription: subscription, inbound: inbound, outbound: outbound, render: render)
         } onGracefulShutdown: {
             subscription.close()
         }
     }
 
-    private func relayTail(subscription: LogSubscription, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+    private func relayTail(
+        subscription: LogSubscription, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+        render: @escaping @Sendable (inout JSONWriter, LogEntry) -> Void
+    ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await _ in inbound.messages(maxSize: 1 << 16) {}
@@ -284,7 +304,7 @@ struct LogRoutes: Sendable {
             }
             while let deliveries = await subscription.next() {
                 for (index, delivery) in deliveries.enumerated() {
-                    try await outbound.write(.text(Self.webSocketText(delivery)))
+                    try await outbound.write(.text(Self.webSocketText(delivery, render: render)))
                     if index % Self.liveSlice == Self.liveSlice - 1 { await Task.yield() }
                 }
             }
@@ -292,11 +312,11 @@ struct LogRoutes: Sendable {
         }
     }
 
-    private static func webSocketText(_ delivery: LogSubscription.Delivery) -> String {
+    private static func webSocketText(_ delivery: LogSubscription.Delivery, render: (inout JSONWriter, LogEntry) -> Void) -> String {
         switch delivery {
         case .entry(let entry):
             var json = JSONWriter(capacity: 256)
-            json.logEntry(entry, type: "log")
+            render(&json, entry)
             return String(decoding: json.bytes, as: UTF8.self)
         case .gap:
             return String(decoding: gapJSON(delivery, type: true).bytes, as: UTF8.self)

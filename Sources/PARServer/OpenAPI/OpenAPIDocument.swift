@@ -771,6 +771,9 @@ enum OpenAPIDocument {
                 "$ref": "#/components/parameters/log_process_id"
               },
               {
+                "$ref": "#/components/parameters/log_with_events"
+              },
+              {
                 "$ref": "#/components/parameters/log_level"
               },
               {
@@ -901,6 +904,9 @@ enum OpenAPIDocument {
                 "$ref": "#/components/parameters/log_process_id"
               },
               {
+                "$ref": "#/components/parameters/log_with_events"
+              },
+              {
                 "$ref": "#/components/parameters/log_level"
               },
               {
@@ -971,7 +977,7 @@ enum OpenAPIDocument {
               "supervisor"
             ],
             "summary": "Every agent's state changes as Server-Sent Events",
-            "description": "Typed events from the supervisor's own log lines (the lines of process `supervisor`, one source for both): `data:` is `{sequence, type, agent_id, process_id, timestamp, level, message, extra}` with `type` one of preparing, waiting, spawned, ready, judged_by_process, unhealthy, stopping, killed, stopped, exited, oom_killed, restarting, gave_up, failed, rolling_restart_started, rolling_restart_done, rolling_restart_failed, extra_run_exited, removed, state_not_saved; `extra` holds pid, port, run, exit_code or signal, reason, delay. The last `tail` events (or every one after `after` / `Last-Event-ID`), then live ones, never ending; `id:` is the sequence, so a reconnecting EventSource resumes with no event twice.",
+            "description": "Typed events from the supervisor's own log lines (the lines of process `supervisor`, one source for both): `data:` is `{sequence, type, agent_id, process_id, timestamp, level, message, extra}` with `type` one of preparing, waiting, spawned, ready, judged_by_process, unhealthy, stopping, killed, stopped, exited, oom_killed, restarting, gave_up, failed, rolling_restart_started, rolling_restart_done, rolling_restart_failed, extra_run_exited, removed, state_not_saved; `extra` holds pid, port, run, exit_code or signal, reason, delay. The last `tail` events (or every one after `after` / `Last-Event-ID`), then live ones, never ending; `id:` is the sequence, so a reconnecting EventSource resumes with no event twice. The same path with `Upgrade: websocket` sends the same events as text messages (each with its `type`; `{\"type\": \"gap\", ...}` for a reader too slow), resumed with `after=` since a browser's WebSocket cannot send headers; parameters a 400 would refuse are not upgraded.",
             "parameters": [
               {
                 "$ref": "#/components/parameters/log_tail"
@@ -1030,6 +1036,9 @@ enum OpenAPIDocument {
             "parameters": [
               {
                 "$ref": "#/components/parameters/log_process_id"
+              },
+              {
+                "$ref": "#/components/parameters/log_with_events"
               },
               {
                 "$ref": "#/components/parameters/log_level"
@@ -1641,6 +1650,15 @@ enum OpenAPIDocument {
               "type": "string",
               "minLength": 1,
               "maxLength": 256
+            }
+          },
+          "log_with_events": {
+            "name": "with_events",
+            "in": "query",
+            "description": "With `process_id` naming an agent (`par-NAME`): also the supervisor's events about that agent (lines of process `supervisor` whose `extra.agent_id` is NAME), in one sequence order with its own lines. What `par logs NAME` shows. Without such a `process_id` it is a 400.",
+            "schema": {
+              "type": "boolean",
+              "default": false
             }
           },
           "log_level": {

@@ -43,7 +43,7 @@ extension Supervisor {
     }
 
     /// Starts the record's process, or parks it `waiting` when a dependency is not met.
-    func startOrWait(_ agentID: AgentID, _ record: inout AgentRecord) throws(SpawnError) {
+    func startOrWait(_ agentID: AgentID, _ record: inout AgentRecord, why: String? = nil) throws(SpawnError) {
         let unmet = unmetDependencies(record.spec)
         guard unmet.isEmpty else {
             let first = record.waitingFor.isEmpty || record.state != .waiting
@@ -57,7 +57,7 @@ extension Supervisor {
             return
         }
         record.waitingFor = []
-        try start(agentID, &record)
+        try start(agentID, &record, why: why)
     }
 
     /// Called by every record write while some agent waits: one check, soon, on the actor.
@@ -82,8 +82,7 @@ extension Supervisor {
             }
             record.waitingFor = []
             do {
-                try start(agentID, &record)
-                logs.appendEvent(agentID: agentID.rawValue, event: .spawned, level: .info, message: "spawned \(agentID.processID) (pid \(record.pid ?? 0), port \(record.port ?? 0)): its dependencies are met (\(record.spec.dependencies.map(\.description).joined(separator: ", ")))", fields: ["pid": .number(Double(record.pid ?? 0)), "run": .number(Double(record.run))])
+                try start(agentID, &record, why: "its dependencies are met (\(record.spec.dependencies.map(\.description).joined(separator: ", ")))")
             } catch {
                 failStart(agentID, &record, error: "start failed: \(error)")
             }

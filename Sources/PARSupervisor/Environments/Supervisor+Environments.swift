@@ -77,10 +77,7 @@ extension Supervisor {
         switch result {
         case .success:
             do {
-                try startOrWait(agentID, &record)
-                if record.state != .waiting {
-                    logs.appendEvent(agentID: agentID.rawValue, event: .spawned, level: .info, message: "spawned \(processID) (pid \(record.pid ?? 0), port \(record.port ?? 0)) after installing its dependencies", fields: ["pid": .number(Double(record.pid ?? 0)), "run": .number(Double(record.run))])
-                }
+                try startOrWait(agentID, &record, why: "after installing its dependencies")
             } catch {
                 failStart(agentID, &record, error: "start failed: \(error)")
             }

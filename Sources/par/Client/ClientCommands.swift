@@ -174,12 +174,15 @@ struct Logs: ParsableCommand {
     @Option(help: "Continue from a previous answer's next_cursor.") var cursor: String?
     @Flag(name: [.customShort("f"), .customLong("follow")], help: "Keep printing new lines as they arrive (Server-Sent Events); --limit lines of history first.") var follow = false
     @Flag(help: "Print the API's JSON instead of text lines.") var json = false
+    @Flag(name: .customLong("no-events"), help: "Leave out the supervisor's events about the agent (shown by default among its lines).") var noEvents = false
 
     func run() throws {
         var items: [URLQueryItem] = []
         func add(_ name: String, _ value: String?) { if let value { items.append(URLQueryItem(name: name, value: value)) } }
         if agent != nil, processID != nil { throw ValidationError("name the agent once: as the argument or with --process-id") }
-        add("process_id", (agent ?? processID).map(ProcessName.id))
+        let named = (agent ?? processID).map(ProcessName.id)
+        add("process_id", named)
+        if let named, named != "supervisor", !noEvents { add("with_events", "true") }
         add("level", level)
         add("min_level", minLevel)
         add("since", try since.map(HumanTime.parse))
@@ -188,7 +191,7 @@ struct Logs: ParsableCommand {
         add("q", query)
         if follow {
             // `-f` on an agent that does not exist would wait for ever: say so now.
-            if let named = (agent ?? processID).map(ProcessName.id), named != "supervisor" {
+            if let named, named != "supervisor" {
                 let known = try connection.call { try $0.get("/supervisor/processes/\(named)") }
                 if known.status >= 400 { try connection.refuse(known) }
             }
@@ -206,7 +209,8 @@ struct Logs: ParsableCommand {
         let object = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any] ?? [:]
         var entries = object["logs"] as? [[String: Any]] ?? []
         if order?.lowercased() != "asc" { entries.reverse() }
-        for entry in entries { print(Self.line(entry)) }
+        var printer = LogLinePrinter()
+        for entry in entries { print(printer.format(entry)) }
         if let next = object["next_cursor"] as? String {
             FileHandle.standardError.write(Data("(more: --cursor \(next)\(order.map { " --order \($0)" } ?? ""))\n".utf8))
         }
@@ -219,6 +223,7 @@ struct Logs: ParsableCommand {
         let (host, port, _) = try connection.endpoint()
         var lastID: String?
         var attempt = 0
+        var printer = LogLinePrinter()
         while true {
             do {
                 let events = try EventStreamClient(
@@ -235,7 +240,7 @@ struct Logs: ParsableCommand {
                         continue
                     }
                     if let id = event.id { lastID = id }
-                    print(json ? event.data : Self.line(event.json))
+                    print(json ? event.data : printer.format(event.json))
                     fflush(nil)
                 }
             } catch EventStreamClient.Failure.status(let code, let body) where code < 500 {
@@ -256,17 +261,48 @@ struct Logs: ParsableCommand {
         return text.isEmpty ? "" : "?" + text
     }
 
-    /// `2026-11-27T10:00:00.000Z INFO     par-worker  stdout  message`; the supervisor's own
-    /// lines show the event they record (`[spawned]`).
-    static func line(_ entry: [String: Any]) -> String {
-        let timestamp = entry["timestamp"] as? String ?? "-"
-        let level = (entry["level"] as? String ?? "-").padding(toLength: 8, withPad: " ", startingAt: 0)
+}
+
+/// Log lines for a person: `2026-11-27T10:00:00.000Z INFO     par-worker  stdout    message`,
+/// the supervisor's own lines with the event they record (`[spawned]`). A line that goes
+/// on from the one before it (a Python traceback's frames and its exception, an indented
+/// continuation) from the same process and stream shows only its text, under the
+/// first line's message, so a traceback reads as one block.
+struct LogLinePrinter {
+    private var previousSource: String?
+    private var previousHeaderWidth = 0
+    private var inTraceback = false
+
+    mutating func format(_ entry: [String: Any]) -> String {
+        let message = entry["message"] as? String ?? ""
         let process = entry["process_id"] as? String ?? "-"
         let extra = entry["extra"] as? [String: Any] ?? [:]
-        let stream = (extra["stream"] as? String ?? "-").padding(toLength: 10, withPad: " ", startingAt: 0)
+        let streamName = extra["stream"] as? String ?? "-"
+        let source = process + " " + streamName
+        let startsTraceback = message.hasPrefix("Traceback (most recent call last)")
+        let chains = Self.chainingPhrases.contains { message.hasPrefix($0) }
+        let indented = message.first == " " || message.first == "\t"
+        let continues = source == previousSource && (indented || inTraceback || (chains && !startsTraceback))
+        defer {
+            previousSource = source
+            // A traceback goes on through its indented frames to the exception line; a
+            // chained one starts again after "During handling of the above exception".
+            inTraceback = startsTraceback || chains || (inTraceback && continues && (indented || message.isEmpty))
+        }
+        if continues { return String(repeating: " ", count: previousHeaderWidth) + message }
+        let timestamp = entry["timestamp"] as? String ?? "-"
+        let level = (entry["level"] as? String ?? "-").padding(toLength: 8, withPad: " ", startingAt: 0)
+        let stream = streamName.padding(toLength: 10, withPad: " ", startingAt: 0)
+        let header = "\(timestamp) \(level) \(process)  \(stream)"
+        previousHeaderWidth = header.count
         let event = (extra["event"] as? String).map { "[\($0)] " } ?? ""
-        return "\(timestamp) \(level) \(process)  \(stream)\(event)\(entry["message"] as? String ?? "")"
+        return header + event + message
     }
+
+    static let chainingPhrases = [
+        "During handling of the above exception",
+        "The above exception was the direct cause",
+    ]
 }
 
 struct Reload: ParsableCommand {
