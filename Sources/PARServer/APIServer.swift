@@ -31,10 +31,9 @@ public enum APIServer {
         public var maxConnections: Int = 4096
         /// How long a dashboard session lasts.
         public var uiSessionSeconds: Double = 12 * 3600
-        /// Serve the dashboard and honour its session cookies (`--dashboard`). Off by default:
-        /// the dashboard shares its origin with agents' pages under `/agents/`, so an agent
-        /// one does not trust could act through a signed-in operator's browser.
-        public var dashboard = false
+        /// The dashboard's own listener, once it listens: the public port's `GET /ui` sends
+        /// browsers there. Nil: no dashboard (`--no-dashboard`).
+        public var dashboard: DashboardLocation?
         /// Re-reads the config file and applies it; nil when the daemon runs without one.
         public var reload: (@Sendable () async throws(SupervisorError) -> ReloadReport)?
 
@@ -70,31 +69,80 @@ public enum APIServer {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    /// Every route the daemon answers: the HTTP router and the WebSocket upgrades' router.
+    /// Which listener a router is for. The public port carries agents' pages under
+    /// `/agents/`, so it never honours a dashboard session: an agent's page would share the
+    /// dashboard's origin and could act through a signed-in browser. The dashboard's port
+    /// serves the same management API with sessions, and no agent.
+    enum Surface: Sendable {
+        case publicPort
+        case dashboard
+    }
+
+    /// Every route a listener answers: the HTTP router and the WebSocket upgrades' router.
     /// Separate from the server so the API document can be checked against exactly these.
     static func makeRouters(
-        supervisor: Supervisor, agentClient: HTTPClient, options: Options, logger: Logger, traffic: ProxyTraffic = ProxyTraffic()
+        supervisor: Supervisor, agentClient: HTTPClient, options: Options, logger: Logger, traffic: ProxyTraffic = ProxyTraffic(),
+        surface: Surface = .publicPort
     ) -> (http: Router<PARRequestContext>, webSocket: Router<PARWebSocketContext>) {
         let router = Router(context: PARRequestContext.self)
-        let uiSessions = UISessions(lifetimeSeconds: options.uiSessionSeconds)
-        // Without the dashboard no cookie stands for the token anywhere.
-        let sessions = options.dashboard ? uiSessions : nil
-        router.add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken, sessions: sessions))
+        // Only the dashboard's own port lets a cookie stand for the token.
+        let sessions = surface == .dashboard ? UISessions(lifetimeSeconds: options.uiSessionSeconds) : nil
+        let security = { (guardsProxy: Bool) in
+            SecurityMiddleware<PARRequestContext>(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: guardsProxy, sessions: sessions)
+        }
+        router.add(middleware: security(options.proxyRequiresToken))
         ManagementRoutes(supervisor: supervisor, maxBodyBytes: options.maxBodyBytes, version: options.version, reload: options.reload).register(on: router)
         let logRoutes = LogRoutes(store: supervisor.logs)
         logRoutes.register(on: router)
         MetricsRoutes(supervisor: supervisor, traffic: traffic).register(on: router)
         OpenAPIRoutes().register(on: router)
-        UIRoutes(token: options.token, sessions: uiSessions, enabled: options.dashboard).register(on: router)
-        AgentProxy(supervisor: supervisor, client: agentClient, timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000)), traffic: traffic, stripsAuthorization: options.proxyRequiresToken).register(on: router)
         let webSocketRouter = Router(context: PARWebSocketContext.self)
-        if options.proxyRequiresToken {
-            webSocketRouter.add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: true, sessions: sessions))
+        let webSocketSecurity = SecurityMiddleware<PARWebSocketContext>(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken, sessions: sessions)
+        switch surface {
+        case .publicPort:
+            UIRoutes(token: options.token, mode: .elsewhere(options.dashboard)).register(on: router)
+            AgentProxy(supervisor: supervisor, client: agentClient, timeout: .milliseconds(Int64(options.proxyTimeoutSeconds * 1000)), traffic: traffic, stripsAuthorization: options.proxyRequiresToken).register(on: router)
+            if options.proxyRequiresToken {
+                webSocketRouter.add(middleware: webSocketSecurity)
+            }
+            WebSocketProxy(supervisor: supervisor, logger: logger).register(on: webSocketRouter)
+        case .dashboard:
+            UIRoutes(token: options.token, mode: .served(sessions ?? UISessions())).register(on: router)
         }
-        WebSocketProxy(supervisor: supervisor, logger: logger).register(on: webSocketRouter)
         // The log tail is management API: it needs the token whatever the proxy's setting.
-        logRoutes.registerWebSocket(on: webSocketRouter.group().add(middleware: SecurityMiddleware(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken, sessions: sessions)))
+        logRoutes.registerWebSocket(on: webSocketRouter.group().add(middleware: webSocketSecurity))
         return (router, webSocketRouter)
+    }
+
+    /// The dashboard's listener: `/ui`, its sessions and the management API on a port of
+    /// its own (no relay, no agents), so its origin is not one an agent can serve pages from.
+    public static func makeDashboardApplication(
+        supervisor: Supervisor, agentClient: HTTPClient, options: Options, port: Int, logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let (router, webSocketRouter) = makeRouters(supervisor: supervisor, agentClient: agentClient, options: options, logger: logger, surface: .dashboard)
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .milliseconds(Int64(options.keepAliveSeconds * 1000)))
+        let webSocketResponder = webSocketRouter.buildResponder()
+        let connections = ConnectionCount(limit: max(64, options.maxConnections / 16))
+        let server = HTTPServerBuilder { responder in
+            GuardedHTTPChannel(
+                inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: .init(http1: http1)),
+                headTimeout: .milliseconds(Int64(options.requestHeadTimeoutSeconds * 1000)),
+                bodyTimeout: .milliseconds(Int64(options.requestBodyTimeoutSeconds * 1000)),
+                connections: connections
+            )
+        }
+        return Application(
+            router: router,
+            server: server,
+            configuration: .init(address: .hostname(options.host, port: port), serverName: "par/\(options.version)"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                options.dashboard?.listening(on: bound)
+                await onListening(bound)
+            },
+            logger: logger
+        )
     }
 
     /// With `frontDoor`, Hummingbird listens on `privateSocket` (a Unix socket path) and

@@ -83,18 +83,23 @@ struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
     /// session's CSRF token and must not come from another site (the cookie is `SameSite=Strict`
     /// already; `Sec-Fetch-Site` says so again where browsers send it).
     static func checkSessionRequest(_ request: Request, csrf: String) throws {
-        // Cookies ignore ports: a page on another local port (an agent's own) sends this one
-        // too. Reads are guarded by CORS, WebSocket upgrades are not: any `Origin` must be ours.
-        if let origin = request.headers[.origin], let host = request.head.authority,
-           origin != "http://" + host, origin != "https://" + host {
-            throw APIError(.forbidden, "cross-origin request", detail: "the dashboard's session is only good from its own origin (http://\(host)), not from \(origin)")
-        }
+        try checkSessionOrigin(request)
         guard request.method != .get, request.method != .head, request.method != .options else { return }
         if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!], site != "same-origin", site != "none" {
             throw APIError(.forbidden, "cross-site request", detail: "a request from another site (Sec-Fetch-Site: \(site)) may not change anything with the dashboard's session")
         }
         guard let sent = request.headers[HTTPField.Name(UISessions.csrfHeader)!], constantTimeEquals(sent, csrf) else {
             throw APIError(.forbidden, "csrf token missing", detail: "requests that change state on a dashboard session need the session's \(UISessions.csrfHeader) header (from POST or GET /ui/session)")
+        }
+    }
+
+    /// Cookies ignore ports: a page on another local port (the API port, where agents serve
+    /// pages) sends this one too. Reads are guarded by CORS, WebSocket upgrades are not: any
+    /// `Origin` must be the dashboard's own.
+    static func checkSessionOrigin(_ request: Request) throws {
+        if let origin = request.headers[.origin], let host = request.head.authority,
+           origin != "http://" + host, origin != "https://" + host {
+            throw APIError(.forbidden, "cross-origin request", detail: "the dashboard's session is only good from its own origin (http://\(host)), not from \(origin)")
         }
     }
 

@@ -46,6 +46,9 @@ public final class DaemonHarness: @unchecked Sendable {
             "serve", "--port", "0", "--data-dir", dataDirectory.path,
             "--port-range", "\(portRange.lowerBound)-\(portRange.upperBound)",
             "--package-dir", packageDirectory.path,
+            // The dashboard on a free port too (the default, the API port minus one, could be
+            // in another test's agent ports when a test restarts a daemon on its old port).
+            "--ui-port", "0",
         ] + extraArguments
         var env = ProcessInfo.processInfo.environment
         env["PAR_TOKEN"] = token
@@ -83,6 +86,17 @@ public final class DaemonHarness: @unchecked Sendable {
     deinit { stop() }
 
     public var log: String { output.text }
+
+    /// The dashboard's own port (it starts beside the API and prints its line a moment
+    /// later); nil when the daemon runs without one.
+    public func dashboardPort(timeoutSeconds: Double = 10) -> Int? {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        repeat {
+            if let port = output.dashboardPort() { return port }
+            usleep(10_000)
+        } while Date() < deadline && process.isRunning
+        return output.dashboardPort()
+    }
 
     public func client(token: String? = nil, timeoutSeconds: Int = 60) -> PARAPIClient {
         PARAPIClient(port: port, token: token ?? self.token, timeoutSeconds: timeoutSeconds)
@@ -207,6 +221,12 @@ final class OutputCollector: @unchecked Sendable {
     func append(_ chunk: Data) { lock.lock(); data.append(chunk); lock.unlock() }
 
     var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
+
+    func dashboardPort() -> Int? {
+        let text = self.text
+        guard let range = text.range(of: "par dashboard on http://127.0.0.1:") else { return nil }
+        return Int(text[range.upperBound...].prefix(while: \.isNumber))
+    }
 
     func listeningPort() -> Int? {
         let text = self.text

@@ -76,8 +76,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("request-head-timeout"), help: "Seconds a client may take to send a whole request (default 30); slower ones get 408 and the close.")
     var requestHeadTimeout: Double?
 
-    @Flag(help: "Serve the web dashboard at /ui (off by default: it shares its origin with agents' pages under /agents/, so turn it on where every agent is trusted).")
-    var dashboard = false
+    @Flag(inversion: .prefixedNo, help: "Serve the web dashboard on its own port (--ui-port), never on the port agents' pages share (default: on).")
+    var dashboard: Bool?
+
+    @Option(name: .customLong("ui-port"), help: "Port of the dashboard and its sign-in (default: the API port minus one, 7999; 0 picks a free one and prints it).")
+    var uiPort: Int?
 
     @Option(name: .customLong("ui-session-timeout"), help: "Seconds a dashboard sign-in (/ui) lasts (default 43200, 12 h).")
     var uiSessionTimeout: Double?
@@ -261,10 +264,9 @@ struct Serve: AsyncParsableCommand {
         apiOptions.requestHeadTimeoutSeconds = options.requestHeadTimeout
         apiOptions.requestBodyTimeoutSeconds = options.requestBodyTimeout
         apiOptions.uiSessionSeconds = options.uiSessionTimeout
-        apiOptions.dashboard = options.dashboard
-        if options.dashboard {
-            logger.warning("the dashboard (/ui) shares its origin with agents' pages under /agents/: an agent's page can act through a signed-in browser; enable it only where every agent is trusted")
-        }
+        let dashboardPort = try Self.dashboardPort(options, logger: logger)
+        let dashboard = dashboardPort.map { _ in DashboardLocation() }
+        apiOptions.dashboard = dashboard
         apiOptions.maxConnections = options.maxConnections ?? Self.defaultMaxConnections()
         if let reloader {
             apiOptions.reload = { @Sendable () async throws(SupervisorError) -> ReloadReport in try await reloader.reload() }
@@ -287,6 +289,17 @@ struct Serve: AsyncParsableCommand {
             .init(service: app),
         ]
         if let frontDoor { services.append(.init(service: frontDoor)) }
+        if let dashboardPort {
+            let dashboardApp = APIServer.makeDashboardApplication(
+                supervisor: supervisor, agentClient: agentClient, options: apiOptions, port: dashboardPort, logger: logger,
+                onListening: { boundPort in
+                    print("par dashboard on http://\(displayHost == "0.0.0.0" ? "127.0.0.1" : displayHost):\(boundPort)/ui")
+                    fflush(nil)
+                }
+            )
+            // A dashboard that cannot listen leaves the supervisor running; the log says why.
+            services.append(.init(service: dashboardApp, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+        }
         services.append(.init(service: ReloadOnHangup(signals: hangups, reloader: reloader, logger: logger)))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -337,6 +350,22 @@ struct Serve: AsyncParsableCommand {
 }
 
 extension Serve {
+    /// The dashboard's port, or nil for none. An explicit port that is taken stops the
+    /// start (exit 1); the default one, taken, only leaves the dashboard off, with a warning.
+    static func dashboardPort(_ options: ServeOptions, logger: Logger) throws -> Int? {
+        guard options.dashboard else { return nil }
+        let port = options.uiPort ?? options.defaultUIPort
+        guard port == 0 || PortProbe.isFree(port, host: options.host) else {
+            if options.uiPort != nil {
+                FileHandle.standardError.write(Data("par serve: --ui-port \(port) is in use; pick another (ui_port in a config file) or --no-dashboard\n".utf8))
+                throw ExitCode(1)
+            }
+            logger.warning("dashboard off: its default port \(port) is in use; give it one with --ui-port (0 picks a free one)")
+            return nil
+        }
+        return port
+    }
+
     /// Each agent costs the daemon three fds (a pidfd and two pipes): lift the soft limit to the hard one.
     static func raiseOpenFileLimit() {
         var limit = rlimit()

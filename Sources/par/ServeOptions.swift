@@ -26,7 +26,8 @@ struct ServeOptions {
     var requestHeadTimeout = 30.0
     var requestBodyTimeout = 30.0
     var uiSessionTimeout = 12 * 3600.0
-    var dashboard = false
+    var dashboard = true
+    var uiPort: Int?
     var keepAliveTimeout = 75.0
     var maxConnections: Int?
     var proxyRelayThreads: Int?
@@ -85,7 +86,8 @@ struct ServeOptions {
         keepAliveTimeout = flags.keepAliveTimeout ?? double("keep_alive_timeout") ?? keepAliveTimeout
         requestBodyTimeout = flags.requestBodyTimeout ?? double("request_body_timeout") ?? requestBodyTimeout
         uiSessionTimeout = flags.uiSessionTimeout ?? double("ui_session_timeout") ?? uiSessionTimeout
-        dashboard = flags.dashboard || (bool("dashboard") ?? false)
+        dashboard = flags.dashboard ?? bool("dashboard") ?? dashboard
+        uiPort = flags.uiPort ?? int("ui_port")
         maxConnections = flags.maxConnections ?? int("max_connections")
         proxyRelayThreads = flags.proxyRelayThreads ?? int("proxy_relay_threads")
         proxyRequiresToken = flags.proxyRequiresToken || (bool("proxy_requires_token") ?? false)
@@ -127,6 +129,10 @@ struct ServeOptions {
         try validate()
     }
 
+    /// The API port minus one (7999 by default): next to it, outside the agents' range.
+    /// With `--port 0` (or 1) the dashboard takes a free port too.
+    var defaultUIPort: Int { port > 1 && !portRange.contains(port - 1) ? port - 1 : 0 }
+
     static func double(_ value: SettingValue) -> Double? {
         switch value {
         case .double(let v): v
@@ -137,6 +143,11 @@ struct ServeOptions {
 
     private func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535 (port in a config file)") }
+        if let uiPort {
+            guard (0...65535).contains(uiPort) else { throw ValidationError("--ui-port must be from 0 to 65535 (ui_port in a config file)") }
+            guard uiPort == 0 || uiPort != port else { throw ValidationError("--ui-port must differ from --port: the dashboard needs an origin of its own") }
+            guard !portRange.contains(uiPort) else { throw ValidationError("--ui-port \(uiPort) is inside --port-range \(portRange.lowerBound)-\(portRange.upperBound), which is for agents; pick a port outside it") }
+        }
         guard sampleInterval > 0 else { throw ValidationError("--sample-interval must be positive (sample_interval in a config file)") }
         guard proxyTimeout > 0 else { throw ValidationError("--proxy-timeout must be positive (proxy_timeout in a config file)") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1 (max_connections in a config file)") }

@@ -20,6 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 URL = os.environ["PAR_URL"]
+UI_URL = os.environ["PAR_UI_URL"]
 TOKEN = os.environ["PAR_TOKEN"]
 WORK = os.environ["BROWSER_TEST_DIR"]
 MANY = int(os.environ.get("DASHBOARD_AGENTS", "1000"))
@@ -106,7 +107,9 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_fo
     driver = browser()
     wait = WebDriverWait(driver, 20, poll_frequency=0.02)
     try:
+        # The API port sends the browser to the dashboard's own port (its own origin).
         driver.get(URL + "/ui")
+        assert driver.current_url == UI_URL + "/ui", driver.current_url
         wait.until(lambda d: d.find_element(By.ID, "token").is_displayed())
         driver.find_element(By.ID, "token").send_keys(TOKEN)
         driver.find_element(By.ID, "signin-button").click()
@@ -137,6 +140,18 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_fo
         figures["screenshot distinct colours"] = colours
         assert colours >= 8, "the screenshot is blank: %d colours" % colours
 
+        # A phone's width: the page does not scroll sideways (the table scrolls in its box),
+        # the wide columns give way, the actions stay.
+        driver.set_window_size(390, 844)
+        driver.get(UI_URL + "/ui")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, 'tr[data-id="par-web"]'))
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        figures["phone width: page overflow (px)"] = overflow
+        assert overflow <= 0, "the page scrolls sideways at 390 px: %d px" % overflow
+        assert not driver.find_element(By.CSS_SELECTOR, "#agents th.wide").is_displayed(), "wide columns shown on a phone"
+        assert driver.find_element(By.CSS_SELECTOR, 'tr[data-id="par-web"] button[data-action="restart"]').is_displayed()
+        driver.set_window_size(1280, 900)
+
         if MANY > 0:
             sleeper = package("sleeper", 'name: sleeper\nversion: 1.0.0\ncommand: ["sleep", "3600"]\nhealth: {type: none}\n')
             for index in range(MANY):
@@ -144,10 +159,17 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_fo
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and sum(1 for p in api("GET", "/supervisor/status")["processes"].values() if p["state"] == "running") < MANY + 1:
                 time.sleep(0.2)
-            # First paint: from navigation to every agent's row on screen.
-            driver.get(URL + "/ui")
-            wait.until(lambda d: d.execute_script("return document.querySelectorAll('#agents tbody tr').length") >= MANY + 1)
+            # First paint: from navigation to the table knowing every agent, its first rows drawn.
+            driver.get(UI_URL + "/ui")
+            wait.until(lambda d: d.execute_script("return Number(document.getElementById('agents').dataset.rows || 0) >= %d && document.querySelector('#agents tbody tr[data-id]') !== null" % (MANY + 1)))
             figures["first paint, %d agents (s)" % (MANY + 1)] = driver.execute_script("return performance.now()") / 1000
+            # Virtual: only the rows in view are in the document; scrolling brings the last.
+            drawn = driver.execute_script("return document.querySelectorAll('#agents tbody tr[data-id]').length")
+            figures["rows in the document, %d agents" % (MANY + 1)] = drawn
+            assert drawn < 200, drawn
+            driver.execute_script("const box = document.getElementById('agents-box'); box.scrollTop = box.scrollHeight")
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, 'tr[data-id="par-web"]'))
+            driver.execute_script("document.getElementById('agents-box').scrollTop = 0")
             # A live update: one more agent, from the API's answer to its row.
             started = time.monotonic()
             api("POST", "/supervisor/spawn", {"agent_id": "late", "package_path": sleeper})

@@ -17,6 +17,8 @@ struct APIDocumentErrorsTests {
         case plain
         /// `par serve --config par.yaml --proxy-requires-token`; the file declares `cfg`.
         case config
+        /// The plain daemon's dashboard port (`/ui` and its sessions live there).
+        case dashboard
     }
 
     enum Body: Sendable {
@@ -118,12 +120,19 @@ struct APIDocumentErrorsTests {
             row("GET /supervisor/logs/stream", 401, "GET /supervisor/logs/stream", token: false),
             row("GET /supervisor/events", 400, "GET /supervisor/events?tail=-1"),
             row("GET /supervisor/events", 401, "GET /supervisor/events", token: false),
-            row("GET /ui/session", 401, "GET /ui/session", token: false),
-            row("POST /ui/session", 400, "POST /ui/session", token: false, body: .json("{}")),
-            row("POST /ui/session", 401, "POST /ui/session", token: false, body: .json(#"{"token":"not-the-token"}"#)),
-            row("POST /ui/session", 413, "POST /ui/session", token: false, body: .big),
-            row("POST /ui/session", 415, "POST /ui/session", token: false, body: .plainText),
-            row("DELETE /ui/session", 401, "DELETE /ui/session", token: false),
+            row("GET /ui/session", 401, "GET /ui/session", on: .dashboard, token: false),
+            row("GET /ui/session", 403, "GET /ui/session", on: .dashboard, token: false, headers: ["Origin": "http://127.0.0.1:1"]),
+            row("POST /ui/session", 400, "POST /ui/session", on: .dashboard, token: false, body: .json("{}")),
+            row("POST /ui/session", 401, "POST /ui/session", on: .dashboard, token: false, body: .json(#"{"token":"not-the-token"}"#)),
+            row("POST /ui/session", 413, "POST /ui/session", on: .dashboard, token: false, body: .big),
+            row("POST /ui/session", 415, "POST /ui/session", on: .dashboard, token: false, body: .plainText),
+            row("DELETE /ui/session", 401, "DELETE /ui/session", on: .dashboard, token: false),
+            // On the API port, which agents' pages share, the dashboard is only pointed at.
+            row("GET /ui", 404, "GET /ui", on: .config, token: false),
+            row("GET /ui/app.js", 404, "GET /ui/app.js", token: false),
+            row("GET /ui/session", 404, "GET /ui/session", token: false),
+            row("POST /ui/session", 404, "POST /ui/session", token: false, body: .json("{}")),
+            row("DELETE /ui/session", 404, "DELETE /ui/session"),
             // /supervisor/logs/ws: a plain GET (no Upgrade) reaches the HTTP route, which checks
             // the parameters and the token like any other and otherwise answers 426 - the only
             // way to get the 426. The same refusals made to a WebSocket upgrade are bare 400s.
@@ -192,13 +201,14 @@ struct APIDocumentErrorsTests {
         try "agents:\n  cfg:\n    package_path: packages/ok.apkg\n".write(to: config, atomically: true, encoding: .utf8)
         let configured: DaemonHarness
         do {
-            configured = try DaemonHarness(extraArguments: ["--config", config.path, "--proxy-requires-token"], root: root)
+            configured = try DaemonHarness(extraArguments: ["--config", config.path, "--proxy-requires-token", "--no-dashboard"], root: root)
         } catch {
             try? FileManager.default.removeItem(at: root)
             throw error
         }
         defer { configured.stop() }
-        let plain = try DaemonHarness(extraArguments: ["--dashboard"])
+        let plain = try DaemonHarness()
+        let dashboardPort = try #require(plain.dashboardPort())
         defer { plain.stop() }
 
         let ok = try plain.install(sleeperPackage(), name: "ok")
@@ -218,7 +228,7 @@ struct APIDocumentErrorsTests {
         let rows = Self.triggers()
         var exercised: Set<String> = []
         for row in rows {
-            let daemon = row.setup == .plain ? plain : configured
+            let daemon = row.setup == .config ? configured : plain
             let template = String(row.operation.split(separator: " ")[1])
             #expect(Self.matches(row.path, template), "\(row.name) is not \(row.operation)")
             exercised.insert("\(row.operation) \(row.status)")
@@ -242,7 +252,7 @@ struct APIDocumentErrorsTests {
                 body = bigBody
             }
             // A connection per row: some answers close theirs (`..`, refused upgrades).
-            let connection = HTTPConnection(port: daemon.port, timeoutSeconds: 10)
+            let connection = HTTPConnection(port: row.setup == .dashboard ? dashboardPort : daemon.port, timeoutSeconds: 10)
             defer { connection.close() }
             let answer: HTTPAnswer
             do {

@@ -115,6 +115,49 @@ struct CLITests {
         #expect(bad.output.contains("http://127.0.0.1:8000"), "the message shows the form: \(bad.output)")
     }
 
+    /// With neither flag nor variable, the daemon's own config file says where it listens and
+    /// where its token is: `--config`, `PAR_CONFIG`, or `par.yaml` in the current folder.
+    @Test func theDaemonsConfigFileSaysWhereItIs() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let work = daemon.root.appendingPathComponent("project")
+        let dataDir = work.appendingPathComponent("state")
+        try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
+        try daemon.token.write(to: dataDir.appendingPathComponent("token"), atomically: true, encoding: .utf8)
+        try "host: 127.0.0.1\nport: \(daemon.port)\ndata_dir: state\n".write(to: work.appendingPathComponent("par.yaml"), atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        for name in ["PAR_TOKEN", "PAR_URL", "PAR_DATA_DIR", "PAR_CONFIG"] { environment[name] = nil }
+        let par = try DaemonHarness.locateBinary()
+
+        let here = try runProgram(par, ["ps", "-o", "json"], environment: environment, in: work)
+        #expect(here.status == 0, "./par.yaml: \(here.output)")
+        #expect(here.output.hasPrefix("{"), "JSON off a terminal: \(here.output.prefix(200))")
+
+        // Named from elsewhere; its relative data_dir is the daemon's (from the current folder, as `par serve` reads it).
+        try "host: 127.0.0.1\nport: \(daemon.port)\ndata_dir: \(dataDir.path)\n".write(to: work.appendingPathComponent("other.yaml"), atomically: true, encoding: .utf8)
+        var named = environment
+        named["PAR_CONFIG"] = work.appendingPathComponent("other.yaml").path
+        let byVariable = try runProgram(par, ["ps", "-o", "json"], environment: named, in: daemon.root)
+        #expect(byVariable.status == 0, "PAR_CONFIG: \(byVariable.output)")
+        let byFlag = try runProgram(par, ["ps", "-o", "json", "--config", work.appendingPathComponent("other.yaml").path], environment: environment, in: daemon.root)
+        #expect(byFlag.status == 0, "--config: \(byFlag.output)")
+
+        // PAR_URL still wins over the file.
+        var overridden = environment
+        overridden["PAR_URL"] = "http://127.0.0.1:1"
+        let unreachable = try runProgram(par, ["ps"], environment: overridden, in: work)
+        #expect(unreachable.status == 2 && unreachable.output.contains("http://127.0.0.1:1"), "\(unreachable.output)")
+
+        // A named file that cannot be read, or is not valid, is said, not skipped.
+        let missing = try runProgram(par, ["ps", "--config", "nowhere.yaml"], environment: environment, in: work)
+        #expect(missing.status == 2)
+        #expect(missing.output.contains("config file (--config)") && missing.output.contains("nowhere.yaml"), "\(missing.output)")
+        try "port: [\n".write(to: work.appendingPathComponent("par.yaml"), atomically: true, encoding: .utf8)
+        let broken = try runProgram(par, ["ps"], environment: environment, in: work)
+        #expect(broken.status == 2)
+        #expect(broken.output.contains("./par.yaml"), "\(broken.output)")
+    }
+
     @Test func rmRemovesStoppedAgentsAndRunningOnesOnlyWithForce() throws {
         let daemon = try DaemonHarness()
         defer { daemon.stop() }

@@ -94,11 +94,11 @@ enum OpenAPIDocument {
               "ui"
             ],
             "summary": "The web dashboard",
-            "description": "An HTML page served from the daemon (no CDN): the agent table updated live from /supervisor/events, CPU and memory sparklines, a live log tail with level, stream and text filters, and stop, restart, rolling restart and remove with confirmation. It holds no data, so it needs no token; it signs in at /ui/session.",
+            "description": "An HTML page served from the daemon (no CDN): the agent table updated live from /supervisor/events, CPU and memory sparklines, a live log tail with level, stream and text filters, and stop, restart, rolling restart and remove with confirmation. It holds no data, so it needs no token; it signs in at /ui/session. On the dashboard's own port (`--ui-port`) it is the page; on the API port a 307 sends the browser there (404 with `--no-dashboard`).",
             "security": [],
             "responses": {
               "200": {
-                "description": "The page.",
+                "description": "The page (on the dashboard's port).",
                 "content": {
                   "text/html": {
                     "schema": {
@@ -106,6 +106,21 @@ enum OpenAPIDocument {
                     }
                   }
                 }
+              },
+              "307": {
+                "description": "On the API port: the page is on the dashboard's port.",
+                "headers": {
+                  "Location": {
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "http://HOST:UI_PORT/ui"
+                  }
+                }
+              },
+              "404": {
+                "$ref": "#/components/responses/DashboardElsewhere"
               }
             }
           }
@@ -117,6 +132,7 @@ enum OpenAPIDocument {
               "ui"
             ],
             "summary": "The dashboard's script",
+            "description": "The page's script. Served on the dashboard's own port (`--ui-port`, default the API port minus one), never on the port agents' pages share: there a session could be used by an agent's page. On the API port this answers 404 naming the dashboard's address (or saying the dashboard is off, `--no-dashboard`).",
             "security": [],
             "responses": {
               "200": {
@@ -128,6 +144,9 @@ enum OpenAPIDocument {
                     }
                   }
                 }
+              },
+              "404": {
+                "$ref": "#/components/responses/DashboardElsewhere"
               }
             }
           }
@@ -139,7 +158,7 @@ enum OpenAPIDocument {
               "ui"
             ],
             "summary": "The current dashboard session",
-            "description": "With a live session cookie, its CSRF token; 401 without one.",
+            "description": "With a live session cookie, its CSRF token; 401 without one. Served on the dashboard's own port (`--ui-port`, default the API port minus one), never on the port agents' pages share: there a session could be used by an agent's page. On the API port this answers 404 naming the dashboard's address (or saying the dashboard is off, `--no-dashboard`).",
             "security": [
               {
                 "session": []
@@ -158,6 +177,19 @@ enum OpenAPIDocument {
               },
               "401": {
                 "$ref": "#/components/responses/Unauthorized"
+              },
+              "403": {
+                "description": "An `Origin` other than the dashboard's own (a page on another port, such as an agent's): its CSRF token is not handed out.",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Error"
+                    }
+                  }
+                }
+              },
+              "404": {
+                "$ref": "#/components/responses/DashboardElsewhere"
               }
             }
           },
@@ -167,7 +199,7 @@ enum OpenAPIDocument {
               "ui"
             ],
             "summary": "Exchange the token for a session cookie",
-            "description": "Sets `par_session` (HttpOnly, SameSite=Strict, Path=/, Max-Age from --ui-session-timeout) and answers the session's CSRF token. With the cookie, every request that changes state needs `X-CSRF-Token` and must not come from another site (`Sec-Fetch-Site`), else 403.",
+            "description": "Sets `par_session` (HttpOnly, SameSite=Strict, Path=/, Max-Age from --ui-session-timeout) and answers the session's CSRF token. With the cookie, every request that changes state needs `X-CSRF-Token` and must not come from another site (`Sec-Fetch-Site`), else 403; a request with an `Origin` other than the dashboard's own is refused (403), reads and WebSocket upgrades included. Served on the dashboard's own port (`--ui-port`, default the API port minus one), never on the port agents' pages share: there a session could be used by an agent's page. On the API port this answers 404 naming the dashboard's address (or saying the dashboard is off, `--no-dashboard`).",
             "security": [],
             "requestBody": {
               "required": true,
@@ -203,6 +235,9 @@ enum OpenAPIDocument {
               "401": {
                 "$ref": "#/components/responses/Unauthorized"
               },
+              "404": {
+                "$ref": "#/components/responses/DashboardElsewhere"
+              },
               "413": {
                 "$ref": "#/components/responses/ContentTooLarge"
               },
@@ -217,7 +252,7 @@ enum OpenAPIDocument {
               "ui"
             ],
             "summary": "End the dashboard session",
-            "description": "Ends the session of the cookie sent (with its X-CSRF-Token) and clears the cookie.",
+            "description": "Ends the session of the cookie sent (with its X-CSRF-Token) and clears the cookie. Served on the dashboard's own port (`--ui-port`, default the API port minus one), never on the port agents' pages share: there a session could be used by an agent's page. On the API port this answers 404 naming the dashboard's address (or saying the dashboard is off, `--no-dashboard`).",
             "responses": {
               "200": {
                 "description": "Signed out.",
@@ -244,6 +279,9 @@ enum OpenAPIDocument {
               },
               "401": {
                 "$ref": "#/components/responses/Unauthorized"
+              },
+              "404": {
+                "$ref": "#/components/responses/DashboardElsewhere"
               }
             }
           }
@@ -1620,7 +1658,7 @@ enum OpenAPIDocument {
             "type": "apiKey",
             "in": "cookie",
             "name": "par_session",
-            "description": "A dashboard session from POST /ui/session; requests that change state also need its X-CSRF-Token header (else 403)."
+            "description": "A dashboard session from POST /ui/session, honoured only on the dashboard's own port (`--ui-port`; the API port, which agents' pages share, ignores the cookie). Requests that change state also need its X-CSRF-Token header, and any request with an `Origin` other than the dashboard's is refused (403)."
           }
         },
         "parameters": {
@@ -1818,6 +1856,16 @@ enum OpenAPIDocument {
           },
           "NotFound": {
             "description": "No such process.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "DashboardElsewhere": {
+            "description": "On the API port: the dashboard is on its own port (the detail names its address), or off.",
             "content": {
               "application/json": {
                 "schema": {

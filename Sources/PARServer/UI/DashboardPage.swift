@@ -14,7 +14,9 @@ enum DashboardPage {
     header h1 { font-size: 1.1em; margin: 0; }
     #fleet { flex: 1; }
     main, #signin { padding: 1em; }
-    .table { overflow-x: auto; background: #fff; border: 1px solid #dde1e7; border-radius: 6px; }
+    .table { overflow: auto; max-height: 60vh; background: #fff; border: 1px solid #dde1e7; border-radius: 6px; }
+    thead th { position: sticky; top: 0; z-index: 1; }
+    tr.spacer td { padding: 0; border: 0; }
     table { border-collapse: collapse; width: 100%; }
     th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid #eef0f3; white-space: nowrap; }
     th { font-weight: 600; background: #fafbfc; }
@@ -28,7 +30,7 @@ enum DashboardPage {
     #log-lines { background: #11151c; color: #d7dde8; padding: .6em; height: 18em; overflow: auto; margin: 0; border-radius: 6px; font-size: 12px; }
     .lvl-ERROR, .lvl-CRITICAL { color: #ff8a80; } .lvl-WARNING { color: #ffd479; } .src-supervisor { color: #8ab4ff; }
     #signin-error, #action-error { color: #b3261e; }
-    @media (max-width: 640px) { .wide { display: none; } }
+    @media (max-width: 640px) { .wide { display: none; } header { flex-wrap: wrap; } main, #signin { padding: .5em; } #token { width: 100%; box-sizing: border-box; } }
     </style>
     </head>
     <body>
@@ -42,7 +44,7 @@ enum DashboardPage {
     </section>
     <main id="app" hidden>
     <p id="action-error" role="alert"></p>
-    <div class="table"><table id="agents">
+    <div class="table" id="agents-box"><table id="agents">
     <thead><tr><th>ID</th><th>State</th><th class="wide">PID</th><th class="wide">Port</th><th class="wide">Uptime</th><th>Restarts</th><th>CPU</th><th>Memory</th><th>Health</th><th>Actions</th></tr></thead>
     <tbody></tbody>
     </table></div>
@@ -126,10 +128,7 @@ enum DashboardPage {
     async function refreshAll() {
       const status = await call("GET", "/supervisor/status");
       const seen = new Set();
-      // New rows go in one fragment: one layout for a thousand agents, not a thousand.
-      const fragment = document.createDocumentFragment();
-      for (const [id, process] of Object.entries(status.processes)) { seen.add(id); upsert(id, process, true, fragment); }
-      document.querySelector("#agents tbody").appendChild(fragment);
+      for (const [id, process] of Object.entries(status.processes)) { seen.add(id); upsert(id, process, true); }
       for (const id of [...rows.keys()]) if (!seen.has(id)) drop(id);
       fleet();
     }
@@ -144,6 +143,56 @@ enum DashboardPage {
       fleet();
     }
 
+    // The table is virtual: every agent's data is kept, only the rows in view (and a margin)
+    // are in the document, between two spacers as tall as the rows above and below. A
+    // thousand agents cost a few dozen rows of layout, on first paint and on every update.
+    let order = [];
+    let orderChanged = false;
+    let rowHeight = 0;
+    let drawn = { first: -1, last: -1, order: null };
+    let renderQueued = false;
+
+    function scheduleRender() {
+      if (renderQueued) return;
+      renderQueued = true;
+      requestAnimationFrame(render);
+    }
+
+    function render() {
+      renderQueued = false;
+      if (orderChanged) { order = [...rows.keys()].sort(); orderChanged = false; }
+      const box = $("agents-box");
+      const height = rowHeight || 32;
+      const first = Math.max(0, Math.floor(box.scrollTop / height) - 10);
+      const last = Math.min(order.length, first + Math.ceil((box.clientHeight || 600) / height) + 20);
+      if (drawn.first !== first || drawn.last !== last || drawn.order !== order) {
+        const parts = [spacer(first * height)];
+        for (let i = first; i < last; i++) parts.push(rowOf(order[i]).tr);
+        parts.push(spacer((order.length - last) * height));
+        document.querySelector("#agents tbody").replaceChildren(...parts);
+        drawn = { first, last, order };
+      }
+      for (let i = first; i < last; i++) fill(rows.get(order[i]));
+      if (!rowHeight && last > first) {
+        rowHeight = rows.get(order[first]).tr.getBoundingClientRect().height;
+        if (rowHeight) scheduleRender();
+      }
+      $("agents").dataset.rows = order.length;
+    }
+
+    function spacer(height) {
+      const tr = document.createElement("tr");
+      tr.className = "spacer";
+      const td = document.createElement("td");
+      td.colSpan = 10;
+      td.style.height = height + "px";
+      tr.appendChild(td);
+      return tr;
+    }
+
+    $("agents-box").addEventListener("scroll", scheduleRender, { passive: true });
+    addEventListener("resize", scheduleRender);
+
     function cell(row, text, className) {
       const td = document.createElement("td");
       if (className) td.className = className;
@@ -152,38 +201,58 @@ enum DashboardPage {
       return td;
     }
 
-    function upsert(id, process, sample, fragment) {
+    // Keeps an agent's latest answer and usage samples; its row is drawn when in view.
+    function upsert(id, process, sample) {
       let entry = rows.get(id);
       if (!entry) {
-        const tr = document.createElement("tr");
-        tr.dataset.id = id;
-        entry = { tr, cpu: [], memory: [], cells: {} };
-        const name = cell(tr, process.agent_id);
-        name.style.cursor = "pointer";
-        name.addEventListener("click", () => follow(id));
-        entry.cells.state = cell(tr, "");
-        entry.cells.pid = cell(tr, "", "wide");
-        entry.cells.port = cell(tr, "", "wide");
-        entry.cells.uptime = cell(tr, "", "wide");
-        entry.cells.restarts = cell(tr, "");
-        entry.cells.cpu = cell(tr, "");
-        entry.cells.memory = cell(tr, "");
-        entry.cells.health = cell(tr, "");
-        const actions = cell(tr, "");
-        for (const [label, action] of [["Stop", "stop"], ["Restart", "restart"], ["Rolling", "rolling"], ["Remove", "remove"]]) {
-          const button = document.createElement("button");
-          button.textContent = label;
-          button.dataset.action = action;
-          button.addEventListener("click", () => act(id, action));
-          actions.appendChild(button);
-        }
+        entry = { id, tr: null, cpu: [], memory: [], cells: {}, process, stale: true };
         rows.set(id, entry);
-        (fragment || document.querySelector("#agents tbody")).appendChild(tr);
+        orderChanged = true;
       }
       const resources = process.resources || {};
       const cpu = resources.cpu ? resources.cpu.percent : null;
       const memory = resources.memory ? resources.memory.rss_bytes : null;
       if (sample && cpu !== null) { entry.cpu.push(cpu); entry.memory.push(memory || 0); entry.cpu = entry.cpu.slice(-30); entry.memory = entry.memory.slice(-30); }
+      entry.process = process;
+      entry.stale = true;
+      scheduleRender();
+    }
+
+    function rowOf(id) {
+      const entry = rows.get(id);
+      if (entry.tr) return entry;
+      const tr = document.createElement("tr");
+      tr.dataset.id = id;
+      entry.tr = tr;
+      const name = cell(tr, entry.process.agent_id);
+      name.style.cursor = "pointer";
+      name.addEventListener("click", () => follow(id));
+      entry.cells.state = cell(tr, "");
+      entry.cells.pid = cell(tr, "", "wide");
+      entry.cells.port = cell(tr, "", "wide");
+      entry.cells.uptime = cell(tr, "", "wide");
+      entry.cells.restarts = cell(tr, "");
+      entry.cells.cpu = cell(tr, "");
+      entry.cells.memory = cell(tr, "");
+      entry.cells.health = cell(tr, "");
+      const actions = cell(tr, "");
+      for (const [label, action] of [["Stop", "stop"], ["Restart", "restart"], ["Rolling", "rolling"], ["Remove", "remove"]]) {
+        const button = document.createElement("button");
+        button.textContent = label;
+        button.dataset.action = action;
+        button.addEventListener("click", () => act(id, action));
+        actions.appendChild(button);
+      }
+      return entry;
+    }
+
+    function fill(entry) {
+      if (!entry.stale) return;
+      entry.stale = false;
+      const process = entry.process;
+      const resources = process.resources || {};
+      const cpu = resources.cpu ? resources.cpu.percent : null;
+      const memory = resources.memory ? resources.memory.rss_bytes : null;
       entry.tr.dataset.state = process.state;
       entry.cells.state.textContent = process.state;
       entry.cells.state.className = "state-" + process.state;
@@ -216,13 +285,12 @@ enum DashboardPage {
     }
 
     function drop(id) {
-      const entry = rows.get(id);
-      if (entry) { entry.tr.remove(); rows.delete(id); }
+      if (rows.delete(id)) { orderChanged = true; scheduleRender(); }
     }
 
     function fleet() {
       let running = 0;
-      for (const entry of rows.values()) if (entry.tr.dataset.state === "running") running += 1;
+      for (const entry of rows.values()) if (entry.process.state === "running") running += 1;
       $("fleet").textContent = running + " of " + rows.size + " agents running";
     }
 

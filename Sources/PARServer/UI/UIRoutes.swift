@@ -3,19 +3,40 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import PARCore
+import Synchronization
+
+/// Where the dashboard's listener is, once it listens (`--ui-port 0` picks a free port).
+public final class DashboardLocation: Sendable {
+    private let port = Mutex<Int?>(nil)
+
+    public init() {}
+
+    var boundPort: Int? { port.withLock { $0 } }
+
+    func listening(on bound: Int) { port.withLock { $0 = bound } }
+}
 
 /// The dashboard: `GET /ui` (the page) and `/ui/app.js`, served from the binary (no CDN,
 /// works offline), and `/ui/session`, where the token is exchanged for a session cookie.
+/// Served only on the dashboard's own port; the public port points there.
 struct UIRoutes: Sendable {
+    enum Mode: Sendable {
+        /// The dashboard's port: the page, and sessions in these.
+        case served(UISessions)
+        /// The public port: `GET /ui` redirects to the dashboard's port (nil: no dashboard),
+        /// the session routes answer 404 saying where they are.
+        case elsewhere(DashboardLocation?)
+    }
+
     let token: String
-    let sessions: UISessions
-    /// `--dashboard`; off, every `/ui` route answers 404 saying how to turn it on.
-    let enabled: Bool
+    let mode: Mode
 
     /// What the security middleware lets through without a token: the page and its script
     /// (they hold no data), and the session endpoint's sign-in and check (they judge
     /// the token and the cookie themselves).
     static func isOpen(method: HTTPRequest.Method, segments: [Substring]) -> Bool {
+        // `/` on the dashboard's port sends a browser to the page.
+        if segments.isEmpty { return method == .get }
         guard segments.first == "ui" else { return false }
         switch (method, segments.count) {
         case (.get, 1): return true
@@ -37,16 +58,52 @@ struct UIRoutes: Sendable {
     ]
 
     func register<Context: RequestContext>(on router: Router<Context>) {
-        guard enabled else {
-            let off = { @Sendable (_: Request, _: Context) async throws -> Response in
-                throw APIError(.notFound, "dashboard off", detail: "start the daemon with --dashboard (dashboard: true in a config file) to serve /ui; it shares its origin with agents' pages, so enable it where every agent is trusted")
-            }
-            router.get("/ui", use: off)
-            router.get("/ui/app.js", use: off)
-            router.get("/ui/session", use: off)
-            router.post("/ui/session", use: off)
-            router.delete("/ui/session", use: off)
-            return
+        switch mode {
+        case .served(let sessions): registerPage(on: router, sessions: sessions)
+        case .elsewhere(let location): registerPointers(on: router, location: location)
+        }
+    }
+
+    /// On the public port: the page's address moves to the dashboard's port; a cookie is
+    /// never issued here, where agents' pages share the origin.
+    private func registerPointers<Context: RequestContext>(on router: Router<Context>, location: DashboardLocation?) {
+        let notHere = { @Sendable (request: Request, _: Context) async throws -> Response in
+            throw Self.notHere(request, location: location)
+        }
+        router.get("/ui") { request, _ in
+            guard let target = Self.dashboardURL(request, location: location) else { throw Self.notHere(request, location: location) }
+            return Response(status: .temporaryRedirect, headers: [.location: target + "/ui", .cacheControl: "no-store"])
+        }
+        router.get("/ui/app.js", use: notHere)
+        router.get("/ui/session", use: notHere)
+        router.post("/ui/session", use: notHere)
+        router.delete("/ui/session", use: notHere)
+    }
+
+    /// `http://host:port` of the dashboard, with the host the client used for this port
+    /// (so `localhost` stays `localhost`); nil when there is no dashboard listening.
+    static func dashboardURL(_ request: Request, location: DashboardLocation?) -> String? {
+        guard let port = location?.boundPort else { return nil }
+        let authority = request.head.authority ?? "127.0.0.1"
+        let host: Substring
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            host = authority[...close]
+        } else {
+            host = authority.split(separator: ":", maxSplits: 1).first ?? "127.0.0.1"
+        }
+        return "http://\(host):\(port)"
+    }
+
+    private static func notHere(_ request: Request, location: DashboardLocation?) -> APIError {
+        if let target = dashboardURL(request, location: location) {
+            return APIError(.notFound, "dashboard on its own port", detail: "the dashboard and its sign-in are served at \(target)/ui, not on the port agents' pages share")
+        }
+        return APIError(.notFound, "dashboard off", detail: "the daemon runs with --no-dashboard (dashboard: false in a config file) or its --ui-port could not be bound; see the daemon's log")
+    }
+
+    private func registerPage<Context: RequestContext>(on router: Router<Context>, sessions: UISessions) {
+        router.get("/") { _, _ in
+            Response(status: .temporaryRedirect, headers: [.location: "/ui", .cacheControl: "no-store"])
         }
         router.get("/ui") { _, _ in
             Response(status: .ok, headers: Self.pageHeaders, body: .init(byteBuffer: Self.page))
@@ -55,13 +112,15 @@ struct UIRoutes: Sendable {
             Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "no-store"], body: .init(byteBuffer: Self.script))
         }
         router.get("/ui/session") { request, _ in
+            // The CSRF token goes to the dashboard's own pages only.
+            try SecurityMiddleware<Context>.checkSessionOrigin(request)
             guard let session = sessions.session(cookieHeader: request.headers[.cookie]) else {
                 throw Self.unauthorized("not signed in", "sign in with POST /ui/session {\"token\": \"...\"}; the token is in <data-dir>/token")
             }
             return Self.sessionAnswer(csrf: session.csrf, cookie: nil, lifetime: sessions.lifetimeSeconds)
         }
         router.post("/ui/session") { request, _ in
-            try await signIn(request)
+            try await signIn(request, sessions: sessions)
         }
         router.delete("/ui/session") { request, _ in
             if let session = sessions.session(cookieHeader: request.headers[.cookie]) { sessions.close(id: session.id) }
@@ -71,7 +130,7 @@ struct UIRoutes: Sendable {
         }
     }
 
-    private func signIn(_ request: Request) async throws -> Response {
+    private func signIn(_ request: Request, sessions: UISessions) async throws -> Response {
         let body = try await request.collectBody(limit: 4096)
         let offered: String
         do {

@@ -1,17 +1,21 @@
 import ArgumentParser
 import Foundation
 import PARClient
+import PARConfig
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Where the CLI finds the daemon and its token, in the order a user expects: the flag,
-/// the environment, the default. What it could not find is said with where it looked,
-/// instead of surfacing as the server's 401.
+/// the environment, the daemon's config file, the default. What it could not find is said
+/// with where it looked, instead of surfacing as the server's 401.
 struct Connection: ParsableArguments {
-    @Option(help: "The daemon's address, e.g. http://127.0.0.1:8000 (default: PAR_URL, else http://127.0.0.1:8000).")
+    @Option(help: "The daemon's address, e.g. http://127.0.0.1:8000 (default: PAR_URL, else the config file's host and port, else http://127.0.0.1:8000).")
     var url: String?
+
+    @Option(name: .customLong("config"), help: "The daemon's config file (default: PAR_CONFIG, else ./par.yaml if present): its host, port and data_dir say where the daemon and its token are.")
+    var configPath: String?
 
     @Option(help: ArgumentHelp("The daemon's host (prefer --url).", visibility: .hidden))
     var host: String?
@@ -24,7 +28,31 @@ struct Connection: ParsableArguments {
 
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 
-    /// The daemon's address: `--url`, then `PAR_URL`, then `--host`/`--port`, then the default.
+    /// The daemon's config file, when one is named or `par.yaml` is here: only its `host`,
+    /// `port` and `data_dir` are read (the daemon reads the rest). Named and unreadable, or
+    /// not valid, it is an error (exit 2) rather than a silent fall back to the defaults.
+    func configSettings() throws -> (path: String, settings: [String: SettingValue])? {
+        let named = configPath ?? environment["PAR_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        let path: String
+        if let named {
+            path = named
+        } else if FileManager.default.fileExists(atPath: "par.yaml") {
+            path = "par.yaml"
+        } else {
+            return nil
+        }
+        do {
+            let file = try ConfigFile.load(path: path, environment: environment)
+            return (file.path, file.settings)
+        } catch {
+            let origin = configPath != nil ? "--config" : named != nil ? "PAR_CONFIG" : "./par.yaml"
+            FileHandle.standardError.write(Data("par: the daemon's config file (\(origin)) cannot be used:\n\(error.description)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    /// The daemon's address: `--url`, then `PAR_URL`, then `--host`/`--port`, then the
+    /// config file's `host`/`port`, then the default.
     func endpoint() throws -> (host: String, port: Int, text: String) {
         if let text = url ?? environment["PAR_URL"], !text.isEmpty {
             guard let components = URLComponents(string: text), components.scheme == "http", let host = components.host, !host.isEmpty else {
@@ -32,18 +60,31 @@ struct Connection: ParsableArguments {
             }
             return (host, components.port ?? 80, text)
         }
-        let host = host ?? "127.0.0.1"
-        let port = port ?? 8000
-        return (host, port, "http://\(host):\(port)")
+        let settings = (host == nil || port == nil) ? try configSettings()?.settings ?? [:] : [:]
+        var host = host ?? settings["host"].flatMap { if case .string(let v) = $0 { v } else { nil } } ?? "127.0.0.1"
+        // A daemon listening on every address is reached on loopback.
+        if host == "0.0.0.0" { host = "127.0.0.1" } else if host == "::" { host = "::1" }
+        let port = port ?? settings["port"].flatMap { if case .int(let v) = $0 { v } else { nil } } ?? 8000
+        let shown = host.contains(":") ? "[\(host)]" : host
+        return (host, port, "http://\(shown):\(port)")
     }
 
-    /// The management token: `PAR_TOKEN`, else `<data dir>/token`.
+    /// The management token: `PAR_TOKEN`, else `<data dir>/token`, the data dir from
+    /// `--data-dir`, `PAR_DATA_DIR`, the config file's `data_dir`, or `.par`.
     func token() throws -> String {
         if let token = environment["PAR_TOKEN"], !token.isEmpty { return token }
-        let directory = dataDir ?? environment["PAR_DATA_DIR"] ?? ".par"
+        var origin = "the default"
+        var directory = ".par"
+        if let flag = dataDir {
+            (directory, origin) = (flag, "--data-dir")
+        } else if let variable = environment["PAR_DATA_DIR"], !variable.isEmpty {
+            (directory, origin) = (variable, "PAR_DATA_DIR")
+        } else if let file = try configSettings(), case .string(let fromFile)? = file.settings["data_dir"] {
+            (directory, origin) = (fromFile, "data_dir in \(file.path)")
+        }
         let path = URL(fileURLWithPath: directory).appendingPathComponent("token").standardizedFileURL.path
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            FileHandle.standardError.write(Data("par: no management token: PAR_TOKEN is not set and \(path) cannot be read; set PAR_TOKEN, or point --data-dir (or PAR_DATA_DIR) at the daemon's data dir\n".utf8))
+            FileHandle.standardError.write(Data("par: no management token: PAR_TOKEN is not set and \(path) (from \(origin)) cannot be read; set PAR_TOKEN, or point --data-dir (or PAR_DATA_DIR, or --config) at the daemon's data dir\n".utf8))
             throw ExitCode(2)
         }
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
