@@ -25,7 +25,9 @@ public struct IdentityPool: Sendable, Equatable {
 
     /// `preferring` when it is in the range and free, else the lowest free uid; nil when
     /// every uid of the range is taken. `usable` says no to uids the machine already gives
-    /// to someone (a user in the password database, another service's dynamic user).
+    /// to someone (a user in the password database, another daemon's agent). It may claim
+    /// the uid it says yes to: it is asked only about free uids, and its first yes is the
+    /// uid returned.
     public mutating func allocate(preferring preferred: UInt32?, usable: (UInt32) -> Bool = { _ in true }) -> AgentIdentity? {
         if let preferred, range.contains(preferred), !taken.contains(preferred), usable(preferred) {
             taken.insert(preferred)

@@ -39,6 +39,8 @@ public actor Supervisor {
     var ports: PortPool
     /// Agent uids in use, with `--agent-users`.
     var identities: IdentityPool?
+    /// The machine-wide claim (`MachineClaim`) on each uid in `identities`, by uid.
+    var identityClaims: [UInt32: Int32] = [:]
     var shuttingDown = false
     let workerPath: String
     public nonisolated let startedAt = Date()
@@ -405,7 +407,7 @@ public actor Supervisor {
         let releasePorts = { [self] in
             ports.release(port)
             if let a2aPort { ports.release(a2aPort) }
-            if let identity = isolation.identity { identities?.release(identity) }
+            if let identity = isolation.identity { releaseIdentity(identity) }
         }
         let plan: LaunchPlan
         do {

@@ -49,6 +49,8 @@ public final class DaemonHarness: @unchecked Sendable {
             // The dashboard on a free port too (the default, the API port minus one, could be
             // in another test's agent ports when a test restarts a daemon on its old port).
             "--ui-port", "0",
+            // A test run that is killed takes its daemons (and their agents) with it.
+            "--exit-with-parent",
         ] + extraArguments
         var env = ProcessInfo.processInfo.environment
         env["PAR_TOKEN"] = token
@@ -170,7 +172,7 @@ public final class DaemonHarness: @unchecked Sendable {
         var start = Int.random(in: 0..<blocks)
         for _ in 0..<blocks {
             let low = 12_000 + start * blockSize
-            if let fd = holdAbstractName("par-test-ports-\(low)-\(blockSize)") {
+            if let fd = MachineClaim.hold("par-test-ports-\(low)-\(blockSize)") {
                 // The lock keeps harnesses apart; a port that something else holds (a daemon
                 // started by hand, another program) would still fail a test that counts
                 // free ports, so such a block is passed over.
@@ -183,26 +185,6 @@ public final class DaemonHarness: @unchecked Sendable {
             start = (start + 1) % blocks
         }
         return 12_000...(12_000 + count - 1)
-    }
-
-    /// A socket bound to `name` in the abstract namespace, or nil when another process holds it.
-    static func holdAbstractName(_ name: String) -> Int32? {
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(name.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw[0] = 0
-            for (index, byte) in bytes.enumerated() where index + 1 < raw.count { raw[index + 1] = byte }
-        }
-        let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + bytes.count)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0 else {
-            close(fd)
-            return nil
-        }
-        return fd
     }
 }
 

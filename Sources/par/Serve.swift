@@ -151,6 +151,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "Daemon log level (trace, debug, info, notice, warning, error, critical; default info).")
     var logLevel: String?
 
+    @Flag(name: .customLong("exit-with-parent"), help: "Shut down (stopping every agent) when the process that started the daemon ends, however it ends: for a test run or a tool that owns the daemon and may be killed.")
+    var exitWithParent = false
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         var file: ConfigFile?
@@ -169,6 +172,21 @@ struct Serve: AsyncParsableCommand {
         // SIGHUP is caught from here on (its default would end the daemon): one that comes
         // while agents are being restored is kept and applied once the daemon is up.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
+        // Before anything is started: a parent already gone means no start at all.
+        let parentWatch: ProcessExitWatch?
+        if exitWithParent {
+            do {
+                let parent = getppid()
+                parentWatch = try ProcessExitWatch(pid: parent)
+                // Ended between the two calls: the pid watched would be the new parent's.
+                if getppid() != parent { throw ProcessExitWatch.WatchError.gone(parent) }
+            } catch {
+                FileHandle.standardError.write(Data("par serve: --exit-with-parent: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        } else {
+            parentWatch = nil
+        }
         Self.raiseOpenFileLimit()
         // A daemon started with stdin, stdout or stderr closed would hand those numbers to
         // agents' pipes; fill them with /dev/null first.
@@ -301,6 +319,9 @@ struct Serve: AsyncParsableCommand {
             services.append(.init(service: dashboardApp, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
         }
         services.append(.init(service: ReloadOnHangup(signals: hangups, reloader: reloader, logger: logger)))
+        if let parentWatch {
+            services.append(.init(service: ExitWithParent(watch: parentWatch, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
+        }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
@@ -380,6 +401,24 @@ extension Serve {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
         return max(64, Int(min(limit.rlim_cur, 1 << 30)) / 2)
+    }
+}
+
+/// `--exit-with-parent`: returning ends the group gracefully (every agent stopped), as a
+/// SIGTERM would, once the daemon's parent is gone.
+struct ExitWithParent: Service {
+    let watch: ProcessExitWatch
+    let logger: Logger
+
+    func run() async throws {
+        let ended = await withGracefulShutdownHandler {
+            await watch.exited()
+        } onGracefulShutdown: {
+            watch.cancel()
+        }
+        if ended {
+            logger.warning("the process that started the daemon (pid \(watch.pid)) has ended; shutting down (--exit-with-parent)")
+        }
     }
 }
 

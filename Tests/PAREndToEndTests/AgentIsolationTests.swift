@@ -115,6 +115,35 @@ struct AgentIsolationTests {
         #expect(runs, "its HOME is kept across restarts")
     }
 
+    /// Two root daemons share the default range: a uid one hands out, the other passes
+    /// over while it is held, and takes once it is given back.
+    @Test func twoDaemonsNeverHandOutTheSameUid() throws {
+        let range = "65000-65001"
+        let first = try DaemonHarness(extraArguments: ["--agent-users", range])
+        defer { first.stop() }
+        let second = try DaemonHarness(extraArguments: ["--agent-users", range])
+        defer { second.stop() }
+        #expect(try first.spawn("one", package: try first.install(sleeperPackage())).status == 200)
+        try first.waitFor("par-one") { state($0) == "running" }
+        #expect(try second.spawn("two", package: try second.install(sleeperPackage())).status == 200)
+        try second.waitFor("par-two") { state($0) == "running" }
+        let one = Self.owner(first.dataDirectory.appendingPathComponent("agents/one").path)
+        let two = Self.owner(second.dataDirectory.appendingPathComponent("agents/two").path)
+        #expect(one != nil && two != nil && one != two, "\(String(describing: one)) \(String(describing: two))")
+        #expect(Set([one, two]) == [65000, 65001])
+
+        // The range is used up between them: the next is refused, saying so, and changes nothing.
+        let refused = try second.spawn("three", package: try second.install(sleeperPackage()))
+        #expect(refused.status >= 500, "\(refused.text)")
+        #expect(refused.text.contains("another daemon"), "\(refused.text)")
+        // Given back by the first, the uid is the second's to take.
+        #expect(try first.client().delete("/supervisor/processes/par-one?force=true").status == 200)
+        let retried = try second.spawn("four", package: try second.install(sleeperPackage()))
+        #expect(retried.status == 200, "\(retried.text)")
+        try second.waitFor("par-four") { state($0) == "running" }
+        #expect(Self.owner(second.dataDirectory.appendingPathComponent("agents/four").path) == one)
+    }
+
     /// A data dir below a folder others cannot enter (a clone under /root): the default
     /// falls back to agents as the daemon's user and says so; an explicit range is refused.
     @Test func aDataDirOthersCannotReachKeepsTheDefaultWorking() throws {

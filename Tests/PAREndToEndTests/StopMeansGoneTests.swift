@@ -88,3 +88,50 @@ struct TestHygieneTests {
         #expect(added.isEmpty, "\(added.prefix(5))")
     }
 }
+
+/// `--exit-with-parent` (every test daemon has it): when whatever started the daemon is
+/// killed, the daemon stops its agents and exits, instead of running on for nobody.
+@Suite("Exit with parent")
+struct ExitWithParentTests {
+    @Test func aKilledParentTakesTheDaemonAndItsAgentsWithIt() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("par-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let packages = root.appendingPathComponent("packages")
+        try FileManager.default.createDirectory(at: packages, withIntermediateDirectories: true)
+        let range = DaemonHarness.reservePortRange(count: 5)
+        let token = UUID().uuidString
+        // A shell stands for the test run: it starts the daemon and is then killed.
+        let parent = Process()
+        parent.executableURL = URL(fileURLWithPath: "/bin/sh")
+        parent.arguments = ["-c", "\"$PAR\" serve --exit-with-parent --port 0 --ui-port 0 --data-dir \"$ROOT/data\" --package-dir \"$ROOT/packages\" --port-range \(range.lowerBound)-\(range.upperBound) > \"$ROOT/log\" 2>&1 & echo $! > \"$ROOT/pid\"; wait"]
+        parent.environment = ProcessInfo.processInfo.environment.merging(["PAR": try DaemonHarness.locateBinary().path, "ROOT": root.path, "PAR_TOKEN": token]) { $1 }
+        try parent.run()
+        defer { if parent.isRunning { kill(parent.processIdentifier, SIGKILL) } }
+
+        func log() -> String { (try? String(contentsOf: root.appendingPathComponent("log"), encoding: .utf8)) ?? "" }
+        func port() -> Int? {
+            guard let range = log().range(of: "par listening on http://127.0.0.1:") else { return nil }
+            return Int(log()[range.upperBound...].prefix(while: \.isNumber))
+        }
+        #expect(ProcessInspection.eventually(timeout: 30) { port() != nil }, "\(log())")
+        let daemonPID = try #require(Int32((try? String(contentsOf: root.appendingPathComponent("pid"), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        let client = PARAPIClient(port: try #require(port()), token: token)
+        let package = packages.appendingPathComponent("sleeper.apkg")
+        try sleeperPackage().write(to: package)
+        let spawned = try client.post("/supervisor/spawn", json: ["agent_id": "orphan", "package_path": package.path])
+        #expect(spawned.status == 200, "\(spawned.text)")
+        var agentPID: Int32 = 0
+        let running = try ProcessInspection.eventually(timeout: 20) { () throws -> Bool in
+            let process = try client.get("/supervisor/processes/par-orphan").json
+            agentPID = (process["pid"] as? Int).map(Int32.init) ?? 0
+            return process["state"] as? String == "running" && agentPID > 0
+        }
+        #expect(running)
+
+        kill(parent.processIdentifier, SIGKILL)
+        parent.waitUntilExit()
+        #expect(ProcessInspection.eventually(timeout: 20) { !ProcessInspection.isAlive(daemonPID) }, "the daemon outlived its parent: \(log())")
+        #expect(!ProcessInspection.isAlive(agentPID), "its agent was stopped with it")
+        #expect(log().contains("has ended; shutting down (--exit-with-parent)"), "\(log())")
+    }
+}

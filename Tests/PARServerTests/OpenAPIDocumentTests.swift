@@ -35,8 +35,17 @@ struct OpenAPIDocumentTests {
         var served = Set(routers.http.routes.map { operation($0.method.rawValue, $0.path) })
         // WebSocket upgrades are GETs on their paths.
         served.formUnion(routers.webSocket.routes.map { operation("GET", $0.path) })
+        // The dashboard's port serves the same management API, and no agent: its origin must
+        // not be one an agent's page can have.
+        let dashboardRouters = APIServer.makeRouters(
+            supervisor: supervisor, agentClient: client, options: .init(token: "t", version: "test"), logger: .init(label: "test"), surface: .dashboard
+        )
+        let dashboard = Set(dashboardRouters.http.routes.map { operation($0.method.rawValue, $0.path) } + dashboardRouters.webSocket.routes.map { operation("GET", $0.path) })
         await supervisor.shutdown()
         try await client.shutdown()
+        #expect(dashboard.allSatisfy { !$0.contains("/agents") }, "\(dashboard.filter { $0.contains("/agents") })")
+        #expect(dashboard.subtracting(served) == ["GET /"], "only the page's short address is extra")
+        #expect(served.subtracting(dashboard).allSatisfy { $0.contains(" /agents/") })
 
         let documented = try Self.documentedOperations()
         let undocumented = served.subtracting(documented).sorted()
@@ -44,27 +53,6 @@ struct OpenAPIDocumentTests {
         #expect(undocumented.isEmpty, "routes the server has that the document lacks: \(undocumented.joined(separator: ", "))")
         #expect(missing.isEmpty, "documented routes the server does not have: \(missing.joined(separator: ", "))")
         #expect(served.count > 20)
-    }
-
-    /// The dashboard's port serves the same management API, and no agent: its origin must
-    /// not be one an agent's page can have.
-    @Test func theDashboardsPortIsTheAPIWithoutAgents() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("par-openapi-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let supervisor = try Supervisor(config: SupervisorConfig(dataDirectory: directory, cgroupRoot: nil), prober: LoopbackProber())
-        let client = APIServer.makeAgentClient()
-        func operations(_ surface: APIServer.Surface) -> Set<String> {
-            let routers = APIServer.makeRouters(
-                supervisor: supervisor, agentClient: client, options: .init(token: "t", version: "test"), logger: .init(label: "test"), surface: surface
-            )
-            return Set(routers.http.routes.map { "\($0.method.rawValue) \($0.path)" } + routers.webSocket.routes.map { "GET \($0.path)" })
-        }
-        let publicPort = operations(.publicPort), dashboard = operations(.dashboard)
-        await supervisor.shutdown()
-        try await client.shutdown()
-        #expect(dashboard.allSatisfy { !$0.contains("/agents") }, "\(dashboard.filter { $0.contains("/agents") })")
-        #expect(dashboard.subtracting(publicPort) == ["GET /"], "only the page's short address is extra")
-        #expect(publicPort.subtracting(dashboard).allSatisfy { $0.contains(" /agents/") })
     }
 
     @Test func isOpenAPI31WithTheBearerScheme() throws {

@@ -23,24 +23,38 @@ extension Supervisor {
         let directory = workDirectory(for: agentID).path
         var identity: AgentIdentity?
         if var pool = identities {
-            guard let taken = pool.allocate(preferring: Self.owner(of: directory), usable: { getpwuid($0) == nil }) else {
-                throw .internalFailure("every agent uid of \(pool.range.lowerBound)-\(pool.range.upperBound) is in use or named in the password database; widen par serve --agent-users")
+            // A uid is usable when no user has it and no other daemon on the machine holds
+            // it (two root daemons share the default range); the one taken stays claimed.
+            var claim: Int32 = -1
+            let taken = pool.allocate(preferring: Self.owner(of: directory)) { uid in
+                guard getpwuid(uid) == nil, let fd = MachineClaim.hold(MachineClaim.agentUID(uid)) else { return false }
+                claim = fd
+                return true
+            }
+            guard let taken else {
+                throw .internalFailure("every agent uid of \(pool.range.lowerBound)-\(pool.range.upperBound) is in use (by this daemon's agents or another daemon's) or named in the password database; widen par serve --agent-users, or give each daemon a range of its own")
             }
             identities = pool
+            identityClaims[taken.uid] = claim
             identity = taken
         }
         do {
             try Self.makePrivateDirectory(directory, for: identity)
         } catch {
-            if let identity { identities?.release(identity) }
+            if let identity { releaseIdentity(identity) }
             throw .internalFailure("cannot prepare the folder of \(agentID.processID): \(error)")
         }
         return (identity, directory)
     }
 
     func releaseIdentity(_ record: inout AgentRecord) {
-        if let identity = record.identity { identities?.release(identity) }
+        if let identity = record.identity { releaseIdentity(identity) }
         record.identity = nil
+    }
+
+    func releaseIdentity(_ identity: AgentIdentity) {
+        identities?.release(identity)
+        if let claim = identityClaims.removeValue(forKey: identity.uid) { MachineClaim.release(claim) }
     }
 
     nonisolated static func owner(of path: String) -> UInt32? {
