@@ -92,7 +92,7 @@ public enum ServeSetting {
         "proxy_relay_threads": .int, "proxy_requires_token": .bool, "log_max_entries": .int, "log_max_age": .double,
         "log_max_mb": .int, "log_max_total_mb": .int, "max_line_bytes": .int, "python": .string, "log_level": .string,
         "env_allow": .strings, "agent_users": .string, "pip_index_url": .string, "wheelhouse": .string, "install_timeout": .double, "env_cache_mb": .int,
-        "log_buffer_mb": .int, "request_head_timeout": .double, "request_body_timeout": .double, "ui_session_timeout": .double, "dashboard": .bool, "ui_port": .int, "keep_alive_timeout": .double, "max_connections": .int,
+        "log_buffer_mb": .int, "request_head_timeout": .double, "request_body_timeout": .double, "ui_session_timeout": .double, "dashboard": .bool, "ui_port": .int, "control_plane_nice": .int, "keep_alive_timeout": .double, "max_connections": .int,
         "restart_rate": .double, "restart_burst": .int, "reload_strategy": .string,
     ]
 

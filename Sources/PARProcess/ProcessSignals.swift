@@ -111,6 +111,29 @@ public enum ProcTable {
                     threads: threads, startTicks: start, virtualBytes: vsize, residentPages: UInt64(max(0, rss)))
     }
 
+    /// Live pids any of whose uids (real, effective, saved, filesystem) is `uid`, from
+    /// /proc/PID/status (a process that made itself non-dumpable still says its uids there).
+    public static func processes(ofUID uid: UInt32) -> [Int32] {
+        var found: [Int32] = []
+        forEachProcess { pid, stat in
+            guard stat.state != "Z", stat.state != "X", let status = readSmallFile("/proc/\(pid)/status"),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) else { return }
+            if line.split(whereSeparator: \.isWhitespace).dropFirst().contains(where: { UInt32($0) == uid }) { found.append(pid) }
+        }
+        return found
+    }
+
+    /// Kills every process of `uid` until none is left (a uid given back is then clean for
+    /// its next holder); each round catches what forked during the one before.
+    public static func killAll(ofUID uid: UInt32, rounds: Int = 20) {
+        for _ in 0..<rounds {
+            let pids = processes(ofUID: uid)
+            if pids.isEmpty { return }
+            for pid in pids { kill(pid, SIGKILL) }
+            usleep(2_000)
+        }
+    }
+
     /// The children of `pid`, from /proc/PID/task/*/children.
     public static func children(of pid: Int32) -> [Int32] {
         guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return [] }

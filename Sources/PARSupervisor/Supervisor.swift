@@ -38,9 +38,7 @@ public actor Supervisor {
     public nonisolated let routeTable = RouteTable()
     var ports: PortPool
     /// Agent uids in use, with `--agent-users`.
-    var identities: IdentityPool?
-    /// The machine-wide claim (`MachineClaim`) on each uid in `identities`, by uid.
-    var identityClaims: [UInt32: Int32] = [:]
+    nonisolated let identities: IdentityLedger?
     var shuttingDown = false
     let workerPath: String
     public nonisolated let startedAt = Date()
@@ -130,8 +128,11 @@ public actor Supervisor {
         self.helpers = HelperProcesses(reactor: reactor, pidDirectory: config.pidDirectory)
         var environmentSettings = config.environments
         environmentSettings.agentsRunAsOtherUsers = config.agentUsers != nil
+        let identities = config.agentUsers.map(IdentityLedger.init(range:))
+        self.identities = identities
         self.environments = PythonEnvironments(
-            root: config.environmentsDirectory, pipCache: config.pipCacheDirectory, settings: environmentSettings, helpers: helpers
+            root: config.environmentsDirectory, pipCache: config.pipCacheDirectory, settings: environmentSettings, helpers: helpers,
+            installers: identities
         )
         self.sampler = ResourceSampler()
         let tamperLogger = logger
@@ -143,7 +144,6 @@ public actor Supervisor {
         extractor.removeSetAside()
         self.ports = PortPool(range: config.portRange)
         self.restartBudget = Mutex(RestartBudget(ratePerSecond: config.restartRatePerSecond, burst: config.restartBurst, now: ResourceSampler.monotonicSeconds()))
-        self.identities = config.agentUsers.map(IdentityPool.init(range:))
         (exitEvents, exitContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
         Self.killLeftovers(in: config.pidDirectory, logger: logger)
         if let root = config.cgroupRoot {

@@ -69,6 +69,12 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("soak-daemon-nice"), help: "Experiment: renice every thread of SOAK's daemon by this much after it starts (0: as started).")
     var soakDaemonNice = 0
 
+    @Option(name: .customLong("soak-control-plane-nice"), help: "SOAK's daemon --control-plane-nice (default -10, the daemon's own; 0 for the weight it had before).")
+    var soakControlPlaneNice = -10
+
+    @Option(name: .customLong("soak-sampler-nice"), help: "nice of SOAK's latency sampler alone (default: that of --soak-daemon-nice), to tell the bench's own scheduling delays (its load generator shares the cores) from the daemon's.")
+    var soakSamplerNice: Int?
+
     @Option(name: .customLong("soak-settle"), help: "Seconds SOAK waits after the floods before it reads the daemon's RSS again.")
     var soakSettle = 30.0
 
@@ -90,7 +96,14 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("w5-requests"), help: "Status requests measured in W5.")
     var w5Requests = 2000
 
+    @Option(name: .customLong("load-only"), help: ArgumentHelp("Internal: run only a closed-loop load against PORT,PATH,CONNECTIONS,SECONDS and print its result as JSON (SOAK runs it in a session of its own).", visibility: .hidden))
+    var loadOnly: String?
+
     func run() throws {
+        if let loadOnly {
+            try LoadGenerator.runAlone(loadOnly)
+            return
+        }
         let selected = Set(workloads.uppercased().split(separator: ",").map(String.init))
         var report = Report()
         if selected.contains("W2") {

@@ -19,6 +19,41 @@ enum LoadGenerator {
         var socketErrors = 0
     }
 
+    /// The load from a process in a session of its own (`setsid`): where the kernel groups
+    /// processes by session, the load then weighs as one more client, not as part of the
+    /// bench process, whose session the daemon under test shares (and boosts).
+    static func runInOwnSession(port: Int, path: String, connections: Int, seconds: Double) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        process.arguments = ["--wait", CommandLine.arguments[0], "--load-only", "\(port),\(path),\(connections),\(seconds)"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard let json = try? JSONSerialization.jsonObject(with: output) as? [String: Double], let rate = json["requests_per_second"] else {
+            throw BenchError.failed("the load generator's process printed no result: \(String(decoding: output, as: UTF8.self))")
+        }
+        return Result(
+            requestsPerSecond: rate, p50Milliseconds: json["p50_ms"] ?? .nan, p99Milliseconds: json["p99_ms"] ?? .nan,
+            errors: Int(json["errors"] ?? 0), badStatus: Int(json["bad_status"] ?? 0), socketErrors: Int(json["socket_errors"] ?? 0)
+        )
+    }
+
+    /// `--load-only PORT,PATH,CONNECTIONS,SECONDS`: the other side of `runInOwnSession`.
+    static func runAlone(_ text: String) throws {
+        let parts = text.split(separator: ",").map(String.init)
+        guard parts.count == 4, let port = Int(parts[0]), let connections = Int(parts[2]), let seconds = Double(parts[3]) else {
+            throw BenchError.failed("--load-only takes PORT,PATH,CONNECTIONS,SECONDS, got \(text)")
+        }
+        let result = try run(port: port, path: parts[1], connections: connections, seconds: seconds)
+        let json: [String: Double] = [
+            "requests_per_second": result.requestsPerSecond, "p50_ms": result.p50Milliseconds, "p99_ms": result.p99Milliseconds,
+            "errors": Double(result.errors), "bad_status": Double(result.badStatus), "socket_errors": Double(result.socketErrors),
+        ]
+        print(String(decoding: try JSONSerialization.data(withJSONObject: json), as: UTF8.self))
+    }
+
     static func run(port: Int, path: String, connections: Int, seconds: Double) throws -> Result {
         let latencies = Mutex<[Double]>([])
         let errors = Atomic<Int>(0)

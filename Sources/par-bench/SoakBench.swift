@@ -15,7 +15,10 @@ import Glibc
 /// floods, at their peak and `soak-settle` seconds after they stop.
 extension Bench {
     func soak(_ report: inout Report) throws {
-        let daemon = try DaemonHarness(agentPorts: 80)
+        // The daemon shares this process's session, so its scheduling group is this one's:
+        // the sampler is weighed with it; the proxy load runs in a session of its own, as
+        // an outside client's would, and each agent is its own.
+        let daemon = try DaemonHarness(agentPorts: 80, extraArguments: ["--control-plane-nice=\(soakControlPlaneNice)"])
         defer { daemon.stop() }
         let client = daemon.client()
         let idle = try daemon.install(TinyAgent.package())
@@ -62,7 +65,7 @@ extension Bench {
         let connections = soakProxyConnections
         let load = Thread {
             guard connections > 0 else { return }
-            let result = try? LoadGenerator.run(port: daemon.port, path: "/agents/bench-0/", connections: connections, seconds: seconds)
+            let result = try? LoadGenerator.runInOwnSession(port: daemon.port, path: "/agents/bench-0/", connections: connections, seconds: seconds)
             proxied.withLock { $0 = result }
         }
         load.start()
@@ -71,7 +74,8 @@ extension Bench {
         var backlogMax = 0.0
         var rssPeak = rssBefore
         // The sampling thread must not queue behind this process's own load generator.
-        if soakDaemonNice != 0 { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(soakDaemonNice)) }
+        let samplerNice = soakSamplerNice ?? soakDaemonNice
+        if samplerNice != 0 { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(samplerNice)) }
         let cpuStart = try ProcStat.cpuSeconds(pid)
         let start = Clock.now()
         while Clock.now() - start < seconds {

@@ -151,6 +151,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "Daemon log level (trace, debug, info, notice, warning, error, critical; default info).")
     var logLevel: String?
 
+    @Option(name: .customLong("control-plane-nice"), help: "nice of the daemon's scheduling group against its agents' (default -10; 0 leaves it). Where the kernel groups processes by session (autogroups), each agent is a group of its own and, at nice 0, weighs as much as the whole daemon; lowering it needs root. Started from a terminal, the terminal's session shares the daemon's group.")
+    var controlPlaneNice: Int?
+
     @Flag(name: .customLong("exit-with-parent"), help: "Shut down (stopping every agent) when the process that started the daemon ends, however it ends: for a test run or a tool that owns the daemon and may be killed.")
     var exitWithParent = false
 
@@ -188,6 +191,7 @@ struct Serve: AsyncParsableCommand {
             parentWatch = nil
         }
         Self.raiseOpenFileLimit()
+        Self.weighControlPlane(options.controlPlaneNice, logger: logger)
         // A daemon started with stdin, stdout or stderr closed would hand those numbers to
         // agents' pipes; fill them with /dev/null first.
         for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 { _ = open("/dev/null", O_RDWR) }
@@ -371,6 +375,20 @@ struct Serve: AsyncParsableCommand {
 }
 
 extension Serve {
+    /// The control plane wins under load: the daemon's scheduling group gets `nice`.
+    static func weighControlPlane(_ nice: Int, logger: Logger) {
+        guard nice != 0 else { return }
+        switch SchedulingGroup.setNice(nice) {
+        case .set(let group, let nice):
+            logger.debug("the daemon's scheduling group has nice \(nice)", metadata: ["group": "\(group)"])
+        case .noAutogroups:
+            break
+        case .refused(let why):
+            // As a user, agents are the user's too; the kernel's usual fairness applies.
+            logger.info("the daemon's scheduling group keeps its nice: \(why); under load each busy agent weighs as much as the daemon (run it as root or under systemd with CPUWeight)")
+        }
+    }
+
     /// The dashboard's port, or nil for none. An explicit port that is taken stops the
     /// start (exit 1); the default one, taken, only leaves the dashboard off, with a warning.
     static func dashboardPort(_ options: ServeOptions, logger: Logger) throws -> Int? {

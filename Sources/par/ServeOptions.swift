@@ -51,6 +51,7 @@ struct ServeOptions {
     var installTimeout = 300.0
     var envCacheMB = 4096
     var logLevel = "info"
+    var controlPlaneNice = -10
 
     init(flags: Serve, file: [String: SettingValue]) throws {
         func string(_ key: String) -> String? { if case .string(let v)? = file[key] { v } else { nil } }
@@ -126,6 +127,7 @@ struct ServeOptions {
         installTimeout = flags.installTimeout ?? double("install_timeout") ?? installTimeout
         envCacheMB = flags.envCacheMB ?? int("env_cache_mb") ?? envCacheMB
         logLevel = flags.logLevel ?? string("log_level") ?? logLevel
+        controlPlaneNice = flags.controlPlaneNice ?? int("control_plane_nice") ?? controlPlaneNice
         try validate()
     }
 
@@ -148,6 +150,7 @@ struct ServeOptions {
             guard uiPort == 0 || uiPort != port else { throw ValidationError("--ui-port must differ from --port: the dashboard needs an origin of its own") }
             guard !portRange.contains(uiPort) else { throw ValidationError("--ui-port \(uiPort) is inside --port-range \(portRange.lowerBound)-\(portRange.upperBound), which is for agents; pick a port outside it") }
         }
+        guard (-20...19).contains(controlPlaneNice) else { throw ValidationError("--control-plane-nice must be from -20 to 19 (control_plane_nice in a config file)") }
         guard sampleInterval > 0 else { throw ValidationError("--sample-interval must be positive (sample_interval in a config file)") }
         guard proxyTimeout > 0 else { throw ValidationError("--proxy-timeout must be positive (proxy_timeout in a config file)") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1 (max_connections in a config file)") }

@@ -113,7 +113,7 @@ struct DashboardSessionTests {
         #expect(try Self.request(daemon, "GET", "/supervisor/status", headers: ["Cookie": "par_session=../../token"]).status == 401)
         let (cookie, _) = try Self.signIn(daemon)
         #expect(try Self.request(daemon, "GET", "/supervisor/status", headers: ["Cookie": cookie]).status == 200)
-        #expect(try ProcessInspection.eventually(timeout: 10) {
+        #expect(try ProcessInspection.eventually(timeout: 30) {
             try Self.request(daemon, "GET", "/supervisor/status", headers: ["Cookie": cookie]).status == 401
         }, "expired")
         // Another origin (a page on some other local port) cannot use the session, not even to read.

@@ -6,6 +6,23 @@ import Testing
 /// Cases found by review: each pins a hole that is now closed.
 @Suite("Hardening")
 struct HardeningTests {
+    /// The control plane wins under load: where the kernel groups by session, the daemon's
+    /// group gets nice -10 (each agent's own session stays at 0); a nice out of range is refused.
+    @Test(.enabled(if: getuid() == 0 && (try? String(contentsOfFile: "/proc/sys/kernel/sched_autogroup_enabled", encoding: .utf8))?.hasPrefix("1") == true, "needs root and the kernel's autogroups"))
+    func theDaemonsSchedulingGroupOutweighsAnAgents() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let group = try String(contentsOfFile: "/proc/\(daemon.process.processIdentifier)/autogroup", encoding: .utf8)
+        #expect(group.contains("nice -10"), "\(group)")
+        #expect(try daemon.spawn("busy", package: try daemon.install(sleeperPackage())).status == 200)
+        let running = try daemon.waitFor("par-busy") { state($0) == "running" }
+        let agentPID = try #require(pid(running))
+        let agentGroup = try String(contentsOfFile: "/proc/\(agentPID)/autogroup", encoding: .utf8)
+        #expect(agentGroup.contains("nice 0") && agentGroup.split(separator: " ").first != group.split(separator: " ").first, "\(agentGroup)")
+        let refused = try runPar(["serve", "--control-plane-nice=-30", "--port", "0", "--data-dir", daemon.root.appendingPathComponent("other").path])
+        #expect(refused.status != 0 && refused.output.contains("--control-plane-nice must be from -20 to 19"), "\(refused.output)")
+    }
+
     @Test func extraSlashesDoNotBypassTheToken() throws {
         let daemon = try DaemonHarness()
         defer { daemon.stop() }

@@ -1,5 +1,6 @@
 import Foundation
 import PARClient
+import PARProcess
 import PARTestKit
 import Testing
 
@@ -134,6 +135,50 @@ struct PixellSurfacesTests {
         let marker = try Data(contentsOf: daemon.dataDirectory.appendingPathComponent("envs/\(key)/par-env.json"))
         let python = try #require((try JSONSerialization.jsonObject(with: marker) as? [String: Any])?["python"] as? String)
         #expect(!python.hasPrefix("/root/"), "an interpreter under /root cannot be run by agent uids: \(python)")
+        // Built as an agent uid, then handed to the daemon: read-only to every agent.
+        let environment = daemon.dataDirectory.appendingPathComponent("envs/\(key)").path
+        var writable: [String] = []
+        var notTheDaemons: [String] = []
+        let inside = (try? FileManager.default.subpathsOfDirectory(atPath: environment)) ?? []
+        for path in [environment] + inside.map({ environment + "/" + $0 }) {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { continue }
+            if info.st_uid != getuid() { notTheDaemons.append(path) }
+            if (info.st_mode & S_IFMT) != S_IFLNK, info.st_mode & 0o022 != 0 { writable.append(path) }
+        }
+        #expect(notTheDaemons.isEmpty, "owned by the daemon once built: \(notTheDaemons.prefix(3))")
+        #expect(writable.isEmpty, "no agent may write the environment: \(writable.prefix(3))")
+        #expect(!FileManager.default.fileExists(atPath: environment + "/.par-home"), "the install's HOME is gone")
+    }
+
+    /// A package's requirements run code while they install (an sdist's setup.py): as root
+    /// that code would own the machine. As root the install runs as a uid of the agents'
+    /// range, held only while it runs, and everything it started dies with it.
+    @Test("installs run as an unprivileged uid, never as root",
+          .enabled(if: getuid() == 0, "only a root daemon changes uids"))
+    func installsDoNotRunAsRoot() throws {
+        let (listener, indexPort) = Self.hangingIndex()
+        defer { close(listener) }
+        let daemon = try DaemonHarness(extraArguments: ["--pip-index-url", "http://127.0.0.1:\(indexPort)/simple", "--install-timeout", "30"])
+        defer { daemon.stop() }
+        let package = try daemon.install(APKGBuilder.pythonPackage(source: "def handler(c):\n    return {}\n").setting("requirements.txt", "some-project==1.0\n"))
+        #expect(try daemon.spawn("builder", package: package).status == 200)
+        var pip: Int32?
+        #expect(ProcessInspection.eventually(timeout: 30) {
+            pip = Self.processes(mentioning: daemon.dataDirectory.path).first {
+                $0 != daemon.process.processIdentifier && (try? String(contentsOfFile: "/proc/\($0)/cmdline", encoding: .utf8))?.contains("-m\u{0}pip\u{0}install") == true
+            }
+            return pip != nil
+        }, "pip runs, hanging on the index")
+        let pipPID = try #require(pip)
+        let uid = try #require(AgentIsolationTests.processOwner(pipPID))
+        #expect(uid != 0 && (61184...65519).contains(uid), "pip runs as an agent uid: \(uid)")
+        let statusText = try String(contentsOfFile: "/proc/\(pipPID)/status", encoding: .utf8)
+        let status = try #require(statusText.split(separator: "\n").first { $0.hasPrefix("Uid:") })
+        #expect(!status.split(whereSeparator: \.isWhitespace).dropFirst().contains("0"), "no uid of it is root: \(status)")
+        #expect(try daemon.client().post("/supervisor/stop/par-builder").status == 200)
+        #expect(daemon.terminate(timeoutSeconds: 15) == 0)
+        #expect(ProcessInspection.eventually(timeout: 5) { ProcTable.processes(ofUID: uid).isEmpty }, "nothing of the install's uid is left")
     }
 
     @Test("a requirement that does not exist fails the agent with reason dependencies, never a restart loop")

@@ -33,13 +33,17 @@ final class HelperProcesses: Sendable {
         var lastLines: [String]
     }
 
-    /// Runs `argv` to its end, or kills its whole session when `deadline` passes.
+    /// Runs `argv` to its end, or kills its whole session when `deadline` passes; as
+    /// `identity` when given (an install runs package code, which must not run as root).
     /// `onLines` sees every line as it is printed.
     func run(
         _ argv: [String], environment: [String: String], workingDirectory: String, deadline: ContinuousClock.Instant,
-        keepLines: Int = 40, onLines: @escaping @Sendable ([String]) -> Void = { _ in }
+        identity: AgentIdentity? = nil, keepLines: Int = 40, onLines: @escaping @Sendable ([String]) -> Void = { _ in }
     ) async throws(SpawnError) -> Outcome {
-        let spawned = try Spawner.spawn(executable: argv[0], argv: argv, environment: environment, workingDirectory: workingDirectory)
+        let spawned = try Spawner.spawn(
+            executable: argv[0], argv: argv, environment: environment, workingDirectory: workingDirectory,
+            confinement: SpawnConfinement(identity: identity)
+        )
         running.withLock { _ = $0.insert(spawned.pid) }
         let pidFile = pidDirectory.appendingPathComponent("_helper-\(spawned.pid).pid")
         try? "\(spawned.pid) \(ProcTable.stat(of: spawned.pid)?.startTicks ?? 0)\n".write(to: pidFile, atomically: true, encoding: .utf8)

@@ -76,6 +76,9 @@ actor PythonEnvironments {
     nonisolated let pipCache: URL
     nonisolated let settings: EnvironmentSettings
     nonisolated let helpers: HelperProcesses
+    /// With `--agent-users` (a root daemon), each install runs as a uid of the agents'
+    /// range, held for the install alone: a package's build code never runs as root.
+    nonisolated let installers: IdentityLedger?
     private let hostEnvironment: [String: String]
     /// The machine's interpreters, looked for once (concurrent first spawns share the look).
     private var discovery: Task<[PythonInterpreter], Never>?
@@ -86,7 +89,11 @@ actor PythonEnvironments {
 
     static let markerName = "par-env.json"
 
-    init(root: URL, pipCache: URL, settings: EnvironmentSettings, helpers: HelperProcesses, hostEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
+    init(
+        root: URL, pipCache: URL, settings: EnvironmentSettings, helpers: HelperProcesses, installers: IdentityLedger? = nil,
+        hostEnvironment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
+        self.installers = installers
         self.root = root
         self.pipCache = pipCache
         self.settings = settings
@@ -206,22 +213,46 @@ actor PythonEnvironments {
         let directory = directory(for: job.key)
         let fm = FileManager.default
         let deadline = ContinuousClock.now + .milliseconds(Int64(settings.installTimeoutSeconds * 1000))
-        let environment = helperEnvironment()
+        var environment = helperEnvironment()
         let key = job.key
         let relay: @Sendable ([String]) -> Void = { lines in self.announce(key, lines) }
+        var builder: AgentIdentity?
+        if let installers {
+            guard let taken = installers.take(preferring: nil) else {
+                return .failure(.setup("no uid of \(installers.range.lowerBound)-\(installers.range.upperBound) is free to install as (installs never run as root); widen par serve --agent-users"))
+            }
+            builder = taken
+        }
+        // Whatever the install left running goes before its uid is given back.
+        defer {
+            if let builder {
+                ProcTable.killAll(ofUID: builder.uid)
+                installers?.release(builder)
+            }
+        }
+        let home = directory.appendingPathComponent(".par-home")
         do {
             // An unfinished build (the daemon died during it) is started over.
             if fm.fileExists(atPath: directory.path) { try fm.removeItem(at: directory) }
             try fm.createDirectory(at: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
             try fm.createDirectory(at: pipCache, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            if let builder {
+                // The install's own: the folder it fills (open to agents, which run from it)
+                // and a HOME; the daemon's pip cache is not.
+                try fm.createDirectory(at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+                try fm.createDirectory(at: home, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+                try Supervisor.changeOwner(below: directory.path, to: builder)
+                environment["HOME"] = home.path
+            }
         } catch {
-            return .failure(.setup("\(directory.path): \(error.localizedDescription)"))
+            try? fm.removeItem(at: directory)
+            return .failure(.setup("\(directory.path): \(error)"))
         }
         announce(key, ["installing \(job.requirements.lines.count) requirement(s) into environment \(key) with python \(job.interpreter.version) (\(job.interpreter.path))"])
         let started = ContinuousClock.now
         let steps: [(name: String, argv: [String])] = [
             ("python -m venv", [job.interpreter.path, "-m", "venv", directory.path]),
-            ("pip install", [directory.appendingPathComponent("bin/python").path, "-m", "pip", "install"] + pipOptions() + ["-r", directory.appendingPathComponent("par-requirements.txt").path]),
+            ("pip install", [directory.appendingPathComponent("bin/python").path, "-m", "pip", "install"] + pipOptions(cached: builder == nil) + ["-r", directory.appendingPathComponent("par-requirements.txt").path]),
         ]
         for (index, step) in steps.enumerated() {
             if index == 1 {
@@ -234,7 +265,7 @@ actor PythonEnvironments {
             }
             let outcome: HelperProcesses.Outcome
             do {
-                outcome = try await helpers.run(step.argv, environment: environment, workingDirectory: root.path, deadline: deadline, onLines: relay)
+                outcome = try await helpers.run(step.argv, environment: environment, workingDirectory: builder == nil ? root.path : home.path, deadline: deadline, identity: builder, onLines: relay)
             } catch {
                 try? fm.removeItem(at: directory)
                 return .failure(.setup("cannot run \(step.name): \(error)"))
@@ -246,6 +277,18 @@ actor PythonEnvironments {
                     : "it ended with \(outcome.termination)"
                 let tail = outcome.lastLines.suffix(8).joined(separator: "\n")
                 return .failure(.installFailed(step: step.name, detail: why + (tail.isEmpty ? "" : "; its last lines:\n" + tail)))
+            }
+        }
+        if builder != nil {
+            // Built: the daemon's from now on, read-only to every agent and to later installs.
+            do {
+                ProcTable.killAll(ofUID: builder!.uid)
+                try? fm.removeItem(at: home)
+                try Supervisor.changeOwner(below: directory.path, to: AgentIdentity(uid: getuid(), gid: getgid()))
+                Self.closeToWriters(directory.path)
+            } catch {
+                try? fm.removeItem(at: directory)
+                return .failure(.setup("cannot take over the built environment: \(error)"))
             }
         }
         let seconds = (ContinuousClock.now - started).seconds
@@ -266,8 +309,24 @@ actor PythonEnvironments {
         return .success(PythonEnvironment(key: key, directory: directory))
     }
 
-    private func pipOptions() -> [String] {
-        var options = ["--disable-pip-version-check", "--no-input", "--no-warn-script-location", "--progress-bar", "off", "--cache-dir", pipCache.path]
+    /// Strips group and other write from everything below `path` (links are left alone).
+    nonisolated static func closeToWriters(_ path: String) {
+        var pending = [path]
+        while let current = pending.popLast() {
+            var info = stat()
+            guard lstat(current, &info) == 0, (info.st_mode & S_IFMT) != S_IFLNK else { continue }
+            chmod(current, info.st_mode & 0o7755)
+            if (info.st_mode & S_IFMT) == S_IFDIR, let names = try? FileManager.default.contentsOfDirectory(atPath: current) {
+                pending.append(contentsOf: names.map { current + "/" + $0 })
+            }
+        }
+    }
+
+    /// `cached`: the daemon's pip cache, for installs that run as the daemon; an install
+    /// as another uid must not write a cache later installs read (a poisoned wheel).
+    private func pipOptions(cached: Bool) -> [String] {
+        var options = ["--disable-pip-version-check", "--no-input", "--no-warn-script-location", "--progress-bar", "off"]
+        options += cached ? ["--cache-dir", pipCache.path] : ["--no-cache-dir"]
         if let wheelhouse = settings.wheelhouse {
             options += ["--no-index", "--find-links", wheelhouse]
         } else if let index = settings.pipIndexURL {

@@ -22,20 +22,10 @@ extension Supervisor {
     func takeIdentity(_ agentID: AgentID) throws(SupervisorError) -> (identity: AgentIdentity?, workDirectory: String) {
         let directory = workDirectory(for: agentID).path
         var identity: AgentIdentity?
-        if var pool = identities {
-            // A uid is usable when no user has it and no other daemon on the machine holds
-            // it (two root daemons share the default range); the one taken stays claimed.
-            var claim: Int32 = -1
-            let taken = pool.allocate(preferring: Self.owner(of: directory)) { uid in
-                guard getpwuid(uid) == nil, let fd = MachineClaim.hold(MachineClaim.agentUID(uid)) else { return false }
-                claim = fd
-                return true
+        if let identities {
+            guard let taken = identities.take(preferring: Self.owner(of: directory)) else {
+                throw .internalFailure("every agent uid of \(identities.range.lowerBound)-\(identities.range.upperBound) is in use (by this daemon's agents and installs, or another daemon's) or named in the password database; widen par serve --agent-users, or give each daemon a range of its own")
             }
-            guard let taken else {
-                throw .internalFailure("every agent uid of \(pool.range.lowerBound)-\(pool.range.upperBound) is in use (by this daemon's agents or another daemon's) or named in the password database; widen par serve --agent-users, or give each daemon a range of its own")
-            }
-            identities = pool
-            identityClaims[taken.uid] = claim
             identity = taken
         }
         do {
@@ -54,7 +44,6 @@ extension Supervisor {
 
     func releaseIdentity(_ identity: AgentIdentity) {
         identities?.release(identity)
-        if let claim = identityClaims.removeValue(forKey: identity.uid) { MachineClaim.release(claim) }
     }
 
     nonisolated static func owner(of path: String) -> UInt32? {
