@@ -81,7 +81,9 @@ public final class DaemonHarness: @unchecked Sendable {
         // The reading handler goes before the pipe does (freeing a pipe under a live
         // handler crashes the dispatch loop); what it had not read yet is read here.
         pipe.fileHandleForReading.readabilityHandler = nil
-        output.append(pipe.fileHandleForReading.readDataToEndOfFile())
+        // The handler may already have met the end and let the descriptor go: the throwing
+        // read (not `readDataToEndOfFile`, which traps on a closed descriptor).
+        if let rest = try? pipe.fileHandleForReading.readToEnd() { output.append(rest) }
         throw HarnessError.didNotStart(output.text)
     }
 

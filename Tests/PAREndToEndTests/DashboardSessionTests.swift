@@ -151,16 +151,16 @@ struct DashboardSessionTests {
         let port = DaemonHarness.reservePortRange(count: 1).lowerBound
         let blocker = try ListeningSocket(port: port)
         defer { blocker.close() }
+        // `par serve` run to its end: each of these refuses to start.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("par-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
         func failure(_ arguments: [String]) -> String {
-            do {
-                let started = try DaemonHarness(extraArguments: arguments)
-                started.stop()
-                return "started"
-            } catch let DaemonHarness.HarnessError.didNotStart(output) {
-                return output
-            } catch {
-                return "\(error)"
-            }
+            let data = scratch.appendingPathComponent(UUID().uuidString).path
+            // Under `timeout`: one that started after all must not hang the run.
+            guard let par = try? DaemonHarness.locateBinary().path,
+                  let (status, output) = try? runProgram(URL(fileURLWithPath: "/usr/bin/timeout"), ["20", par, "serve", "--port", "0", "--data-dir", data, "--port-range", "\(port + 1)-\(port + 1)"] + arguments)
+            else { return "did not run" }
+            return status == 0 ? "started" : output
         }
         #expect(failure(["--ui-port", "\(port)"]).contains("--ui-port \(port) is in use"))
         #expect(failure(["--ui-port", "70000"]).contains("--ui-port must be from 0 to 65535"))

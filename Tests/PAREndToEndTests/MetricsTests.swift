@@ -48,6 +48,35 @@ struct MetricsTests {
         #expect(samples[#"par_agent_restarts_total{agent_id="echo"}"#] == 0)
     }
 
+    /// The scrape's series are kept between scrapes (made once): values follow the agents,
+    /// a removed agent's series go with it, and a new agent under its name starts at 0.
+    @Test func seriesFollowTheAgentsAcrossScrapes() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let crasher = try daemon.install(.commandPackage(script: "sleep 0.2\nexit 3"))
+        #expect(try daemon.spawn("flaky", package: crasher, ["restart_policy": "always", "restart_delay_seconds": 0.1, "max_restarts": 100]).status == 200)
+        var restarts: Double = 0
+        let counted = try ProcessInspection.eventually(timeout: 20) { () throws -> Bool in
+            restarts = Self.samples(try daemon.client().get("/metrics").text)[#"par_agent_restarts_total{agent_id="flaky"}"#] ?? 0
+            return restarts >= 2
+        }
+        #expect(counted, "restarts counted across scrapes: \(restarts)")
+        let later = try ProcessInspection.eventually(timeout: 20) { () throws -> Bool in
+            (Self.samples(try daemon.client().get("/metrics").text)[#"par_agent_restarts_total{agent_id="flaky"}"#] ?? 0) > restarts
+        }
+        #expect(later, "a kept counter goes on counting")
+        #expect(try daemon.client().delete("/supervisor/processes/par-flaky?force=true").status == 200)
+        let gone = try daemon.client().get("/metrics").text
+        #expect(!gone.contains(#"agent_id="flaky""#), "a removed agent leaves no series")
+        #expect(Self.samples(gone)[#"par_agents{state="running"}"#] == 0)
+
+        #expect(try daemon.spawn("flaky", package: try daemon.install(sleeperPackage())).status == 200)
+        try daemon.waitFor("par-flaky") { state($0) == "running" }
+        let again = Self.samples(try daemon.client().get("/metrics").text)
+        #expect(again[#"par_agent_restarts_total{agent_id="flaky"}"#] == 0, "a new agent under the old name starts at 0")
+        #expect(again[#"par_agent_up{agent_id="flaky"}"#] != nil)
+    }
+
     @Test func proxyFailuresAreCountedByReason() throws {
         let daemon = try echoDaemon(["--proxy-timeout", "1"])
         defer { daemon.stop() }

@@ -4,6 +4,7 @@ import PARCore
 import PARLogs
 import PARSupervisor
 import Prometheus
+import Synchronization
 
 /// `GET /metrics`: the Prometheus text format, built at scrape time from the supervisor's
 /// state, the proxy's counters and the log store, so an agent that is gone leaves no
@@ -12,13 +13,21 @@ import Prometheus
 struct MetricsRoutes: Sendable {
     let supervisor: Supervisor
     let traffic: ProxyTraffic
+    /// Kept across scrapes: a series is made once, not per scrape.
+    var exposition = KeptExposition()
 
     func register(on router: Router<some RequestContext>) {
         router.get("/metrics") { _, _ in try await self.scrape() }
     }
 
     private func scrape() async throws -> Response {
-        let metrics = Exposition()
+        let bytes = exposition.scrape { metrics in fill(&metrics) }
+        var buffer = ByteBuffer()
+        buffer.writeBytes(bytes)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: ResponseBody(byteBuffer: buffer))
+    }
+
+    private func fill(_ metrics: inout KeptExposition.Scrape) {
         let statuses = supervisor.statuses()
         metrics.gauge("uptime", unit: "seconds", "Seconds since the daemon started.", Date().timeIntervalSince(supervisor.startedAt))
 
@@ -76,26 +85,82 @@ struct MetricsRoutes: Sendable {
         metrics.gauge("log_live_subscribers", "Open live log tails.", Double(logs.hub.subscriberCount))
         metrics.gauge("log_store_write_failing", "1 while the log store cannot write (a full disk): agents' output waits, nothing is dropped.", logs.writeFault == nil ? 0 : 1)
         metrics.counter("log_store_lost_lines", "Lines never stored: the daemon stopped while the log store could not write.", UInt64(logs.lostLines))
-
-        var buffer = ByteBuffer()
-        buffer.writeBytes(metrics.registry.emitToBuffer())
-        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: ResponseBody(byteBuffer: buffer))
     }
 }
 
-/// One scrape's registry, with every name under the `par` namespace.
-private struct Exposition {
-    let registry = PrometheusCollectorRegistry()
-
-    func gauge(_ name: String, unit: String = "", _ help: String, labels: [(String, String)] = [], _ value: Double) {
-        registry.makeGauge(descriptor: Self.descriptor(name, unit: unit, help), labels: labels).set(value)
+/// The scrape's registry, kept from one scrape to the next: making a series (validating
+/// and sorting its labels, rendering its prefix) is most of what a scrape cost when the
+/// registry was new each time (about 1 ms for 44 agents). Each scrape sets every series it
+/// names and unregisters the ones it did not, so an agent that is gone leaves no stale
+/// series. Scrapes take turns (the registry's values belong to one scrape at a time).
+final class KeptExposition: Sendable {
+    fileprivate struct Key: Hashable {
+        var name: String
+        var labels: [String]
     }
 
-    func counter(_ name: String, _ help: String, labels: [(String, String)] = [], _ value: UInt64) {
-        registry.makeCounter(descriptor: Self.descriptor(name, unit: "total", help), labels: labels).increment(by: Int64(value))
+    fileprivate struct Series {
+        var gauges: [Key: Gauge] = [:]
+        /// Counters only go up; the last value set, so the next scrape adds the difference.
+        var counters: [Key: (counter: Counter, value: UInt64)] = [:]
     }
 
-    private static func descriptor(_ name: String, unit: String, _ help: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(namespace: "par", metricName: name, unitName: unit, helpText: help)
+    private let registry = PrometheusCollectorRegistry()
+    private let series = Mutex(Series())
+
+    /// What one scrape names; every name is under the `par` namespace.
+    struct Scrape: ~Copyable {
+        fileprivate let registry: PrometheusCollectorRegistry
+        fileprivate var series: Series
+        fileprivate var seen: Set<Key> = []
+
+        mutating func gauge(_ name: String, unit: String = "", _ help: String, labels: [(String, String)] = [], _ value: Double) {
+            let key = Key(name: name + unit, labels: labels.flatMap { [$0.0, $0.1] })
+            seen.insert(key)
+            if let gauge = series.gauges[key] {
+                gauge.set(value)
+            } else {
+                let gauge = registry.makeGauge(descriptor: Self.descriptor(name, unit: unit, help), labels: labels)
+                gauge.set(value)
+                series.gauges[key] = gauge
+            }
+        }
+
+        mutating func counter(_ name: String, _ help: String, labels: [(String, String)] = [], _ value: UInt64) {
+            let key = Key(name: name, labels: labels.flatMap { [$0.0, $0.1] })
+            seen.insert(key)
+            if let kept = series.counters[key], kept.value <= value {
+                if value > kept.value { kept.counter.increment(by: Int64(value - kept.value)) }
+                series.counters[key] = (kept.counter, value)
+                return
+            }
+            // New, or it went down (a new agent under an old name): a counter of its own.
+            if let kept = series.counters[key] { registry.unregisterCounter(kept.counter) }
+            let counter = registry.makeCounter(descriptor: Self.descriptor(name, unit: "total", help), labels: labels)
+            counter.increment(by: Int64(value))
+            series.counters[key] = (counter, value)
+        }
+
+        private static func descriptor(_ name: String, unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "par", metricName: name, unitName: unit, helpText: help)
+        }
+    }
+
+    /// Runs `fill`, drops what it did not name, and renders the text exposition.
+    func scrape(_ fill: (inout Scrape) -> Void) -> [UInt8] {
+        series.withLock { series in
+            var scrape = Scrape(registry: registry, series: series)
+            fill(&scrape)
+            for (key, gauge) in scrape.series.gauges where !scrape.seen.contains(key) {
+                registry.unregisterGauge(gauge)
+                scrape.series.gauges[key] = nil
+            }
+            for (key, kept) in scrape.series.counters where !scrape.seen.contains(key) {
+                registry.unregisterCounter(kept.counter)
+                scrape.series.counters[key] = nil
+            }
+            series = scrape.series
+            return registry.emitToBuffer()
+        }
     }
 }
