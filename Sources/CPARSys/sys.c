@@ -232,10 +232,29 @@ struct spawn_child {
     const char *const *cgroup_procs;
     int cgroup_count;
     int nice;
+    int group_nice;
     long uid, gid;
     long max_fd;
     int report_fd;
 };
+
+/* The new session's scheduling group takes `nice` (before the child drops root, which
+ * lowering it needs). Best effort: without autogroups the file refuses it, and the
+ * agent runs as it would have. Formats by hand: async-signal-safe calls only. */
+static void write_group_nice(int nice) {
+    char text[8];
+    int length = 0;
+    unsigned magnitude = nice < 0 ? (unsigned)(-nice) : (unsigned)nice;
+    if (nice < 0) text[length++] = '-';
+    if (magnitude >= 10) text[length++] = (char)('0' + magnitude / 10 % 10);
+    text[length++] = (char)('0' + magnitude % 10);
+    text[length++] = '\n';
+    int fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+    if (fd == -1) return;
+    ssize_t ignored = write(fd, text, (size_t)length);
+    (void)ignored;
+    close(fd);
+}
 
 /* Runs in the child, which shares the daemon's memory: async-signal-safe calls only,
  * and it never returns (exec, or report and _exit). */
@@ -243,6 +262,7 @@ static int spawn_child_main(void *context) {
     const struct spawn_child *c = context;
     int report = c->report_fd;
     if (setsid() == -1) report_and_exit(report, 0);
+    if (c->group_nice != 0) write_group_nice(c->group_nice);
     for (int i = 0; i < c->cgroup_count; i++) {
         int fd = open(c->cgroup_procs[i], O_WRONLY | O_CLOEXEC);
         if (fd == -1) report_and_exit(report, 1);
@@ -350,7 +370,7 @@ static long clone3_on_stack(struct clone_args *args, int (*main)(void *), void *
 pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
                 const char *cwd, int stdout_fd, int stderr_fd,
                 const char *const cgroup_procs[], int cgroup_count, int cgroup_fd, int nice,
-                long uid, long gid, int *failed_stage) {
+                int group_nice, long uid, long gid, int *failed_stage) {
     int report[2];
     *failed_stage = 0;
     if (pipe2(report, O_CLOEXEC) == -1) return -1;
@@ -359,7 +379,7 @@ pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
     if (max_fd < 0 || max_fd > 1048576) max_fd = 1048576;
     struct spawn_child child = {
         .path = path, .argv = argv, .envp = envp, .cwd = cwd, .stdout_fd = stdout_fd, .stderr_fd = stderr_fd,
-        .cgroup_procs = cgroup_procs, .cgroup_count = cgroup_count, .nice = nice, .uid = uid, .gid = gid,
+        .cgroup_procs = cgroup_procs, .cgroup_count = cgroup_count, .nice = nice, .group_nice = group_nice, .uid = uid, .gid = gid,
         .max_fd = max_fd, .report_fd = report[1],
     };
     sigset_t all, previous;

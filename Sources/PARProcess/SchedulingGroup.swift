@@ -11,11 +11,21 @@ import Glibc
 /// soak measured status p99 at 25-47 ms on 2 cores with 14 busy agents, 1.9 ms with the
 /// daemon's group at nice -10). A group's nice is set through `/proc/self/autogroup`;
 /// lowering it needs root. Agents' own groups are new and keep nice 0.
+///
+/// A process whose session was begun without a group (init's own session, where some
+/// container runtimes and CI runners start programs) is in the kernel's default group: the
+/// kernel prints nothing for it and refuses to change its weight, and each of the daemon's
+/// threads weighs as much as a whole agent. Starting a session of its own is not open to a
+/// daemon that leads its process group (as any program started by a shell or by Foundation's
+/// `Process` does), so there the agents' groups are given the opposite nice instead: the
+/// same ratio, set by each agent's child before it drops root.
 public enum SchedulingGroup {
     public enum Outcome: Equatable, Sendable {
         /// The daemon's group now has this nice.
         case set(group: String, nice: Int)
-        /// The kernel does not group by session (or cgroups decide instead): nothing to do.
+        /// The daemon is in the kernel's default group: each agent's group gets this nice.
+        case agentsInstead(nice: Int)
+        /// The kernel does not group by session: nothing to do.
         case noAutogroups
         /// Refused (not root, or the kernel said no), with why.
         case refused(String)
@@ -24,6 +34,12 @@ public enum SchedulingGroup {
     public static func setNice(_ nice: Int, autogroupSwitch: String = "/proc/sys/kernel/sched_autogroup_enabled", ownGroup: String = "/proc/self/autogroup") -> Outcome {
         guard let enabled = try? String(contentsOfFile: autogroupSwitch, encoding: .utf8), enabled.trimmingCharacters(in: .whitespacesAndNewlines) == "1" else {
             return .noAutogroups
+        }
+        guard let before = try? String(contentsOfFile: ownGroup, encoding: .utf8) else {
+            return .refused("cannot open \(ownGroup): \(String(cString: strerror(errno)))")
+        }
+        if before.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            return .agentsInstead(nice: min(19, max(-20, -nice)))
         }
         let fd = open(ownGroup, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { return .refused("cannot open \(ownGroup): \(String(cString: strerror(errno)))") }

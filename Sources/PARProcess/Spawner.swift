@@ -38,13 +38,18 @@ public struct SpawnConfinement: Sendable, Equatable {
     /// A cgroup v2 folder the child is created in (clone3 with CLONE_INTO_CGROUP).
     public var cgroupDirectory: String?
     public var nice: Int32
+    /// The nice of the scheduling group the child's new session makes (autogroups; 0
+    /// leaves it): how agents weigh less than the daemon where the daemon's own group is
+    /// the kernel's default one and cannot be weighed (see `SchedulingGroup`).
+    public var groupNice: Int32
 
     /// The user and group the agent runs as (supplementary groups cleared, no new
     /// privileges); nil runs it as the daemon's own.
     public var identity: AgentIdentity?
 
-    public init(cgroupProcsFiles: [String] = [], cgroupDirectory: String? = nil, nice: Int32 = 0, identity: AgentIdentity? = nil) {
+    public init(cgroupProcsFiles: [String] = [], cgroupDirectory: String? = nil, nice: Int32 = 0, groupNice: Int32 = 0, identity: AgentIdentity? = nil) {
         self.identity = identity
+        self.groupNice = groupNice
         self.cgroupProcsFiles = cgroupProcsFiles
         self.cgroupDirectory = cgroupDirectory
         self.nice = nice
@@ -85,7 +90,7 @@ public enum Spawner {
             withCStrings(envStrings) { cEnv in
                 withCStrings(confinement.cgroupProcsFiles) { cGroups in
                     par_spawn(executable, cArgv, cEnv, workingDirectory, out[1], err[1],
-                              UnsafePointer(OpaquePointer(cGroups)), Int32(confinement.cgroupProcsFiles.count), cgroupFD, confinement.nice,
+                              UnsafePointer(OpaquePointer(cGroups)), Int32(confinement.cgroupProcsFiles.count), cgroupFD, confinement.nice, confinement.groupNice,
                               confinement.identity.map { Int($0.uid) } ?? -1, confinement.identity.map { Int($0.gid) } ?? -1, &stage)
                 }
             }

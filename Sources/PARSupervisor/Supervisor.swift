@@ -529,7 +529,7 @@ public actor Supervisor {
         guard let plan = record.plan else { throw .setup(step: "find the launch plan (the agent was never prepared)", errno: ENOENT) }
         let confinement = SpawnConfinement(
             cgroupProcsFiles: record.cgroup?.procsFiles ?? [], cgroupDirectory: record.cgroup?.cloneDirectory, nice: Int32(record.spec.limits.nice),
-            identity: record.identity
+            groupNice: config.agentGroupNice, identity: record.identity
         )
         let spawned = try Spawner.spawn(executable: plan.executable, argv: plan.argv, environment: plan.environment, workingDirectory: plan.workingDirectory, confinement: confinement)
         record.run += 1

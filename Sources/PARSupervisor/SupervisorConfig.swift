@@ -40,6 +40,9 @@ public struct SupervisorConfig: Sendable {
     public var restartBurst: Int
     /// A reload restarts changed agents the rolling way (next run ready before the old one stops).
     public var rollingReloads = false
+    /// The nice of each agent's scheduling group (0: the kernel's default), set where the
+    /// daemon's own group cannot be weighed (`SchedulingGroup.Outcome.agentsInstead`).
+    public var agentGroupNice: Int32 = 0
 
     public init(
         dataDirectory: URL,

@@ -191,7 +191,7 @@ struct Serve: AsyncParsableCommand {
             parentWatch = nil
         }
         Self.raiseOpenFileLimit()
-        Self.weighControlPlane(options.controlPlaneNice, logger: logger)
+        let agentGroupNice = Self.weighControlPlane(options.controlPlaneNice, logger: logger)
         // A daemon started with stdin, stdout or stderr closed would hand those numbers to
         // agents' pipes; fill them with /dev/null first.
         for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 { _ = open("/dev/null", O_RDWR) }
@@ -229,7 +229,8 @@ struct Serve: AsyncParsableCommand {
             logger.warning("listening beyond loopback; the management API is guarded by the token only, so put TLS in front", metadata: ["host": "\(host)"])
         }
         let displayHost = host.contains(":") ? "[\(host)]" : host
-        let config = options.supervisorConfig(dataURL: dataURL, supervisorURL: "http://\(displayHost == "0.0.0.0" ? "127.0.0.1" : displayHost):\(port)")
+        var config = options.supervisorConfig(dataURL: dataURL, supervisorURL: "http://\(displayHost == "0.0.0.0" ? "127.0.0.1" : displayHost):\(port)")
+        config.agentGroupNice = agentGroupNice
         let agentClient = APIServer.makeAgentClient()
         let supervisor: Supervisor
         do {
@@ -375,18 +376,24 @@ struct Serve: AsyncParsableCommand {
 }
 
 extension Serve {
-    /// The control plane wins under load: the daemon's scheduling group gets `nice`.
-    static func weighControlPlane(_ nice: Int, logger: Logger) {
-        guard nice != 0 else { return }
+    /// The control plane wins under load: the daemon's scheduling group gets `nice`, or,
+    /// where its group is the kernel's default one, each agent's group the opposite.
+    /// Returns the nice for agents' groups (0: theirs stay as the kernel makes them).
+    static func weighControlPlane(_ nice: Int, logger: Logger) -> Int32 {
+        guard nice != 0 else { return 0 }
         switch SchedulingGroup.setNice(nice) {
         case .set(let group, let nice):
             logger.debug("the daemon's scheduling group has nice \(nice)", metadata: ["group": "\(group)"])
+        case .agentsInstead(let agentsNice):
+            logger.info("the daemon is in the kernel's default scheduling group (its session was begun without one), whose weight cannot change: each agent's group gets nice \(agentsNice) instead (to give the daemon a group, start it with setsid or as a systemd service)")
+            return Int32(agentsNice)
         case .noAutogroups:
             break
         case .refused(let why):
             // As a user, agents are the user's too; the kernel's usual fairness applies.
             logger.info("the daemon's scheduling group keeps its nice: \(why); under load each busy agent weighs as much as the daemon (run it as root or under systemd with CPUWeight)")
         }
+        return 0
     }
 
     /// The dashboard's port, or nil for none. An explicit port that is taken stops the

@@ -1,4 +1,5 @@
 import Foundation
+import PARCore
 import PARProcess
 import Testing
 
@@ -23,11 +24,44 @@ struct SchedulingGroupTests {
     @Test func theNiceIsWrittenWhereTheKernelGroupsBySession() throws {
         let (switchPath, group, folder) = try files(switch: "1\n")
         defer { try? FileManager.default.removeItem(at: folder) }
-        guard case .set = SchedulingGroup.setNice(-10, autogroupSwitch: switchPath, ownGroup: group) else {
+        guard case .set(_, -10) = SchedulingGroup.setNice(-10, autogroupSwitch: switchPath, ownGroup: group) else {
             Issue.record("not set")
             return
         }
         #expect(try String(contentsOfFile: group, encoding: .utf8).hasPrefix("-10\n"))
+    }
+
+    /// The kernel prints nothing for its default group (a session begun without one, as
+    /// init's is) and refuses to change its weight: the agents' groups take the opposite.
+    @Test(arguments: [(-10, 10), (-20, 19), (5, -5)])
+    func fromTheKernelsDefaultGroupTheAgentsWeighLessInstead(nice: Int, agents: Int) throws {
+        let (switchPath, group, folder) = try files(switch: "1\n")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try "".write(toFile: group, atomically: true, encoding: .utf8)
+        #expect(SchedulingGroup.setNice(nice, autogroupSwitch: switchPath, ownGroup: group) == .agentsInstead(nice: agents))
+        #expect(try String(contentsOfFile: group, encoding: .utf8) == "", "nothing written to the default group")
+    }
+
+    /// The mechanism against the real kernel: a child's new session is a group of its own,
+    /// and it takes the nice it is given before exec (as root, before dropping it).
+    @Test(.enabled(if: getuid() == 0 && (try? String(contentsOfFile: "/proc/sys/kernel/sched_autogroup_enabled", encoding: .utf8))?.hasPrefix("1") == true, "needs root and the kernel's autogroups"))
+    func aChildsSessionGroupTakesTheNiceItIsGiven() throws {
+        let ownGroup = try String(contentsOfFile: "/proc/self/autogroup", encoding: .utf8)
+        for groupNice: Int32 in [10, 0] {
+            let child = try Spawner.spawn(
+                executable: "/bin/sleep", argv: ["sleep", "30"], environment: [:], workingDirectory: "/",
+                confinement: SpawnConfinement(groupNice: groupNice, identity: AgentIdentity(uid: 65534, gid: 65534))
+            )
+            defer {
+                kill(child.pid, SIGKILL)
+                var status: Int32 = 0
+                waitpid(child.pid, &status, 0)
+                for fd in [child.pidfd, child.stdoutFD, child.stderrFD] { close(fd) }
+            }
+            let group = try String(contentsOfFile: "/proc/\(child.pid)/autogroup", encoding: .utf8)
+            #expect(group.hasSuffix("nice \(groupNice)\n"), "\(group)")
+            #expect(group.split(separator: " ").first != ownGroup.split(separator: " ").first)
+        }
     }
 
     @Test func withoutAutogroupsNothingIsTouched() throws {

@@ -63,7 +63,8 @@ int par_set_child_subreaper(void);
 /// back to their default disposition and an empty signal mask, in directory `cwd`.
 /// Before it executes the program, the child writes itself into each of the
 /// `cgroup_count` cgroup.procs files and applies `nice`, so nothing it runs ever
-/// lives outside its limits.
+/// lives outside its limits. A `group_nice` other than 0 is given to the scheduling group
+/// (autogroup) its new session makes, where the kernel has them; best effort.
 /// With `cgroup_fd` (a cgroup v2 folder) >= 0 the child is born inside that cgroup
 /// (clone3 with CLONE_INTO_CGROUP): no migration, no moment outside it.
 /// Returns the pid, or -1 with errno set and `*failed_stage` naming the step that failed
@@ -71,7 +72,7 @@ int par_set_child_subreaper(void);
 pid_t par_spawn(const char *path, char *const argv[], char *const envp[],
                 const char *cwd, int stdout_fd, int stderr_fd,
                 const char *const cgroup_procs[], int cgroup_count, int cgroup_fd, int nice,
-                long uid, long gid, int *failed_stage);
+                int group_nice, long uid, long gid, int *failed_stage);
 
 /* Raises the calling thread's nice value (lower priority); other threads keep theirs. */
 int par_lower_thread_priority(int nice);

@@ -100,7 +100,7 @@ extension Supervisor {
                 executable: plan.executable, argv: plan.argv, environment: plan.environment, workingDirectory: plan.workingDirectory,
                 confinement: SpawnConfinement(
                     cgroupProcsFiles: group?.procsFiles ?? [], cgroupDirectory: group?.cloneDirectory, nice: Int32(spec.limits.nice),
-                    identity: current.identity
+                    groupNice: config.agentGroupNice, identity: current.identity
                 )
             )
         } catch {
