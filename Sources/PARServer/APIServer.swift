@@ -87,8 +87,9 @@ public enum APIServer {
         let router = Router(context: PARRequestContext.self)
         // Only the dashboard's own port lets a cookie stand for the token.
         let sessions = surface == .dashboard ? UISessions(lifetimeSeconds: options.uiSessionSeconds) : nil
+        let routeMethods = RouteMethods()
         let security = { (guardsProxy: Bool) in
-            SecurityMiddleware<PARRequestContext>(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: guardsProxy, sessions: sessions)
+            SecurityMiddleware<PARRequestContext>(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: guardsProxy, sessions: sessions, routeMethods: routeMethods)
         }
         router.add(middleware: security(options.proxyRequiresToken))
         ManagementRoutes(supervisor: supervisor, maxBodyBytes: options.maxBodyBytes, version: options.version, reload: options.reload).register(on: router)
@@ -97,7 +98,7 @@ public enum APIServer {
         MetricsRoutes(supervisor: supervisor, traffic: traffic).register(on: router)
         OpenAPIRoutes().register(on: router)
         let webSocketRouter = Router(context: PARWebSocketContext.self)
-        let webSocketSecurity = SecurityMiddleware<PARWebSocketContext>(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken, sessions: sessions)
+        let webSocketSecurity = SecurityMiddleware<PARWebSocketContext>(token: options.token, maxBodyBytes: options.maxBodyBytes, guardsProxy: options.proxyRequiresToken, sessions: sessions, routeMethods: routeMethods)
         switch surface {
         case .publicPort:
             UIRoutes(token: options.token, mode: .elsewhere(options.dashboard)).register(on: router)
@@ -111,6 +112,7 @@ public enum APIServer {
         }
         // The log tail is management API: it needs the token whatever the proxy's setting.
         logRoutes.registerWebSocket(on: webSocketRouter.group().add(middleware: webSocketSecurity))
+        routeMethods.record(router.routes.map { ($0.path, $0.method) } + webSocketRouter.routes.map { ($0.path, .get) })
         return (router, webSocketRouter)
     }
 

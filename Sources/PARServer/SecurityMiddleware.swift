@@ -15,6 +15,8 @@ struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The dashboard's sessions: a valid session cookie stands for the token, with its CSRF
     /// token on every state-changing request.
     var sessions: UISessions? = nil
+    /// What each route takes: a known path with another method is 405, not 404.
+    var routeMethods: RouteMethods? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -23,11 +25,14 @@ struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             return try error.response(from: request, context: context)
         } catch let error as HTTPError where error.status == .notFound {
+            let allowed = routeMethods?.allowed(for: request.uri.path) ?? []
+            guard allowed.isEmpty || allowed.contains(request.method) else {
+                return try Self.methodNotAllowed(request, allowed: allowed).response(from: request, context: context)
+            }
             return try APIError(.notFound, "not found", detail: "no route \(request.method) \(request.uri.path); see GET /supervisor/status, POST /supervisor/spawn, GET /supervisor/logs, GET /runtime/health")
                 .response(from: request, context: context)
         } catch let error as HTTPError where error.status == .methodNotAllowed {
-            return try APIError(.methodNotAllowed, "method not allowed", detail: "\(request.method) is not accepted on \(request.uri.path)")
-                .response(from: request, context: context)
+            return try Self.methodNotAllowed(request, allowed: routeMethods?.allowed(for: request.uri.path) ?? []).response(from: request, context: context)
         } catch let error as HTTPResponseError {
             return try APIError(error.status, error.status.reasonPhrase.lowercased(), detail: "\(error)")
                 .response(from: request, context: context)
@@ -36,6 +41,16 @@ struct SecurityMiddleware<Context: RequestContext>: RouterMiddleware {
             return try APIError(.internalServerError, "internal error", detail: "\(error)")
                 .response(from: request, context: context)
         }
+    }
+
+    /// 405 naming what the path takes, in the body and in `Allow`.
+    static func methodNotAllowed(_ request: Request, allowed: [HTTPRequest.Method]) -> APIError {
+        let list = allowed.map(\.rawValue).joined(separator: ", ")
+        var refusal = APIError(.methodNotAllowed, "method not allowed", detail: allowed.isEmpty
+            ? "\(request.method) is not accepted on \(request.uri.path)"
+            : "\(request.uri.path) takes \(list), not \(request.method)")
+        if !allowed.isEmpty { refusal.headers[.allow] = list }
+        return refusal
     }
 
     private func check(_ request: Request) throws {

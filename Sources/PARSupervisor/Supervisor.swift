@@ -125,7 +125,7 @@ public actor Supervisor {
             throw SupervisorError.internalFailure(error.description)
         }
         self.reactor = reactor
-        self.helpers = HelperProcesses(reactor: reactor, pidDirectory: config.pidDirectory)
+        self.helpers = HelperProcesses(reactor: reactor, pidDirectory: config.pidDirectory, groupNice: config.agentGroupNice)
         var environmentSettings = config.environments
         environmentSettings.agentsRunAsOtherUsers = config.agentUsers != nil
         let identities = config.agentUsers.map(IdentityLedger.init(range:))

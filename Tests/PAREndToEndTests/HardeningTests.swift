@@ -45,6 +45,31 @@ struct HardeningTests {
         #expect(try anonymous.request("GET", "/runtime/health").status == 200)
     }
 
+    /// A known path asked with a method it does not take is 405 with `Allow` and a body
+    /// naming what it takes; an unknown path stays 404; the token is still asked first.
+    @Test func aWrongMethodOnAKnownPathIsMethodNotAllowed() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let connection = HTTPConnection(port: daemon.port)
+        let auth = ["Authorization": "Bearer \(daemon.token)"]
+        for (method, path, allow) in [
+            ("DELETE", "/supervisor/status", "GET"),
+            ("PUT", "/supervisor/processes/par-nobody", "DELETE, GET"),
+            ("GET", "/supervisor/spawn", "POST"),
+            ("POST", "/supervisor/logs/ws", "GET"),
+            ("PATCH", "/runtime/health", "GET"),
+        ] {
+            let answer = try connection.request(method, path, headers: auth)
+            #expect(answer.status == 405, "\(method) \(path): \(answer.status) \(answer.text)")
+            #expect(answer.headers["allow"] == allow, "\(method) \(path): \(answer.headers)")
+            #expect(answer.json["error"] as? String == "method not allowed")
+            #expect((answer.json["detail"] as? String)?.contains("takes \(allow)") == true, "\(answer.text)")
+        }
+        #expect(try connection.request("PUT", "/supervisor/nothing", headers: auth).status == 404)
+        #expect(try connection.request("GET", "/supervisor/processes/par-nobody", headers: auth).status == 404, "a route's own 404 stays")
+        #expect(try connection.request("DELETE", "/supervisor/status").status == 401)
+    }
+
     @Test func agentThatCrashedForGoodNoLongerCountsAsLive() throws {
         let daemon = try DaemonHarness(extraArguments: ["--max-agents", "1"])
         defer { daemon.stop() }

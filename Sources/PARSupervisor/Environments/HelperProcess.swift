@@ -17,10 +17,13 @@ final class HelperProcesses: Sendable {
     private let reactor: ProcessReactor
     private let pidDirectory: URL
     private let running = Mutex<Set<Int32>>([])
+    /// Installs weigh what agents weigh against the daemon (`SupervisorConfig.agentGroupNice`).
+    private let groupNice: Int32
 
-    init(reactor: ProcessReactor, pidDirectory: URL) {
+    init(reactor: ProcessReactor, pidDirectory: URL, groupNice: Int32 = 0) {
         self.reactor = reactor
         self.pidDirectory = pidDirectory
+        self.groupNice = groupNice
     }
 
     /// Pids the orphan reaper must not touch.
@@ -42,7 +45,7 @@ final class HelperProcesses: Sendable {
     ) async throws(SpawnError) -> Outcome {
         let spawned = try Spawner.spawn(
             executable: argv[0], argv: argv, environment: environment, workingDirectory: workingDirectory,
-            confinement: SpawnConfinement(identity: identity)
+            confinement: SpawnConfinement(groupNice: groupNice, identity: identity)
         )
         running.withLock { _ = $0.insert(spawned.pid) }
         let pidFile = pidDirectory.appendingPathComponent("_helper-\(spawned.pid).pid")
