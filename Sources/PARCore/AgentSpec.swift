@@ -52,6 +52,45 @@ public struct AgentSpec: Sendable, Equatable {
         self.logRetention = logRetention
     }
 
+    /// This spec with the fields a restart's body gives as `null` put back to what a spawn
+    /// without them gets (the supervisor's defaults, no limit, no override), so a restart
+    /// can lift a limit as well as change one. `agent_id` and `package_path` cannot be
+    /// cleared: `null` leaves them. Clearing `memory_limit_mb` clears the swap on top of it.
+    public func clearing(_ fields: Set<String>, defaults: AgentSpecDefaults) -> AgentSpec {
+        var spec = self
+        for field in fields {
+            switch field {
+            case "package_id": spec.packageID = nil
+            case "env_vars": spec.env = [:]
+            case "restart_policy": spec.restart.policy = defaults.restart.policy
+            case "max_restarts": spec.restart.maxRestarts = defaults.restart.maxRestarts
+            case "restart_delay_seconds": spec.restart.delaySeconds = defaults.restart.delaySeconds
+            case "backoff_multiplier": spec.restart.backoffMultiplier = defaults.restart.backoffMultiplier
+            case "max_restart_delay_seconds": spec.restart.maxDelaySeconds = defaults.restart.maxDelaySeconds
+            case "stable_seconds": spec.restart.stableSeconds = defaults.restart.stableSeconds
+            case "backoff_jitter": spec.restart.jitterFraction = defaults.restart.jitterFraction
+            case "start_limit_burst": spec.restart.startLimitBurst = defaults.restart.startLimitBurst
+            case "start_limit_interval_seconds": spec.restart.startLimitIntervalSeconds = defaults.restart.startLimitIntervalSeconds
+            case "success_exit_codes": spec.successExitStatuses = nil
+            case "no_restart_exit_codes": spec.noRestartExitStatuses = nil
+            case "stop_timeout_seconds": spec.stopTimeoutSeconds = defaults.stopTimeoutSeconds
+            case "memory_limit_mb":
+                spec.limits.memoryMB = nil
+                spec.limits.memorySwapMB = nil
+            case "memory_swap_mb": spec.limits.memorySwapMB = nil
+            case "cpu_limit": spec.limits.cpu = nil
+            case "pids_limit": spec.limits.pidsLimit = nil
+            case "nice": spec.limits.nice = 0
+            case "enforce_limits": spec.enforceLimits = true
+            case "health_check": spec.healthCheck = nil
+            case "log_retention": spec.logRetention = nil
+            case "depends_on": spec.dependencies = []
+            default: break
+            }
+        }
+        return spec
+    }
+
     /// Parses and validates the seed's spawn body.
     /// - Parameters:
     ///   - defaults: the supervisor's defaults for fields the request leaves out.
@@ -60,6 +99,7 @@ public struct AgentSpec: Sendable, Equatable {
     public static func parse(
         _ fields: inout JSONFields, defaults: AgentSpecDefaults, base: AgentSpec? = nil
     ) throws(ValidationError) -> AgentSpec {
+        let base = base?.clearing(fields.nullFields, defaults: defaults)
         let agentID: AgentID
         if let base {
             if let given = try fields.string("agent_id"), given != base.agentID.rawValue {

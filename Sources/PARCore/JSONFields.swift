@@ -29,6 +29,9 @@ public struct JSONFields {
 
     public var isEmpty: Bool { object.isEmpty }
 
+    /// The fields given as `null`.
+    public var nullFields: Set<String> { Set(object.filter { $0.value is NSNull }.keys) }
+
     private mutating func raw(_ key: String) -> Any? {
         seen.insert(key)
         guard let value = object[key], !(value is NSNull) else { return nil }
@@ -120,9 +123,11 @@ public struct JSONFields {
     public func rejectUnknown(allowed extra: Set<String> = []) throws(ValidationError) {
         let unknown = Set(object.keys).subtracting(seen).subtracting(extra).sorted()
         guard let first = unknown.first else { return }
+        let accepted = seen.union(extra).sorted()
         throw ValidationError(
             field: first,
-            reason: "unknown field\(unknown.count > 1 ? "s " + unknown.joined(separator: ", ") : ""); accepted fields are \(seen.union(extra).sorted().joined(separator: ", "))"
+            reason: "unknown field\(unknown.count > 1 ? "s " + unknown.joined(separator: ", ") : ""); "
+                + (accepted.isEmpty ? "this request takes no fields: send {} or no body" : "accepted fields are \(accepted.joined(separator: ", "))")
         )
     }
 

@@ -185,6 +185,16 @@ struct AgentSpecParseTests {
         let error = try #require(throws: ValidationError.self) { try JSONFields(body: Data(text.utf8)) }
         #expect(error.field == "body")
     }
+
+    /// An unknown field is named with what the request takes; a request that takes none says so.
+    @Test func anUnknownFieldIsRefusedWithWhatIsAccepted() throws {
+        var fields = try JSONFields(body: Data(#"{"name": "a", "x": 1}"#.utf8))
+        _ = try fields.string("name")
+        let named = try #require(throws: ValidationError.self) { try fields.rejectUnknown() }
+        #expect(named.field == "x" && named.reason.hasSuffix("accepted fields are name"), "\(named)")
+        let none = try #require(throws: ValidationError.self) { try JSONFields(body: Data(#"{"x": 1}"#.utf8)).rejectUnknown() }
+        #expect(none.field == "x" && none.reason.contains("takes no fields: send {} or no body"), "\(none)")
+    }
 }
 
 @Suite("AgentSpec.parse for restart")
@@ -235,6 +245,41 @@ struct AgentSpecRestartTests {
     @Test func aReservedVariableIsRefusedOnRestartToo() throws {
         let error = try #require(throws: ValidationError.self) { try parseSpec(#"{"env_vars": {"PORT": "1"}}"#, base: base) }
         #expect(error.field == "env_vars.PORT")
+    }
+
+    /// Every field a spawn takes, none at its default.
+    static let everyField: [String: String] = [
+        "package_id": #""com.example.w@2""#, "env_vars": #"{"B": "2"}"#,
+        "restart_policy": #""on-failure""#, "max_restarts": "9", "restart_delay_seconds": "3",
+        "backoff_multiplier": "4", "max_restart_delay_seconds": "90", "stable_seconds": "45",
+        "backoff_jitter": "0.5", "start_limit_burst": "7", "start_limit_interval_seconds": "20",
+        "success_exit_codes": "[3]", "no_restart_exit_codes": "[4]", "stop_timeout_seconds": "8",
+        "memory_limit_mb": "256", "memory_swap_mb": "64", "cpu_limit": "0.5", "pids_limit": "100",
+        "nice": "5", "enforce_limits": "false", "health_check": #"{"path": "/ready"}"#,
+        "log_retention": #"{"max_entries": 1000}"#, "depends_on": #"["db"]"#,
+    ]
+
+    static func spawnBody(without removed: Set<String>) -> String {
+        let fields = everyField.filter { !removed.contains($0.key) }.map { "\"\($0.key)\": \($0.value)" }
+        return "{" + (["\"agent_id\": \"worker\"", "\"package_path\": \"/pkgs/w.apkg\""] + fields).joined(separator: ", ") + "}"
+    }
+
+    /// `null` on restart gives what a spawn without the field gets, for every field (so a
+    /// limit can be lifted); clearing the memory limit clears the swap on top of it.
+    @Test(arguments: everyField.keys.sorted())
+    func nullOnRestartIsWhatASpawnWithoutTheFieldGets(field: String) throws {
+        let defaults = AgentSpecDefaults(restart: RestartConfig(policy: .never, maxRestarts: 1), stopTimeoutSeconds: 99)
+        let current = try parseSpec(Self.spawnBody(without: []), defaults: defaults)
+        let restarted = try parseSpec("{\"\(field)\": null}", defaults: defaults, base: current)
+        let removed: Set<String> = field == "memory_limit_mb" ? [field, "memory_swap_mb"] : [field]
+        #expect(restarted == (try parseSpec(Self.spawnBody(without: removed), defaults: defaults)))
+        #expect(restarted != current, "\(field): null changed nothing")
+    }
+
+    @Test func nullLeavesTheAgentAndItsPackageAndAnUnknownNullIsStillRefused() throws {
+        #expect(try parseSpec(#"{"agent_id": null, "package_path": null}"#, base: base) == base)
+        let error = try #require(throws: ValidationError.self) { try parseSpec(#"{"memory_limit": null}"#, base: base) }
+        #expect(error.field == "memory_limit")
     }
 
     @Test func aRestartDelayAboveTheBasesMaxDelayIsRefused() throws {

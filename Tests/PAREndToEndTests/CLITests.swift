@@ -288,6 +288,15 @@ struct CLITests {
         let badJSON = try parByURL(["spawn", "--agent-id", "x", "--package", package, "--set", "nice=five"], daemon: daemon)
         #expect(badJSON.status != 0)
         #expect(badJSON.output.contains("is not JSON"))
+
+        // par restart changes fields too; null lifts a limit, the rest stay.
+        let firstPID = pid(process)
+        let restarted = try parByURL(["restart", "full", "--set", "memory_limit_mb=null", "--set", "nice=2"], daemon: daemon)
+        #expect(restarted.status == 0, "\(restarted.output.prefix(400))")
+        let after = try daemon.waitFor("par-full", timeout: 20) { state($0) == "running" && pid($0) != firstPID }
+        let lifted = after["limits"] as? [String: Any] ?? [:]
+        #expect(lifted["memory_limit_mb"] == nil || lifted["memory_limit_mb"] is NSNull, "\(lifted)")
+        #expect((lifted["cpu_limit"] as? NSNumber)?.doubleValue == 0.5 && (lifted["nice"] as? NSNumber)?.intValue == 2, "\(lifted)")
     }
 
     /// `par logs -f` outlives a daemon restart: it reconnects with Last-Event-ID and prints

@@ -59,6 +59,35 @@ struct LimitsTests {
         #expect(try daemon.client().get("/runtime/health").status == 200)
     }
 
+    /// A restart that gives a limit as `null` lifts it (the kernel's file says so) and
+    /// keeps the limits it does not name.
+    @Test func aRestartWithNullLiftsAMemoryLimit() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop() }
+        let answer = try daemon.spawn("capped", package: try daemon.install(sleeperPackage()), ["memory_limit_mb": 64, "cpu_limit": 0.5])
+        #expect(answer.status == 200, "\(answer.text)")
+        let before = try daemon.waitFor("par-capped") { state($0) == "running" }
+        func memoryLimit(of pid: Int32) throws -> String {
+            let membership = try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8).split(separator: "\n")
+            if let v1 = membership.first(where: { $0.split(separator: ":")[1].split(separator: ",").contains("memory") }) {
+                let path = v1.split(separator: ":", maxSplits: 2)[2]
+                return try String(contentsOfFile: "/sys/fs/cgroup/memory\(path)/memory.limit_in_bytes", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            let path = try #require(membership.first { $0.hasPrefix("0::") }).dropFirst(3)
+            return try String(contentsOfFile: "/sys/fs/cgroup\(path)/memory.max", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let firstPID = try #require(pid(before))
+        #expect(try memoryLimit(of: firstPID) == String(64 << 20))
+        let restart = try daemon.client().post("/supervisor/restart/par-capped", json: ["memory_limit_mb": NSNull()])
+        #expect(restart.status == 200, "\(restart.text)")
+        let after = try daemon.waitFor("par-capped") { state($0) == "running" && pid($0) != firstPID }
+        let limits = try #require(after["limits"] as? [String: Any])
+        #expect(limits["memory_limit_mb"] is NSNull || limits["memory_limit_mb"] == nil, "\(limits)")
+        #expect((limits["cpu_limit"] as? NSNumber)?.doubleValue == 0.5, "\(limits)")
+        let lifted = try memoryLimit(of: try #require(pid(after)))
+        #expect(lifted == "max" || (UInt64(lifted) ?? 0) >= 1 << 62, "\(lifted)")
+    }
+
     @Test func cpuLimitHoldsForAFourProcessBurner() throws {
         let daemon = try DaemonHarness(extraArguments: ["--sample-interval", "0.25"])
         defer { daemon.stop() }

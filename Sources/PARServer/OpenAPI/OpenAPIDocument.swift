@@ -3151,7 +3151,7 @@ enum OpenAPIDocument {
           },
           "RestartRequest": {
             "type": "object",
-            "description": "The spec fields to change (the rest stay as they are); `{}` or no body restarts with the same spec.",
+            "description": "The spec fields to change (the rest stay as they are); `null` puts a field back to what a spawn without it gets (`{\"memory_limit_mb\": null}` lifts the limit; `agent_id` and `package_path` stay); `{}` or no body restarts with the same spec.",
             "additionalProperties": false,
             "properties": {
               "agent_id": {

@@ -82,14 +82,7 @@ struct Spawn: ParsableCommand {
             "agent_id": agentID,
             "package_path": URL(fileURLWithPath: package).standardizedFileURL.path,
         ]
-        for field in fields {
-            guard let eq = field.firstIndex(of: "=") else { throw ValidationError("--set takes NAME=JSON, got \(field)") }
-            let name = String(field[..<eq]), text = String(field[field.index(after: eq)...])
-            guard let value = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else {
-                throw ValidationError("--set \(name): \(text.debugDescription) is not JSON (quote strings: --set package_id='\"x\"')")
-            }
-            body[name] = value
-        }
+        body.merge(try SpecFieldSetting.parse(fields)) { _, given in given }
         if let packageID { body["package_id"] = packageID }
         var variables: [String: String] = [:]
         if let envFile {
@@ -140,21 +133,42 @@ struct Stop: ParsableCommand {
     }
 }
 
+/// `--set NAME=JSON`, shared by spawn and restart.
+enum SpecFieldSetting {
+    static func parse(_ settings: [String]) throws -> [String: Any] {
+        var body: [String: Any] = [:]
+        for field in settings {
+            guard let eq = field.firstIndex(of: "=") else { throw ValidationError("--set takes NAME=JSON, got \(field)") }
+            let name = String(field[..<eq]), text = String(field[field.index(after: eq)...])
+            guard let value = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else {
+                throw ValidationError("--set \(name): \(text.debugDescription) is not JSON (quote strings: --set package_id='\"x\"')")
+            }
+            body[name] = value
+        }
+        return body
+    }
+}
+
 struct Restart: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Restart a process with its current configuration.")
+    static let configuration = CommandConfiguration(
+        abstract: "Restart a process with its current configuration, or with fields changed.",
+        discussion: "--set NAME=JSON changes one field of its spec for this and later runs (any field of POST /supervisor/spawn), e.g. --set memory_limit_mb=512; --set memory_limit_mb=null lifts the limit (null puts any field back to what a spawn without it gets)."
+    )
     @OptionGroup var connection: Connection
     @Argument(help: "The agent (NAME or par-NAME).") var processID: String
     @Flag(help: "Without downtime: start the next run on a fresh port, switch to it once it is ready, let the old run's requests finish, then stop it.") var rolling = false
     @Option(name: .customLong("drain-timeout"), help: "With --rolling: seconds the old run may take to finish its requests (default: its stop_timeout_seconds).") var drainTimeout: Double?
+    @Option(name: .customLong("set"), help: "NAME=JSON: a spec field to change (repeatable; null puts it back to the default).") var fields: [String] = []
 
     func run() throws {
+        let changes = try SpecFieldSetting.parse(fields)
         var query = rolling ? "?strategy=rolling" : ""
         if let drainTimeout {
             guard rolling else { throw ValidationError("--drain-timeout needs --rolling") }
             query += "&drain_timeout=\(drainTimeout)"
         }
         let path = "/supervisor/restart/\(ProcessName.id(processID))\(query)"
-        try connection.show(try connection.call { try $0.post(path) })
+        try connection.show(try connection.call { try $0.post(path, json: changes.isEmpty ? nil : changes) })
     }
 }
 
