@@ -242,6 +242,7 @@ struct spawn_child {
  * lowering it needs). Best effort: without autogroups the file refuses it, and the
  * agent runs as it would have. Formats by hand: async-signal-safe calls only. */
 static void write_group_nice(int nice) {
+    if (nice < -20 || nice > 19) return;
     char text[8];
     int length = 0;
     unsigned magnitude = nice < 0 ? (unsigned)(-nice) : (unsigned)nice;

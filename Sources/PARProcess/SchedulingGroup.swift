@@ -31,7 +31,13 @@ public enum SchedulingGroup {
         case refused(String)
     }
 
-    public static func setNice(_ nice: Int, autogroupSwitch: String = "/proc/sys/kernel/sched_autogroup_enabled", ownGroup: String = "/proc/self/autogroup") -> Outcome {
+    /// - Parameter privileged: root with CAP_SYS_ADMIN. Without it the kernel takes one group
+    ///   nice a tenth of a second machine-wide (the rest get EAGAIN), so agents' groups
+    ///   could not be weighed reliably: refused rather than half done.
+    public static func setNice(
+        _ nice: Int, autogroupSwitch: String = "/proc/sys/kernel/sched_autogroup_enabled", ownGroup: String = "/proc/self/autogroup",
+        privileged: @autoclosure () -> Bool = hasSystemAdministration()
+    ) -> Outcome {
         guard let enabled = try? String(contentsOfFile: autogroupSwitch, encoding: .utf8), enabled.trimmingCharacters(in: .whitespacesAndNewlines) == "1" else {
             return .noAutogroups
         }
@@ -39,6 +45,9 @@ public enum SchedulingGroup {
             return .refused("cannot open \(ownGroup): \(String(cString: strerror(errno)))")
         }
         if before.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            guard privileged() else {
+                return .refused("the daemon is in the kernel's default scheduling group (its session was begun without one), and weighing each agent's group instead needs root with CAP_SYS_ADMIN; start it with setsid or as a systemd service")
+            }
             return .agentsInstead(nice: min(19, max(-20, -nice)))
         }
         let fd = open(ownGroup, O_WRONLY | O_CLOEXEC)
@@ -52,5 +61,14 @@ public enum SchedulingGroup {
         // `/autogroup-123 nice -10`
         let now = (try? String(contentsOfFile: ownGroup, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         return .set(group: String(now.split(separator: " ").first ?? ""), nice: nice)
+    }
+
+    /// Root with CAP_SYS_ADMIN in its effective set (`CapEff` in /proc/self/status).
+    public static func hasSystemAdministration(status: String = "/proc/self/status") -> Bool {
+        guard geteuid() == 0, let text = try? String(contentsOfFile: status, encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+              let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+        else { return false }
+        return mask & (1 << 21) != 0
     }
 }

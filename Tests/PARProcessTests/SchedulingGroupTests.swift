@@ -38,8 +38,29 @@ struct SchedulingGroupTests {
         let (switchPath, group, folder) = try files(switch: "1\n")
         defer { try? FileManager.default.removeItem(at: folder) }
         try "".write(toFile: group, atomically: true, encoding: .utf8)
-        #expect(SchedulingGroup.setNice(nice, autogroupSwitch: switchPath, ownGroup: group) == .agentsInstead(nice: agents))
+        #expect(SchedulingGroup.setNice(nice, autogroupSwitch: switchPath, ownGroup: group, privileged: true) == .agentsInstead(nice: agents))
         #expect(try String(contentsOfFile: group, encoding: .utf8) == "", "nothing written to the default group")
+    }
+
+    /// Without CAP_SYS_ADMIN the kernel takes one group nice a tenth of a second machine-wide:
+    /// refused with the way out rather than weighing some agents and not others.
+    @Test func fromTheDefaultGroupWithoutSystemAdministrationItIsRefused() throws {
+        let (switchPath, group, folder) = try files(switch: "1\n")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try "".write(toFile: group, atomically: true, encoding: .utf8)
+        guard case .refused(let why) = SchedulingGroup.setNice(-10, autogroupSwitch: switchPath, ownGroup: group, privileged: false) else {
+            Issue.record("not refused")
+            return
+        }
+        #expect(why.contains("CAP_SYS_ADMIN") && why.contains("setsid"), "\(why)")
+    }
+
+    @Test(arguments: [("CapEff:\t000001ffffffffff\n", true), ("CapEff:\t0000000000000000\n", false), ("CapEff:\t0000000000200000\n", true), ("Name:\tx\n", false)])
+    func systemAdministrationIsReadFromTheEffectiveSet(status: String, expected: Bool) throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("par-status-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try ("Name:\tpar\n" + status).write(to: file, atomically: true, encoding: .utf8)
+        #expect(SchedulingGroup.hasSystemAdministration(status: file.path) == (expected && geteuid() == 0))
     }
 
     /// The mechanism against the real kernel: a child's new session is a group of its own,
