@@ -13,6 +13,9 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
 
     func register(on router: Router<Context>) {
         router.get("/runtime/health") { _, _ in try await self.runtimeHealth() }
+        // Health checkers that ask with HEAD (HAProxy's httpchk, many load balancers): the
+        // GET's answer, whose body the HTTP layer leaves out for HEAD (its length stays).
+        router.head("/runtime/health") { _, _ in try await self.runtimeHealth() }
         router.post("/supervisor/spawn") { request, _ in try await self.spawn(request) }
         router.get("/supervisor/status") { _, _ in try await self.status() }
         router.get("/supervisor/health") { _, _ in await self.fleetHealth() }

@@ -57,7 +57,7 @@ struct HardeningTests {
             ("PUT", "/supervisor/processes/par-nobody", "DELETE, GET"),
             ("GET", "/supervisor/spawn", "POST"),
             ("POST", "/supervisor/logs/ws", "GET"),
-            ("PATCH", "/runtime/health", "GET"),
+            ("PATCH", "/runtime/health", "GET, HEAD"),
         ] {
             let answer = try connection.request(method, path, headers: auth)
             #expect(answer.status == 405, "\(method) \(path): \(answer.status) \(answer.text)")
@@ -68,6 +68,9 @@ struct HardeningTests {
         #expect(try connection.request("PUT", "/supervisor/nothing", headers: auth).status == 404)
         #expect(try connection.request("GET", "/supervisor/processes/par-nobody", headers: auth).status == 404, "a route's own 404 stays")
         #expect(try connection.request("DELETE", "/supervisor/status").status == 401)
+        // HEAD where health checkers use it: no token, no body, the GET's length.
+        let head = try HTTPConnection(port: daemon.port).request("HEAD", "/runtime/health")
+        #expect(head.status == 200 && head.body.isEmpty && (Int(head.headers["content-length"] ?? "") ?? 0) > 0, "\(head)")
     }
 
     @Test func agentThatCrashedForGoodNoLongerCountsAsLive() throws {

@@ -57,6 +57,20 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "head": {
+            "operationId": "runtimeHealthHead",
+            "tags": [
+              "runtime"
+            ],
+            "summary": "Liveness of the daemon itself, without a body",
+            "description": "For health checkers that ask with HEAD. Needs no token.",
+            "security": [],
+            "responses": {
+              "200": {
+                "description": "The daemon runs."
+              }
+            }
           }
         },
         "/openapi.json": {
