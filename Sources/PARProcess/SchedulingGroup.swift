@@ -38,9 +38,7 @@ public enum SchedulingGroup {
         _ nice: Int, autogroupSwitch: String = "/proc/sys/kernel/sched_autogroup_enabled", ownGroup: String = "/proc/self/autogroup",
         privileged: @autoclosure () -> Bool = hasSystemAdministration()
     ) -> Outcome {
-        guard let enabled = try? String(contentsOfFile: autogroupSwitch, encoding: .utf8), enabled.trimmingCharacters(in: .whitespacesAndNewlines) == "1" else {
-            return .noAutogroups
-        }
+        guard autogroupsEnabled(autogroupSwitch) else { return .noAutogroups }
         guard let before = try? String(contentsOfFile: ownGroup, encoding: .utf8) else {
             return .refused("cannot open \(ownGroup): \(String(cString: strerror(errno)))")
         }
@@ -61,6 +59,11 @@ public enum SchedulingGroup {
         // `/autogroup-123 nice -10`
         let now = (try? String(contentsOfFile: ownGroup, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         return .set(group: String(now.split(separator: " ").first ?? ""), nice: nice)
+    }
+
+    /// Whether the kernel groups processes by session (`kernel.sched_autogroup_enabled`).
+    public static func autogroupsEnabled(_ path: String = "/proc/sys/kernel/sched_autogroup_enabled") -> Bool {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == "1"
     }
 
     /// Root with CAP_SYS_ADMIN in its effective set (`CapEff` in /proc/self/status).

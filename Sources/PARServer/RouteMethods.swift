@@ -27,7 +27,7 @@ final class RouteMethods: Sendable {
     static func matches(_ route: RouterPath, _ segments: [Substring]) -> Bool {
         var index = 0
         for element in route.components {
-            if element.description == "**" { return index < segments.count }
+            if element == .recursiveWildcard { return index < segments.count }
             guard index < segments.count, element ~= segments[index] else { return false }
             index += 1
         }

@@ -250,6 +250,10 @@ public actor Supervisor {
         guard var current = agents[agentID], current.owner == owner, current.spec == before.spec else {
             throw .changedMeanwhile(processID: processID)
         }
+        // A spec this machine would not launch (limits it cannot enforce, a quota it would
+        // break: `{"memory_limit_mb": null}` under a memory quota) is refused before the
+        // running agent is touched, not after it was stopped.
+        if let refusal = admissionRefusal(spec) { throw refusal }
         // The intent is recorded before anything stops: on a full disk nothing changes.
         current.spec = spec
         current.desired = .running
@@ -261,6 +265,18 @@ public actor Supervisor {
         let status = try await launch(spec: spec, prepared: prepared, owner: owner)
         restartDependants(of: agentID)
         return status
+    }
+
+    /// What a launch refuses about a spec alone: limits without cgroups to enforce them, or a
+    /// quota it would break (the agent's own current share set aside).
+    func admissionRefusal(_ spec: AgentSpec) -> SupervisorError? {
+        if !spec.limits.needsNoCgroup, spec.enforceLimits, case .none(let reason) = cgroups.backend {
+            return .limitsUnsupported("memory_limit_mb, memory_swap_mb, cpu_limit and pids_limit need cgroups, which this supervisor cannot use here (\(reason)); send \"enforce_limits\": false to run without them, or leave them out")
+        }
+        if let violation = config.quotas.check(adding: spec.limits, to: quotaUsage(excluding: spec.agentID)) {
+            return .quotaExceeded(violation)
+        }
+        return nil
     }
 
     /// Graceful stop: SIGTERM to the agent's whole session, then SIGKILL after the timeout.
@@ -389,12 +405,7 @@ public actor Supervisor {
         if let file = agents[agentID]?.owner, file != owner {
             throw .ownedByConfig(processID: agentID.processID, file: file)
         }
-        if !spec.limits.needsNoCgroup, spec.enforceLimits, case .none(let reason) = cgroups.backend {
-            throw .limitsUnsupported("memory_limit_mb, memory_swap_mb, cpu_limit and pids_limit need cgroups, which this supervisor cannot use here (\(reason)); send \"enforce_limits\": false to run without them, or leave them out")
-        }
-        if let violation = config.quotas.check(adding: spec.limits, to: quotaUsage(excluding: agentID)) {
-            throw .quotaExceeded(violation)
-        }
+        if let refusal = admissionRefusal(spec) { throw refusal }
         let (port, a2aPort) = try allocatePorts(for: prepared, preferring: preferredPort ?? agents[agentID]?.lastPort)
         let isolation: (identity: AgentIdentity?, workDirectory: String)
         do {

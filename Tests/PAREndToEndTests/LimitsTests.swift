@@ -217,6 +217,24 @@ struct LimitsTests {
 /// What needs no cgroups: quotas (they count what agents ask for) and validation.
 @Suite("Limits: quotas and validation, with or without cgroups")
 struct LimitRulesTests {
+    /// A restart whose spec a launch would refuse (`null` lifting a memory limit under a
+    /// memory quota, or asking over it) is refused before the running agent is touched:
+    /// same pid, same limit, same stored spec after a daemon restart.
+    @Test func aRestartOverAQuotaChangesNothing() throws {
+        let daemon = try DaemonHarness(extraArguments: ["--max-total-memory-mb", "100", "--cgroup-root", "none"])
+        defer { daemon.stop() }
+        let package = try daemon.install(sleeperPackage())
+        #expect(try daemon.spawn("kept", package: package, ["memory_limit_mb": 64, "enforce_limits": false]).status == 200)
+        let running = try daemon.waitFor("par-kept") { state($0) == "running" }
+        for change in [["memory_limit_mb": NSNull()], ["memory_limit_mb": 200]] as [[String: Any]] {
+            let refused = try daemon.client().post("/supervisor/restart/par-kept", json: change)
+            #expect(refused.status == 409 && refused.json["field"] as? String == "max_total_memory_mb", "\(refused.text)")
+            let after = try daemon.process("par-kept")
+            #expect(state(after) == "running" && pid(after) == pid(running), "\(after)")
+            #expect(((after["limits"] as? [String: Any])?["memory_limit_mb"] as? NSNumber)?.intValue == 64)
+        }
+    }
+
     @Test func globalQuotasRefuseWhatWouldNotFit() throws {
         // Quotas count what agents ask for, enforced or not: no cgroups needed to test them.
         let daemon = try DaemonHarness(extraArguments: ["--max-agents", "2", "--max-total-memory-mb", "100", "--cgroup-root", "none"])

@@ -98,8 +98,13 @@ struct SupervisionTests {
         let package = try first.install(sleeperPackage())
         #expect(try first.spawn("orphan", package: package, ["env_vars": ["MARKER": marker]]).status == 200)
         first.crash()
-        let old = ProcessInspection.processes(withEnvironment: "MARKER", value: marker)
-        #expect(old.count == 1, "the agent outlives a daemon killed with -9")
+        // Read until the agent's environment is readable (a process in the middle of its
+        // own exec, as a shell script exec-ing its program is, reads as empty for a moment).
+        var old: [Int32] = []
+        #expect(ProcessInspection.eventually(timeout: 5) {
+            old = ProcessInspection.processes(withEnvironment: "MARKER", value: marker)
+            return old.count == 1
+        }, "the agent outlives a daemon killed with -9: \(old)")
 
         let second = try DaemonHarness(root: first.root)
         defer { second.stop() }

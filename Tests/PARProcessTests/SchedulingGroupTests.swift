@@ -65,7 +65,7 @@ struct SchedulingGroupTests {
 
     /// The mechanism against the real kernel: a child's new session is a group of its own,
     /// and it takes the nice it is given before exec (as root, before dropping it).
-    @Test(.enabled(if: getuid() == 0 && (try? String(contentsOfFile: "/proc/sys/kernel/sched_autogroup_enabled", encoding: .utf8))?.hasPrefix("1") == true, "needs root and the kernel's autogroups"))
+    @Test(.enabled(if: getuid() == 0 && SchedulingGroup.autogroupsEnabled(), "needs root and the kernel's autogroups"))
     func aChildsSessionGroupTakesTheNiceItIsGiven() throws {
         let ownGroup = try String(contentsOfFile: "/proc/self/autogroup", encoding: .utf8)
         for groupNice: Int32 in [10, 0] {
