@@ -67,7 +67,7 @@ struct ManagementRoutes<Context: RequestContext>: Sendable {
             "mode": "supervisor",
             "timestamp": Timestamp.format(Date()),
             "uptime_seconds": (Date().timeIntervalSince(supervisor.startedAt) * 1000).rounded() / 1000,
-            "agents": await supervisor.agentCount,
+            "agents": supervisor.agentCount,
             "limits": limitsBackend(),
         ] as [String: Any])
     }

@@ -372,7 +372,8 @@ public actor Supervisor {
         records.filter { $0.value.routablePort != nil }.map(\.key.rawValue).sorted()
     }
 
-    public var agentCount: Int { agents.count }
+    /// From the published records, so health checks never wait for the actor.
+    public nonisolated var agentCount: Int { published.snapshot().count }
 
     // MARK: - Internals
 

@@ -26,7 +26,10 @@ extension Bench {
         try Self.waitUntilRunning(client, count: 30)
         let endpoints = ["/supervisor/status", "/supervisor/health", "/metrics"]
         var reference: [String: [Double]] = [:]
-        for path in endpoints { reference[path] = try Self.latencies(client, path: path, count: 100) }
+        // The monitoring client (a Prometheus scrape, a health checker) has a connection of
+        // its own, as it would in production, apart from the one that spawns and stops.
+        let monitor = daemon.client()
+        for path in endpoints { reference[path] = try Self.latencies(monitor, path: path, count: 100) }
         let pid = daemon.process.processIdentifier
         if soakDaemonNice != 0, let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") {
             for thread in threads.compactMap({ id_t($0) }) {
@@ -81,7 +84,7 @@ extension Bench {
         while Clock.now() - start < seconds {
             for path in endpoints {
                 let t0 = Clock.now()
-                let answer = try client.get(path)
+                let answer = try monitor.get(path)
                 samples[path, default: []].append((Clock.now() - t0) * 1000)
                 if path == "/metrics", let line = answer.text.split(separator: "\n").first(where: { $0.hasPrefix("par_log_fulltext_backlog_blocks ") }),
                    let value = Double(line.split(separator: " ").last ?? "") {

@@ -35,6 +35,97 @@ struct RelayTests {
         }
     }
 
+    /// A connection that starts with a status read is served on the control plane's own
+    /// thread (`ControlPlaneLane`); everything else it asks later must work there as well:
+    /// writes, proxying, a log query and a log stream.
+    @Test func aConnectionThatStartsOnTheControlPlaneLaneServesEverythingAfter() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        let auth = "Authorization: Bearer \(daemon.token)\r\n"
+        let connection = try RawConnection(port: daemon.port)
+        try connection.send("GET /supervisor/status HTTP/1.1\r\nHost: x\r\n\(auth)\r\n")
+        let status = try connection.readResponse()
+        #expect(status.status == 200)
+        #expect((status.json["processes"] as? [String: Any])?["par-echo"] != nil, "\(status.text)")
+        try connection.send("HEAD /runtime/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try connection.readHead().status == 200)
+        try connection.send("POST /agents/echo/echo?n=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        let proxied = try connection.readResponse()
+        #expect(proxied.status == 200)
+        #expect(proxied.json["body_length"] as? Int == 3)
+        try connection.send("POST /supervisor/restart/par-echo HTTP/1.1\r\nHost: x\r\n\(auth)Content-Length: 0\r\n\r\n")
+        let restarted = try connection.readResponse()
+        #expect(restarted.status == 200, "\(restarted.text)")
+        try connection.send("GET /supervisor/logs?process_id=par-echo&limit=5 HTTP/1.1\r\nHost: x\r\n\(auth)\r\n")
+        let logs = try connection.readResponse()
+        #expect(logs.status == 200)
+        #expect(logs.text.contains("echo agent listening"), "\(logs.text)")
+        try connection.send("GET /supervisor/logs/stream?process_id=par-echo&tail=1 HTTP/1.1\r\nHost: x\r\n\(auth)\r\n")
+        let stream = try connection.readHead()
+        #expect(stream.status == 200)
+        #expect(stream.headers["content-type"]?.hasPrefix("text/event-stream") == true)
+        var streamed: [UInt8] = []
+        while !String(decoding: streamed, as: UTF8.self).contains("echo agent listening") {
+            let more = try connection.readSome()
+            guard !more.isEmpty else { Issue.record("the stream closed: \(String(decoding: streamed, as: UTF8.self))"); return }
+            streamed += more
+        }
+
+        try daemon.waitFor("par-echo", timeout: 20) { state($0) == "running" }
+        let upgrade = try RawConnection(port: daemon.port)
+        try upgrade.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\(auth)\r\n")
+        #expect(try upgrade.readResponse().text.contains("par_agents{state=\"running\"} 1"))
+        try upgrade.send(
+            "GET /supervisor/logs/ws?process_id=par-echo&tail=1 HTTP/1.1\r\nHost: x\r\n\(auth)Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        // An upgrade is taken only as a connection's first request, on the lane as anywhere:
+        // later, the client is sent to the same address on a fresh connection.
+        let redirected = try upgrade.readHead()
+        #expect(redirected.status == 307)
+        #expect(redirected.headers["location"] == "/supervisor/logs/ws?process_id=par-echo&tail=1")
+        #expect(redirected.headers["connection"] == "close")
+    }
+
+    /// Status, health and metrics are built on the daemon's `par-control` thread, not on the
+    /// loops that carry log streams: its time on the CPU grows with them and not with log queries.
+    @Test func quickReadsRunOnTheControlPlanesOwnThread() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        let pid = daemon.process.processIdentifier
+        let client = daemon.client()
+        _ = try client.get("/supervisor/status")
+        let lane = try #require(Self.thread(named: "par-control", of: pid), "the daemon has no par-control thread")
+        let before = try Self.nanosecondsOnCPU(pid, lane)
+        for _ in 0..<100 {
+            for path in ["/supervisor/status", "/supervisor/health", "/metrics"] {
+                #expect(try client.get(path).status == 200)
+            }
+        }
+        let served = try Self.nanosecondsOnCPU(pid, lane) - before
+        #expect(served > 5_000_000, "300 answers took \(served) ns on par-control")
+
+        // A connection that starts with a log query stays on the shared loops.
+        let other = daemon.client()
+        let idleBefore = try Self.nanosecondsOnCPU(pid, lane)
+        for _ in 0..<300 { #expect(try other.get("/supervisor/logs?limit=1").status == 200) }
+        let idle = try Self.nanosecondsOnCPU(pid, lane) - idleBefore
+        #expect(idle < served / 4, "log queries took \(idle) ns on par-control, quick reads \(served) ns")
+    }
+
+    private static func thread(named name: String, of pid: Int32) -> String? {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.first { tid in
+            (try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == name
+        }
+    }
+
+    /// The thread's time on a CPU (the first field of schedstat), to the nanosecond.
+    private static func nanosecondsOnCPU(_ pid: Int32, _ tid: String) throws -> Int {
+        let text = try String(contentsOfFile: "/proc/\(pid)/task/\(tid)/schedstat", encoding: .utf8)
+        return Int(text.split(separator: " ").first ?? "") ?? 0
+    }
+
     @Test func chunkedAnswersAndTheirTrailersPassThroughUntouched() throws {
         let daemon = try echoDaemon()
         defer { daemon.stop() }

@@ -329,6 +329,27 @@ struct LogStoreBasicTests {
         }
     }
 
+    /// After a flood an idle writer gives SQLite's memory back (its reader connections
+    /// closed): queries, text search and writes go on as before, nothing missing.
+    @Test func memoryGivenBackAfterAFloodLosesNothing() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        var configuration = fixture.configuration(blockLines: 50)
+        configuration.releaseMemoryAfterBytes = 4 << 10
+        configuration.releaseMemoryAfterQuietSeconds = 1
+        let store = try fixture.open(configuration)
+        defer { store.shutdown() }
+        let sink = store.makeSink(processID: "p", run: 1, onDrained: {})
+        _ = sink.write(.stdout, lines((1...2_000).map { "flood line \($0) with some words to index" }))
+        #expect(try await allEntries(store).count == 2_000)
+        #expect(try await eventually { store.memoryReleases.load(ordering: .relaxed) >= 1 })
+        #expect(try await allEntries(store).count == 2_000, "a query after the readers were closed")
+        #expect(try await sequences(store, LogFilter(text: TextSearch("flood 1999"))).count == 1)
+        _ = sink.write(.stdout, lines(["after the release"]))
+        #expect(try await eventually { try await allEntries(store).last?.message == "after the release" })
+        #expect(try await allEntries(store).count == 2_001)
+    }
+
     @Test func supervisorEventsAreLinesOfProcessSupervisor() async throws {
         let fixture = try StoreFixture()
         defer { fixture.remove() }

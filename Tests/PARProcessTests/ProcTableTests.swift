@@ -65,6 +65,10 @@ struct PortProbeTests {
         let reserved = DaemonHarness.reservePortRange(count: 1).lowerBound
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         try #require(fd >= 0)
+        // The block may have been an earlier test's, whose closed connections leave the port
+        // in TIME_WAIT for a minute: as a server does, bind anyway (a listener still refuses).
+        var reuse: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(reserved).bigEndian)

@@ -21,6 +21,13 @@ public struct LogStoreConfiguration: Sendable {
     public var sinkLowWaterBytes: Int
     /// The same across all processes together: bounds the daemon's memory.
     public var globalHighWaterBytes: Int
+    /// Once this much has been stored since the last time, and then this many seconds in a
+    /// row each stored under 1 MiB, the writer gives SQLite's caches and the allocator's free
+    /// memory back: a flood's memory does not stay, and bursts a few seconds apart are not
+    /// interrupted by it.
+    public var releaseMemoryAfterBytes = 64 << 20
+    /// Seconds in a row, each storing under 1 MiB, that end a flood.
+    public var releaseMemoryAfterQuietSeconds = 10
     /// Told about storage failures (disk full, I/O errors); lines of a failed write are lost.
     public var onError: @Sendable (String) -> Void
 
@@ -81,6 +88,8 @@ public final class LogStore: Sendable {
     /// 1 while any sink is paused: lets the ingest thread skip the lock otherwise.
     private let pausedCount = Atomic<Int>(0)
     private let pauses = Atomic<Int>(0)
+    /// Times the writer gave memory back after a flood (for tests).
+    let memoryReleases = Atomic<Int>(0)
     private let ingestDone = DispatchSemaphore(value: 0)
     private let writerDone = DispatchSemaphore(value: 0)
     fileprivate let stopped = Atomic<Bool>(false)
@@ -507,7 +516,6 @@ private final class IngestLoop: @unchecked Sendable {
 
     func run() {
         var stopping = false
-        var parsedSinceTrim = 0
         while true {
             let items = store.ingest.takeAll(timeout: stopping ? 0 : builders.isEmpty ? 1 : configuration.flushIntervalSeconds / 2)
             if items.isEmpty && stopping { break }
@@ -559,12 +567,6 @@ private final class IngestLoop: @unchecked Sendable {
                 }
             }
             store.ingest.release(bytes: released)
-            // After a flood the allocator keeps what it grew to: give it back once idle.
-            parsedSinceTrim += released
-            if items.isEmpty && parsedSinceTrim > 64 << 20 {
-                parsedSinceTrim = 0
-                _ = par_release_free_memory()
-            }
             store.resumeDrainedSinks()
             for (processID, builder) in builders where !builder.isEmpty && now &- builder.openedAt >= flushNanos {
                 seal(processID)
@@ -642,6 +644,15 @@ private final class WriterLoop: @unchecked Sendable {
     private var retryBytes = 0
     /// After a failed indexing pass, wait before trying again rather than spin.
     private var indexingPausedUntil: UInt64 = 0
+    /// Bytes handed in since memory was last given back, and in the current second: a
+    /// flood is over when a second brings less than `quietBytesPerSecond`.
+    private var bytesSinceRelease = 0
+    private var bytesThisSecond = 0
+    private var secondStartedAt: UInt64 = 0
+    private var quietSeconds = 0
+    /// SQLite was asked to give its memory back; the allocator's free pages follow a second later.
+    private var trimPending = false
+    static let quietBytesPerSecond = 1 << 20
     private var configuration: LogStoreConfiguration { store.configuration }
     private var database: LogDatabase { store.database }
 
@@ -658,6 +669,7 @@ private final class WriterLoop: @unchecked Sendable {
             let degraded = !retry.isEmpty
             let backlog = ftsThrough < lastBlockID && DispatchTime.now().uptimeNanoseconds >= indexingPausedUntil
             let items = store.commits.takeAll(timeout: degraded ? 0.25 : backlog ? 0.001 : 1)
+            for case .block(let block) in items { bytesThisSecond += block.data.count }
             var stopping = false
             // While writes fail, they are tried again every 250 ms (and with any new work).
             if !items.isEmpty || degraded { stopping = commit(items) }
@@ -684,7 +696,34 @@ private final class WriterLoop: @unchecked Sendable {
                     while lastBlockID - ftsThrough > Self.fullTextLag, indexText(now: now) {}
                 }
             }
+            if now &- secondStartedAt >= 1_000_000_000 {
+                quietSeconds = bytesThisSecond < Self.quietBytesPerSecond ? quietSeconds + 1 : 0
+                bytesSinceRelease += bytesThisSecond
+                bytesThisSecond = 0
+                secondStartedAt = now
+                if trimPending {
+                    trimPending = false
+                    _ = par_release_free_memory()
+                    store.memoryReleases.add(1, ordering: .relaxed)
+                } else if quietSeconds >= configuration.releaseMemoryAfterQuietSeconds, retry.isEmpty, ftsThrough >= lastBlockID {
+                    releaseMemoryAfterAFlood()
+                }
+            }
         }
+    }
+
+    /// After a flood SQLite keeps its connections' page caches and the full-text index's
+    /// buffers at their fullest, and the allocator the pages they freed. Both are given back
+    /// once the flood is over (quiet seconds in a row, nothing left to commit or index), not
+    /// between its bursts: `malloc_trim` holds each arena's lock while it works, and threads
+    /// answering the API would wait on it. SQLite's go first, without waiting for a long query
+    /// to end (readers close once idle and reopen on the next query); the allocator's a
+    /// second later, once they are free.
+    private func releaseMemoryAfterAFlood() {
+        guard bytesSinceRelease > configuration.releaseMemoryAfterBytes else { return }
+        bytesSinceRelease = 0
+        database.pool.releaseMemoryEventually()
+        trimPending = true
     }
 
     /// One change to make in the database, in order. Kept for the next attempt when a

@@ -103,7 +103,11 @@ public final class FrontDoor: Service, Sendable {
                 await self.stop()
             }
             for await connection in fullStack.connections {
-                group.addTask { await self.fullStack.serve(connection) }
+                if connection.onControlPlaneLane {
+                    group.addTask(executorPreference: ControlPlaneLane.shared.executor) { await self.fullStack.serve(connection) }
+                } else {
+                    group.addTask { await self.fullStack.serve(connection) }
+                }
             }
         }
     }
@@ -125,6 +129,8 @@ private final class FullStack: Sendable {
     struct Connection: Sendable {
         var fd: Int32
         var bytes: ByteBuffer
+        /// Served on the control plane's own thread (`ControlPlaneLane`).
+        var onControlPlaneLane: Bool
     }
 
     let connections: AsyncStream<Connection>
@@ -147,7 +153,8 @@ private final class FullStack: Sendable {
     }
 
     func adopt(fd: Int32, bytes: ByteBuffer) {
-        if case .terminated = continuation.yield(Connection(fd: fd, bytes: bytes)) { close(fd) }
+        let onLane = bytes.withUnsafeReadableBytes { ControlPlaneLane.takes($0) }
+        if case .terminated = continuation.yield(Connection(fd: fd, bytes: bytes, onControlPlaneLane: onLane)) { close(fd) }
     }
 
     func serve(_ connection: Connection) async {
@@ -175,7 +182,8 @@ private final class FullStack: Sendable {
         let value: Child.Value
         do {
             // Reads wait until the bytes the front door already read are in the pipeline.
-            value = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            let loops: any EventLoopGroup = connection.onControlPlaneLane ? ControlPlaneLane.shared.eventLoop : MultiThreadedEventLoopGroup.singleton
+            value = try await ClientBootstrap(group: loops)
                 .channelOption(ChannelOptions.autoRead, value: false)
                 .withConnectedSocket(connection.fd) { channel in child.setup(channel: channel, logger: logger) }
         } catch {

@@ -574,7 +574,7 @@ enum HeadScanner {
     private static func isControl(_ byte: UInt8) -> Bool { (byte < 0x20 && byte != tab && byte != cr) || byte == 0x7F }
 
     /// `^[a-z0-9._-]`: the alphabet of agent ids.
-    private static func isAgentIDByte(_ byte: UInt8) -> Bool {
+    static func isAgentIDByte(_ byte: UInt8) -> Bool {
         (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2E || byte == 0x5F || byte == 0x2D
     }
 
