@@ -23,8 +23,7 @@ public struct LogStoreConfiguration: Sendable {
     public var globalHighWaterBytes: Int
     /// Once this much has been stored since the last time, and then this many seconds in a
     /// row each stored under 1 MiB, the writer gives SQLite's caches and the allocator's free
-    /// memory back: a flood's memory does not stay, and bursts a few seconds apart are not
-    /// interrupted by it.
+    /// memory back (`MemoryReleasePolicy`).
     public var releaseMemoryAfterBytes = 64 << 20
     /// Seconds in a row, each storing under 1 MiB, that end a flood.
     public var releaseMemoryAfterQuietSeconds = 10
@@ -644,15 +643,10 @@ private final class WriterLoop: @unchecked Sendable {
     private var retryBytes = 0
     /// After a failed indexing pass, wait before trying again rather than spin.
     private var indexingPausedUntil: UInt64 = 0
-    /// Bytes handed in since memory was last given back, and in the current second: a
-    /// flood is over when a second brings less than `quietBytesPerSecond`.
-    private var bytesSinceRelease = 0
+    /// When a flood's memory goes back; fed the bytes stored each second.
+    private var memoryRelease: MemoryReleasePolicy
     private var bytesThisSecond = 0
     private var secondStartedAt: UInt64 = 0
-    private var quietSeconds = 0
-    /// SQLite was asked to give its memory back; the allocator's free pages follow a second later.
-    private var trimPending = false
-    static let quietBytesPerSecond = 1 << 20
     private var configuration: LogStoreConfiguration { store.configuration }
     private var database: LogDatabase { store.database }
 
@@ -662,6 +656,9 @@ private final class WriterLoop: @unchecked Sendable {
         self.floors = recovered.floors
         self.ftsThrough = recovered.ftsThrough
         self.lastBlockID = recovered.lastBlockID
+        self.memoryRelease = MemoryReleasePolicy(
+            afterBytes: store.configuration.releaseMemoryAfterBytes, afterQuietSeconds: store.configuration.releaseMemoryAfterQuietSeconds
+        )
     }
 
     func run() {
@@ -697,33 +694,20 @@ private final class WriterLoop: @unchecked Sendable {
                 }
             }
             if now &- secondStartedAt >= 1_000_000_000 {
-                quietSeconds = bytesThisSecond < Self.quietBytesPerSecond ? quietSeconds + 1 : 0
-                bytesSinceRelease += bytesThisSecond
-                bytesThisSecond = 0
-                secondStartedAt = now
-                if trimPending {
-                    trimPending = false
+                switch memoryRelease.endOfSecond(storedBytes: bytesThisSecond, writesFailing: !retry.isEmpty) {
+                case .none:
+                    break
+                case .releaseDatabase:
+                    // Without waiting for a long query: readers close once idle.
+                    database.pool.releaseMemoryEventually()
+                case .trimAllocator:
                     _ = par_release_free_memory()
                     store.memoryReleases.add(1, ordering: .relaxed)
-                } else if quietSeconds >= configuration.releaseMemoryAfterQuietSeconds, retry.isEmpty, ftsThrough >= lastBlockID {
-                    releaseMemoryAfterAFlood()
                 }
+                bytesThisSecond = 0
+                secondStartedAt = now
             }
         }
-    }
-
-    /// After a flood SQLite keeps its connections' page caches and the full-text index's
-    /// buffers at their fullest, and the allocator the pages they freed. Both are given back
-    /// once the flood is over (quiet seconds in a row, nothing left to commit or index), not
-    /// between its bursts: `malloc_trim` holds each arena's lock while it works, and threads
-    /// answering the API would wait on it. SQLite's go first, without waiting for a long query
-    /// to end (readers close once idle and reopen on the next query); the allocator's a
-    /// second later, once they are free.
-    private func releaseMemoryAfterAFlood() {
-        guard bytesSinceRelease > configuration.releaseMemoryAfterBytes else { return }
-        bytesSinceRelease = 0
-        database.pool.releaseMemoryEventually()
-        trimPending = true
     }
 
     /// One change to make in the database, in order. Kept for the next attempt when a
