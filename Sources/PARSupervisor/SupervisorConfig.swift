@@ -43,6 +43,9 @@ public struct SupervisorConfig: Sendable {
     /// The nice of each agent's scheduling group (0: the kernel's default), set where the
     /// daemon's own group cannot be weighed (`SchedulingGroup.Outcome.agentsInstead`).
     public var agentGroupNice: Int32 = 0
+    /// On cgroup v2, the nice of the folder holding every agent against the daemon
+    /// (`CgroupDriver.weighAgents`); 0 leaves the kernel's default weight.
+    public var agentsCgroupNice = 0
 
     public init(
         dataDirectory: URL,

@@ -88,7 +88,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("request-body-timeout"), help: "Seconds a request body may pause between two reads (default 30); a stalled one gets 408 and the close.")
     var requestBodyTimeout: Double?
 
-    @Option(name: .customLong("max-connections"), help: "Client connections the public port holds at once, for the relay and for the HTTP server each (default: half the open-file limit); one more gets 503 and the close.")
+    @Option(name: .customLong("max-connections"), help: "Client connections the public port holds at once, for the relay and for the HTTP server each (default: a quarter of the open-file limit, since each proxied one also holds a connection to its agent); one more gets 503 and the close.")
     var maxConnections: Int?
 
     @Option(name: .customLong("keep-alive-timeout"), help: "Seconds a client connection may stay open with no request (default 75).")
@@ -231,6 +231,9 @@ struct Serve: AsyncParsableCommand {
         let displayHost = host.contains(":") ? "[\(host)]" : host
         var config = options.supervisorConfig(dataURL: dataURL, supervisorURL: "http://\(displayHost == "0.0.0.0" ? "127.0.0.1" : displayHost):\(port)")
         config.agentGroupNice = agentGroupNice
+        // On cgroup v2 the same ratio by weight: autogroups do not reach a daemon that is not
+        // in the root cgroup (a systemd service), and the agents' folder is ours to weigh.
+        config.agentsCgroupNice = -options.controlPlaneNice
         let agentClient = APIServer.makeAgentClient()
         let supervisor: Supervisor
         do {
@@ -391,7 +394,7 @@ extension Serve {
             break
         case .refused(let why):
             // As a user, agents are the user's too; the kernel's usual fairness applies.
-            logger.info("the daemon's scheduling group keeps its nice: \(why); under load each busy agent weighs as much as the daemon (run it as root or under systemd with CPUWeight)")
+            logger.info("the daemon's scheduling group keeps its nice: \(why); under load each busy agent's session weighs as much as the daemon (run it as root; on cgroup v2 the agents' cgroup is weighed instead)")
         }
         return 0
     }
@@ -420,12 +423,14 @@ extension Serve {
         setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
-    /// Half the open-file limit (at least 64): the other half stays for agents' pipes and
-    /// pidfds, the agent connections the relay opens and the databases.
+    /// A quarter of the open-file limit (at least 64), for the relay and the HTTP server each:
+    /// a proxied client's connection holds a second one to its agent, so the two together
+    /// take at most half, and the other half stays for agents' pipes and pidfds and the
+    /// databases. (At half each, as before, clients alone could take every fd.)
     static func defaultMaxConnections() -> Int {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
-        return max(64, Int(min(limit.rlim_cur, 1 << 30)) / 2)
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 256 }
+        return max(64, Int(min(limit.rlim_cur, 1 << 30)) / 4)
     }
 }
 

@@ -138,6 +138,25 @@ struct CgroupDriverV2StartTests {
         #expect(fs.read(serviceCgroup + "/par-abc123/cgroup.subtree_control")?.contains("+memory +cpu +pids") == true)
     }
 
+    /// The control plane's weight where autogroups do not reach (a service's cgroup): all
+    /// agents together weigh against the daemon as nice 10 against 0, clamped to the range.
+    @Test(arguments: [(10, "10"), (3, "3"), (25, "19"), (-30, "-20")])
+    func weighsTheAgentsFolderAgainstTheDaemon(nice: Int, written: String) throws {
+        let fs = try makeV2Layout()
+        defer { fs.destroy() }
+        let driver = startV2(fs)
+        #expect(try driver.weighAgents(nice: nice))
+        #expect(fs.read(serviceCgroup + "/par-abc123/cpu.weight.nice") == written)
+        #expect(!fs.exists(serviceCgroup + "/cpu.weight.nice"), "the daemon's own cgroup is not touched")
+    }
+
+    @Test func weighingWithoutAV2FolderDoesNothing() throws {
+        let fs = try makeV1Layout()
+        defer { fs.destroy() }
+        #expect(try !startV1(fs).weighAgents(nice: 10))
+        #expect(try !CgroupDriver.disabled(reason: "off").weighAgents(nice: 10))
+    }
+
     @Test func doesNotMoveTheSupervisorWhenControllersCanBeEnabledDirectly() throws {
         let fs = try makeV2Layout()
         defer { fs.destroy() }

@@ -196,6 +196,21 @@ public final class CgroupDriver: Sendable {
         return .v1(instanceDirectories: directories)
     }
 
+    // MARK: - Weight
+
+    /// On cgroup v2 gives the folder that holds every agent `cpu.weight.nice` = `nice`
+    /// (clamped to -20...19), so under load all agents together weigh against the daemon as
+    /// one process at that nice would against one at 0. Autogroups do not reach a daemon in
+    /// a cgroup other than the root (a systemd service on v2), so this is the lever there; the
+    /// folder is below the daemon's own cgroup, so it needs no privilege and changes nothing
+    /// for other services. Returns false where there is no v2 instance folder.
+    @discardableResult
+    public func weighAgents(nice: Int) throws(CgroupError) -> Bool {
+        guard case .v2(let directory) = backend else { return false }
+        try Self.write(String(min(19, max(-20, nice))), to: directory + "/cpu.weight.nice")
+        return true
+    }
+
     // MARK: - Agents
 
     /// - Parameter controllers: on v1, also the memory/cpu/pids folders (for limits);
