@@ -154,14 +154,13 @@ public actor Supervisor {
         if case .none(let reason) = cgroups.backend {
             logger.warning("resource limits cannot be enforced", metadata: ["reason": "\(reason)"])
         }
-        if config.agentsCgroupNice != 0 {
-            do throws(CgroupError) {
-                if try cgroups.weighAgents(nice: config.agentsCgroupNice) {
-                    logger.debug("agents' cgroup weighs as nice \(config.agentsCgroupNice) against the daemon")
-                }
-            } catch {
-                logger.warning("agents' cgroup keeps its weight; under load they weigh as much as the daemon", metadata: ["reason": "\(error)"])
+        // Written even when 0: the instance folder outlives a killed daemon, with its weight.
+        do throws(CgroupError) {
+            if try cgroups.weighAgents(nice: config.agentsCgroupNice) {
+                logger.debug("agents' cgroup weighs as nice \(config.agentsCgroupNice) against the daemon")
             }
+        } catch {
+            logger.warning("agents' cgroup keeps its weight; under load they weigh as much as the daemon", metadata: ["reason": "\(error)"])
         }
     }
 

@@ -17,6 +17,12 @@ public final class DaemonHarness: @unchecked Sendable {
     public let portRange: ClosedRange<Int>
     public let process: Process
     private let output = OutputCollector()
+    /// The daemon's stdout and stderr. Its reading handler must be gone before the pipe is
+    /// freed: a descriptor closed under a live dispatch source crashes dispatch's event loop
+    /// (seen once in CI, in the test process, as a harness went away).
+    private let outputPipe = Pipe()
+    private let outputEnded = DispatchSemaphore(value: 0)
+    private var outputDetached = false
 
     public enum HarnessError: Error, CustomStringConvertible {
         case binaryNotFound([String])
@@ -57,13 +63,19 @@ public final class DaemonHarness: @unchecked Sendable {
         env.merge(environment) { _, new in new }
         process.environment = env
         process.currentDirectoryURL = root
-        let pipe = Pipe()
+        let pipe = outputPipe
         process.standardOutput = pipe
         process.standardError = pipe
         let collector = output
+        let ended = outputEnded
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil } else { collector.append(data) }
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                ended.signal()
+            } else {
+                collector.append(data)
+            }
         }
         try process.run()
         let deadline = Date().addingTimeInterval(30)
@@ -80,6 +92,7 @@ public final class DaemonHarness: @unchecked Sendable {
         stop()
         // The reading handler goes before the pipe does (freeing a pipe under a live
         // handler crashes the dispatch loop); what it had not read yet is read here.
+        outputDetached = true
         pipe.fileHandleForReading.readabilityHandler = nil
         // The handler may already have met the end and let the descriptor go: the throwing
         // read (not `readDataToEndOfFile`, which traps on a closed descriptor).
@@ -131,7 +144,19 @@ public final class DaemonHarness: @unchecked Sendable {
     /// Ends the daemon (if running) and removes every temp dir, unless `keepFiles` was set.
     public func stop() {
         if process.isRunning { terminate() }
+        detachOutput()
         if !keepFiles { try? FileManager.default.removeItem(at: root) }
+    }
+
+    /// Once the daemon has exited, waits for the reading handler to meet the end of its
+    /// output (it then removes itself), or removes it after 5 s (a process it left behind
+    /// still holds the pipe), so the pipe is never freed under it.
+    private func detachOutput() {
+        guard !outputDetached, !process.isRunning else { return }
+        outputDetached = true
+        if outputEnded.wait(timeout: .now() + 5) == .timedOut {
+            outputPipe.fileHandleForReading.readabilityHandler = nil
+        }
     }
 
     /// Kills the daemon with SIGKILL, as a crash would, leaving its agents and files behind.
@@ -139,6 +164,7 @@ public final class DaemonHarness: @unchecked Sendable {
         keepFiles = true
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        detachOutput()
     }
 
     /// Set by `crash()`, so a second harness can start on the same root; cleared by that harness.

@@ -88,7 +88,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("request-body-timeout"), help: "Seconds a request body may pause between two reads (default 30); a stalled one gets 408 and the close.")
     var requestBodyTimeout: Double?
 
-    @Option(name: .customLong("max-connections"), help: "Client connections the public port holds at once, for the relay and for the HTTP server each (default: a quarter of the open-file limit, since each proxied one also holds a connection to its agent); one more gets 503 and the close.")
+    @Option(name: .customLong("max-connections"), help: "Client connections the public port holds at once, for the relay and for the HTTP server each (default: an eighth of the open-file limit, since each proxied one also holds a connection to its agent); one more gets 503 and the close.")
     var maxConnections: Int?
 
     @Option(name: .customLong("keep-alive-timeout"), help: "Seconds a client connection may stay open with no request (default 75).")
@@ -423,14 +423,14 @@ extension Serve {
         setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
-    /// A quarter of the open-file limit (at least 64), for the relay and the HTTP server each:
-    /// a proxied client's connection holds a second one to its agent, so the two together
-    /// take at most half, and the other half stays for agents' pipes and pidfds and the
-    /// databases. (At half each, as before, clients alone could take every fd.)
+    /// An eighth of the open-file limit (at least 64), for the relay and the HTTP server each:
+    /// a proxied connection on either holds a second one to its agent, so together they take
+    /// at most half, and the other half stays for agents' pipes and pidfds and the databases.
+    /// (At half each, as before, clients alone could take every fd.)
     static func defaultMaxConnections() -> Int {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 256 }
-        return max(64, Int(min(limit.rlim_cur, 1 << 30)) / 4)
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 128 }
+        return max(64, Int(min(limit.rlim_cur, 1 << 30)) / 8)
     }
 }
 

@@ -36,8 +36,8 @@ struct RelayTests {
     }
 
     /// A connection that starts with a status read is served on the control plane's own
-    /// thread (`ControlPlaneLane`); everything else it asks later must work there as well:
-    /// writes, proxying, a log query and a log stream.
+    /// thread (`ControlPlaneLane`); the management API it asks later works there as well:
+    /// a restart, a log query, a log stream.
     @Test func aConnectionThatStartsOnTheControlPlaneLaneServesEverythingAfter() throws {
         let daemon = try echoDaemon()
         defer { daemon.stop() }
@@ -49,10 +49,6 @@ struct RelayTests {
         #expect((status.json["processes"] as? [String: Any])?["par-echo"] != nil, "\(status.text)")
         try connection.send("HEAD /runtime/health HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try connection.readHead().status == 200)
-        try connection.send("POST /agents/echo/echo?n=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
-        let proxied = try connection.readResponse()
-        #expect(proxied.status == 200)
-        #expect(proxied.json["body_length"] as? Int == 3)
         try connection.send("POST /supervisor/restart/par-echo HTTP/1.1\r\nHost: x\r\n\(auth)Content-Length: 0\r\n\r\n")
         let restarted = try connection.readResponse()
         #expect(restarted.status == 200, "\(restarted.text)")
@@ -87,9 +83,37 @@ struct RelayTests {
         #expect(redirected.headers["connection"] == "close")
     }
 
+    /// Agents' traffic never rides the lane: a client with no token that opens with a health
+    /// check and then asks for an agent is sent back (307 to the same target, the connection
+    /// closed), and the same request on a connection of its own is relayed.
+    @Test func anAgentsRequestOnTheControlPlaneLaneIsSentToAConnectionOfItsOwn() throws {
+        let daemon = try echoDaemon()
+        defer { daemon.stop() }
+        let connection = try RawConnection(port: daemon.port)
+        try connection.send("HEAD /runtime/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try connection.readHead().status == 200)
+        try connection.send("POST /agents/echo/echo?n=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        let sent = try connection.readResponse()
+        #expect(sent.status == 307)
+        #expect(sent.headers["location"] == "/agents/echo/echo?n=1")
+        #expect(sent.headers["connection"] == "close")
+        #expect(sent.json["error"] as? String == "use a new connection", "\(sent.text)")
+        #expect(try connection.readToEnd().isEmpty, "the connection is closed after the answer")
+
+        let fresh = try RawConnection(port: daemon.port)
+        try fresh.send("POST /agents/echo/echo?n=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        let proxied = try fresh.readResponse()
+        #expect(proxied.status == 200)
+        #expect(proxied.json["body_length"] as? Int == 3)
+        // And goes on doing so on that connection.
+        try fresh.send("GET /agents/echo/echo?n=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try fresh.readResponse().status == 200)
+    }
+
     /// Status, health and metrics are built on the daemon's `par-control` thread, not on the
     /// loops that carry log streams: its time on the CPU grows with them and not with log queries.
-    @Test func quickReadsRunOnTheControlPlanesOwnThread() throws {
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/schedstat"), "needs the kernel's scheduler statistics"))
+    func quickReadsRunOnTheControlPlanesOwnThread() throws {
         let daemon = try echoDaemon()
         defer { daemon.stop() }
         let pid = daemon.process.processIdentifier
@@ -103,7 +127,7 @@ struct RelayTests {
             }
         }
         let served = try Self.nanosecondsOnCPU(pid, lane) - before
-        #expect(served > 5_000_000, "300 answers took \(served) ns on par-control")
+        #expect(served > 1_000_000, "300 answers took \(served) ns on par-control")
 
         // A connection that starts with a log query stays on the shared loops.
         let other = daemon.client()

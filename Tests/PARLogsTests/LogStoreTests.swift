@@ -21,10 +21,13 @@ private final class StoreFixture: Sendable {
     func configuration(
         blockLines: Int = 100, maxTotalBytes: Int = 8 << 30, sinkHighWaterBytes: Int = 4 << 20, sinkLowWaterBytes: Int = 1 << 20
     ) -> LogStoreConfiguration {
-        LogStoreConfiguration(
+        var configuration = LogStoreConfiguration(
             path: path, maxTotalBytes: maxTotalBytes, flushIntervalSeconds: 0.05, blockLines: blockLines,
             sinkHighWaterBytes: sinkHighWaterBytes, sinkLowWaterBytes: sinkLowWaterBytes
         )
+        // Never inside the test process (see `trimsAllocator`).
+        configuration.trimsAllocator = false
+        return configuration
     }
 
     func open(_ configuration: LogStoreConfiguration? = nil) throws -> LogStore {

@@ -11,9 +11,9 @@ struct MemoryReleasePolicyTests {
     }
 
     /// Feeds one value per second; returns the second (0-based) of each action taken.
-    private func run(_ policy: inout MemoryReleasePolicy, _ seconds: [Int], writesFailing: Set<Int> = []) -> [(Int, MemoryReleasePolicy.Action)] {
+    private func run(_ policy: inout MemoryReleasePolicy, _ seconds: [Int], busy: Set<Int> = []) -> [(Int, MemoryReleasePolicy.Action)] {
         seconds.enumerated().compactMap { second, bytes in
-            let action = policy.endOfSecond(storedBytes: bytes, writesFailing: writesFailing.contains(second))
+            let action = policy.endOfSecond(storedBytes: bytes, busy: busy.contains(second))
             return action == .none ? nil : (second, action)
         }
     }
@@ -48,17 +48,17 @@ struct MemoryReleasePolicyTests {
         #expect(run(&policy, [0]).map(\.1) == [.releaseDatabase])
     }
 
-    @Test func notWhileWritesFailButOnceTheyRecover() {
+    @Test func notWhileTheWriterIsBusyButOnceItIsDone() {
         var policy = policy()
-        let actions = run(&policy, [100 * mib] + Array(repeating: 0, count: 15), writesFailing: Set(0...12))
+        let actions = run(&policy, [100 * mib] + Array(repeating: 0, count: 15), busy: Set(0...12))
         #expect(actions.map(\.0) == [13, 14])
     }
 
     @Test func theAllocatorIsTrimmedEvenWhenTheNextFloodBegins() {
         var policy = policy()
         _ = run(&policy, [100 * mib] + Array(repeating: 0, count: 9))
-        #expect(policy.endOfSecond(storedBytes: 0, writesFailing: false) == .releaseDatabase)
-        #expect(policy.endOfSecond(storedBytes: 50 * mib, writesFailing: false) == .trimAllocator)
+        #expect(policy.endOfSecond(storedBytes: 0, busy: false) == .releaseDatabase)
+        #expect(policy.endOfSecond(storedBytes: 50 * mib, busy: false) == .trimAllocator)
         #expect(policy.bytesSinceRelease == 50 * mib, "the new flood counts toward the next release")
     }
 }

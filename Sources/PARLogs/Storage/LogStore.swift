@@ -27,6 +27,11 @@ public struct LogStoreConfiguration: Sendable {
     public var releaseMemoryAfterBytes = 64 << 20
     /// Seconds in a row, each storing under 1 MiB, that end a flood.
     public var releaseMemoryAfterQuietSeconds = 10
+    /// Whether the allocator's free pages go back too (`malloc_trim`). Off for a store inside
+    /// a test process: there, pages given back under the dispatch library's event loop (which
+    /// the tests' `Process` and pipe handlers use) turned a stale read of freed memory into a
+    /// crash (a read of a zeroed page).
+    public var trimsAllocator = true
     /// Told about storage failures (disk full, I/O errors); lines of a failed write are lost.
     public var onError: @Sendable (String) -> Void
 
@@ -694,14 +699,14 @@ private final class WriterLoop: @unchecked Sendable {
                 }
             }
             if now &- secondStartedAt >= 1_000_000_000 {
-                switch memoryRelease.endOfSecond(storedBytes: bytesThisSecond, writesFailing: !retry.isEmpty) {
+                switch memoryRelease.endOfSecond(storedBytes: bytesThisSecond, busy: !retry.isEmpty || ftsThrough < lastBlockID) {
                 case .none:
                     break
                 case .releaseDatabase:
                     // Without waiting for a long query: readers close once idle.
                     database.pool.releaseMemoryEventually()
                 case .trimAllocator:
-                    _ = par_release_free_memory()
+                    if configuration.trimsAllocator { _ = par_release_free_memory() }
                     store.memoryReleases.add(1, ordering: .relaxed)
                 }
                 bytesThisSecond = 0

@@ -7,8 +7,9 @@
 /// lock while it works, and threads answering the API wait on it. So memory goes back once
 /// the flood is over: enough stored since the last time, then quiet seconds in a row (each
 /// storing less than `quietBytesPerSecond`; a trickle of lines is quiet). SQLite first, the
-/// allocator a second later, once SQLite's pages are free. Not while writes fail (a full
-/// disk): the store is busy retrying then, and memory goes back once it recovers.
+/// allocator a second later, once SQLite's pages are free. Not while the writer is busy
+/// (writes failing on a full disk, or the full-text index catching up, which fills the caches
+/// again): memory goes back once it is done.
 public struct MemoryReleasePolicy: Sendable, Equatable {
     public enum Action: Sendable, Equatable {
         case none
@@ -32,14 +33,14 @@ public struct MemoryReleasePolicy: Sendable, Equatable {
     }
 
     /// Called at the end of each second with the bytes handed to the writer during it.
-    public mutating func endOfSecond(storedBytes: Int, writesFailing: Bool) -> Action {
+    public mutating func endOfSecond(storedBytes: Int, busy: Bool) -> Action {
         quietSeconds = storedBytes < quietBytesPerSecond ? quietSeconds + 1 : 0
         bytesSinceRelease += storedBytes
         if trimPending {
             trimPending = false
             return .trimAllocator
         }
-        guard !writesFailing, quietSeconds >= afterQuietSeconds, bytesSinceRelease > afterBytes else { return .none }
+        guard !busy, quietSeconds >= afterQuietSeconds, bytesSinceRelease > afterBytes else { return .none }
         bytesSinceRelease = 0
         trimPending = true
         return .releaseDatabase

@@ -1,6 +1,7 @@
 import CPARSys
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// The control plane's own thread. A connection whose first request is a quick read of the
 /// supervisor's state (status, health, metrics, one process) is served on an event loop of
@@ -17,7 +18,16 @@ final class ControlPlaneLane: Sendable {
     let eventLoop: any EventLoop
     let executor: EventLoopTaskExecutor
 
+    /// Set once the lane exists: without the relay nothing is handed over and it never does.
+    private static let started = Atomic<Bool>(false)
+
+    /// Whether the caller runs on the lane's thread (false, and no lane made, if there is none).
+    static var isCurrentThread: Bool {
+        started.load(ordering: .acquiring) && shared.eventLoop.inEventLoop
+    }
+
     private init() {
+        Self.started.store(true, ordering: .releasing)
         eventLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
         executor = EventLoopTaskExecutor(eventLoop)
         // Named for `top -H` and for the test that checks the lane does the work.
@@ -47,6 +57,19 @@ final class ControlPlaneLane: Sendable {
         if quickReads.contains(where: { $0.elementsEqual(path) }) { return true }
         guard path.starts(with: processPrefix), path.count > processPrefix.count else { return false }
         return path[processPrefix.count...].allSatisfy(HeadScanner.isAgentIDByte)
+    }
+
+    /// The answer to a request for an agent on the lane (`AgentProxyHandler` gives it, then
+    /// closes): 307 to the same target, so the client comes back through the front door,
+    /// whose relay carries agents' traffic. Otherwise anyone could open a connection with a
+    /// health check (no token) and then proxy a flood over the control plane's thread.
+    static func agentRequestRefusal(target: String) -> APIError {
+        var answer = APIError(
+            .temporaryRedirect, "use a new connection",
+            detail: "this connection began with a status, health or metrics read and is kept for those; send requests for agents on a connection of their own (a client that follows redirects does)"
+        )
+        answer.headers[.location] = target
+        return answer
     }
 
     private static let space = UInt8(ascii: " ")

@@ -43,7 +43,7 @@ public final class FrontDoor: Service, Sendable {
         var settings = FrontDoorSettings(
             routes: routes, traffic: traffic,
             timeoutNanoseconds: UInt64(timeoutSeconds * 1e9), idleTimeoutNanoseconds: UInt64(idleTimeoutSeconds * 1e9),
-            handOver: { fd, bytes in fullStack.adopt(fd: fd, bytes: bytes) }
+            handOver: { fd, bytes, relayedBefore in fullStack.adopt(fd: fd, bytes: bytes, relayedBefore: relayedBefore) }
         )
         settings.acceptsOneAtATime = loopCount > 1
         settings.headTimeoutNanoseconds = UInt64(headTimeoutSeconds * 1e9)
@@ -152,8 +152,11 @@ private final class FullStack: Sendable {
         }
     }
 
-    func adopt(fd: Int32, bytes: ByteBuffer) {
-        let onLane = bytes.withUnsafeReadableBytes { ControlPlaneLane.takes($0) }
+    /// `relayedBefore`: the relay already carried an agent's request on this connection; a
+    /// client that mixes agents' traffic with a health check is not a monitor, and stays off
+    /// the lane (where its next agent request would be sent away).
+    func adopt(fd: Int32, bytes: ByteBuffer, relayedBefore: Bool) {
+        let onLane = !relayedBefore && bytes.withUnsafeReadableBytes { ControlPlaneLane.takes($0) }
         if case .terminated = continuation.yield(Connection(fd: fd, bytes: bytes, onControlPlaneLane: onLane)) { close(fd) }
     }
 

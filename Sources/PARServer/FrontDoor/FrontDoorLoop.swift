@@ -30,7 +30,7 @@ struct FrontDoorSettings: Sendable {
     /// Several loops share the listener.
     var acceptsOneAtATime = false
     /// Gives a client connection, and the bytes already read from it, to the full HTTP stack.
-    var handOver: @Sendable (_ fd: Int32, _ bytes: ByteBuffer) -> Void
+    var handOver: @Sendable (_ fd: Int32, _ bytes: ByteBuffer, _ relayedBefore: Bool) -> Void
 }
 
 /// One thread and one epoll set relaying plain requests to agents, with no task, actor hop
@@ -777,7 +777,7 @@ final class FrontDoorLoop: @unchecked Sendable {
         _ = par_epoll_set(epoll, 2, client.fd, 0, 0, 0)
         releaseSlot(client.index)
         clientCount -= 1
-        settings.handOver(client.fd, client.input)
+        settings.handOver(client.fd, client.input, client.route != nil)
     }
 
     // MARK: Time

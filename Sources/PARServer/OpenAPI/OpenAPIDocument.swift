@@ -1180,6 +1180,9 @@ enum OpenAPIDocument {
             "description": "Relayed to the agent's loopback port (`/agents/{agent_id}/x` reaches the agent's `/x`, with `X-Forwarded-Prefix: /agents/{agent_id}`): bodies stream both ways, hop-by-hop headers are dropped, redirects are passed back as they are, WebSocket upgrades are relayed. Needs no token unless the daemon runs with --proxy-requires-token (the token is then not passed on). Any answer of the agent's own comes back unchanged; the statuses below are the proxy's.",
             "security": [],
             "responses": {
+              "307": {
+                "$ref": "#/components/responses/UseANewConnection"
+              },
               "400": {
                 "$ref": "#/components/responses/ProxyBadRequest"
               },
@@ -1212,6 +1215,9 @@ enum OpenAPIDocument {
             "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
+              "307": {
+                "$ref": "#/components/responses/UseANewConnection"
+              },
               "400": {
                 "$ref": "#/components/responses/ProxyBadRequest"
               },
@@ -1247,6 +1253,9 @@ enum OpenAPIDocument {
             "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
+              "307": {
+                "$ref": "#/components/responses/UseANewConnection"
+              },
               "400": {
                 "$ref": "#/components/responses/ProxyBadRequest"
               },
@@ -1282,6 +1291,9 @@ enum OpenAPIDocument {
             "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
+              "307": {
+                "$ref": "#/components/responses/UseANewConnection"
+              },
               "400": {
                 "$ref": "#/components/responses/ProxyBadRequest"
               },
@@ -1317,6 +1329,9 @@ enum OpenAPIDocument {
             "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
+              "307": {
+                "$ref": "#/components/responses/UseANewConnection"
+              },
               "400": {
                 "$ref": "#/components/responses/ProxyBadRequest"
               },
@@ -1352,6 +1367,9 @@ enum OpenAPIDocument {
             "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
+              "307": {
+                "$ref": "#/components/responses/UseANewConnection"
+              },
               "400": {
                 "$ref": "#/components/responses/ProxyBadRequest"
               },
@@ -1384,6 +1402,9 @@ enum OpenAPIDocument {
             "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
+              "307": {
+                "$ref": "#/components/responses/UseANewConnection"
+              },
               "400": {
                 "$ref": "#/components/responses/ProxyBadRequest"
               },
@@ -1432,6 +1453,9 @@ enum OpenAPIDocument {
             "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
+              "307": {
+                "$ref": "#/components/responses/UseANewConnection"
+              },
               "400": {
                 "$ref": "#/components/responses/ProxyBadRequest"
               },
@@ -1464,6 +1488,9 @@ enum OpenAPIDocument {
             "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
+              "307": {
+                "$ref": "#/components/responses/UseANewConnection"
+              },
               "400": {
                 "$ref": "#/components/responses/ProxyBadRequest"
               },
@@ -1499,6 +1526,9 @@ enum OpenAPIDocument {
             "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
+              "307": {
+                "$ref": "#/components/responses/UseANewConnection"
+              },
               "400": {
                 "$ref": "#/components/responses/ProxyBadRequest"
               },
@@ -1534,6 +1564,9 @@ enum OpenAPIDocument {
             "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
+              "307": {
+                "$ref": "#/components/responses/UseANewConnection"
+              },
               "400": {
                 "$ref": "#/components/responses/ProxyBadRequest"
               },
@@ -1569,6 +1602,9 @@ enum OpenAPIDocument {
             "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
+              "307": {
+                "$ref": "#/components/responses/UseANewConnection"
+              },
               "400": {
                 "$ref": "#/components/responses/ProxyBadRequest"
               },
@@ -1604,6 +1640,9 @@ enum OpenAPIDocument {
             "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
+              "307": {
+                "$ref": "#/components/responses/UseANewConnection"
+              },
               "400": {
                 "$ref": "#/components/responses/ProxyBadRequest"
               },
@@ -1636,6 +1675,9 @@ enum OpenAPIDocument {
             "description": "As `GET /agents/{agent_id}`.",
             "security": [],
             "responses": {
+              "307": {
+                "$ref": "#/components/responses/UseANewConnection"
+              },
               "400": {
                 "$ref": "#/components/responses/ProxyBadRequest"
               },
@@ -1982,6 +2024,24 @@ enum OpenAPIDocument {
                 "schema": {
                   "type": "string",
                   "pattern": "^[0-9]+$"
+                }
+              }
+            }
+          },
+          "UseANewConnection": {
+            "description": "This connection began with a status, health or metrics read and is kept for those (the control plane's own thread); an agent's request is sent again on a connection of its own, to the same `Location`. The connection is closed after this answer.",
+            "headers": {
+              "Location": {
+                "description": "The same target.",
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
                 }
               }
             }

@@ -227,6 +227,11 @@ final class AgentProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ag
                 passOn(part, context: context)
                 return
             }
+            if request.uri == "/agents" || request.uri.utf8.starts(with: "/agents/".utf8) || request.uri.utf8.starts(with: "/agents?".utf8),
+               ControlPlaneLane.isCurrentThread {
+                refuse(ControlPlaneLane.agentRequestRefusal(target: request.uri), version: request.version, context: context)
+                return
+            }
             if let refusal = RequestRules.hostRefusal(hostLines: request.headers["host"].count, isHTTP11: request.version == .http1_1)
                 ?? RequestRules.transferCodingRefusal(request.headers["transfer-encoding"]) {
                 refuse(RequestRules.answer(refusal), version: request.version, context: context)
