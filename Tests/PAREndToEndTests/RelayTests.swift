@@ -89,10 +89,12 @@ struct RelayTests {
     @Test func anAgentsRequestOnTheControlPlaneLaneIsSentToAConnectionOfItsOwn() throws {
         let daemon = try echoDaemon()
         defer { daemon.stop() }
+        // The same chunked upload, first on the lane, then on a connection of its own.
+        let upload = "POST /agents/echo/echo?n=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
         let connection = try RawConnection(port: daemon.port)
         try connection.send("HEAD /runtime/health HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try connection.readHead().status == 200)
-        try connection.send("POST /agents/echo/echo?n=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        try connection.send(upload)
         let sent = try connection.readResponse()
         #expect(sent.status == 307)
         #expect(sent.headers["location"] == "/agents/echo/echo?n=1")
@@ -101,7 +103,7 @@ struct RelayTests {
         #expect(try connection.readToEnd().isEmpty, "the connection is closed after the answer")
 
         let fresh = try RawConnection(port: daemon.port)
-        try fresh.send("POST /agents/echo/echo?n=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        try fresh.send(upload)
         let proxied = try fresh.readResponse()
         #expect(proxied.status == 200)
         #expect(proxied.json["body_length"] as? Int == 3)

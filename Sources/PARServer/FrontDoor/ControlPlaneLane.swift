@@ -40,7 +40,8 @@ final class ControlPlaneLane: Sendable {
     /// of an answer built from memory, without waiting for the supervisor's actor or the log
     /// store. Anything else, or a request line not yet whole, goes to the shared loops.
     /// Later requests on a kept-alive connection stay where its first went (NIO does not move
-    /// a channel between loops); that costs the lane's thread some work, never an answer.
+    /// a channel between loops): the management API is served there too, and a request for an
+    /// agent is sent to a connection of its own (`agentRequestRefusal`).
     static func takes(_ head: UnsafeRawBufferPointer) -> Bool {
         var index: Int
         if has(head, at: 0, "GET ") {
