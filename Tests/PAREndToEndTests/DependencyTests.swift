@@ -112,17 +112,25 @@ struct DependencyTests {
     @Test func theDaemonStopsDependantsBeforeWhatTheyDependOn() throws {
         let daemon = try DaemonHarness()
         let record = daemon.root.appendingPathComponent("stop-order")
-        FileManager.default.createFile(atPath: record.path, contents: nil)
-        chmod(record.path, 0o666)
-        // Each agent notes its name when told to stop, then takes a moment to finish.
+        let armed = daemon.root.appendingPathComponent("armed")
+        for file in [record, armed] {
+            FileManager.default.createFile(atPath: file.path, contents: nil)
+            chmod(file.path, 0o666)
+        }
+        // Each agent notes its name when told to stop, then takes a moment to finish; it says
+        // when its trap is set, since "running" comes before the shell has read that line.
         let package = try daemon.install(.commandPackage(script: """
         trap 'echo "$PAR_AGENT_ID" >> \(record.path); sleep 0.3; exit 0' TERM
+        echo "$PAR_AGENT_ID" >> \(armed.path)
         while :; do sleep 0.05; done
         """))
         _ = try daemon.spawn("db", package: package)
         _ = try daemon.spawn("api", package: package, ["depends_on": ["db"]])
         _ = try daemon.spawn("web", package: package, ["depends_on": ["api", "db"]])
         for id in ["db", "api", "web"] { try daemon.waitFor("par-\(id)") { state($0) == "running" } }
+        #expect(ProcessInspection.eventually(timeout: 20) {
+            Set(((try? String(contentsOf: armed, encoding: .utf8)) ?? "").split(separator: "\n")) == ["db", "api", "web"]
+        }, "every agent set its trap")
         #expect(daemon.terminate() == 0)
         let order = (try String(contentsOf: record, encoding: .utf8)).split(separator: "\n").map(String.init)
         #expect(order == ["web", "api", "db"], "stop order: \(order)")
